@@ -1,0 +1,1 @@
+"""Pure rebate rules: no I/O, no clock reads, no framework. Standard library only."""

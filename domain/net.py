@@ -1,0 +1,231 @@
+"""From gross to net (SPEC §3): scorecard, deductions, cap, forfeiture, adjustments, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from enum import StrEnum
+
+from domain.calculation import (
+    NOTHING,
+    CalculationStep,
+    money_figure,
+    show_money,
+    show_plus,
+    show_rounding,
+)
+from domain.money import EXACT, HUNDRED, ZERO, format_amount, format_percent, trim
+
+ONE = Decimal("1")
+
+
+class AccrualStatus(StrEnum):
+    OPEN = "OPEN"
+    ON_HOLD = "ON_HOLD"
+    APPROVED = "APPROVED"
+    DISPUTED = "DISPUTED"
+    SETTLED = "SETTLED"
+    FORFEITED = "FORFEITED"
+
+
+@dataclass(frozen=True)
+class ScorecardResult:
+    score: Decimal
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class Deduction:
+    """A DEDUCT_PERCENT violation dated in the period; `reason` names it for the dealer."""
+
+    reason: str
+    percent: Decimal
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    amount: Decimal
+    cause: str
+
+
+@dataclass(frozen=True)
+class NetFigures:
+    score_multiplier: Decimal
+    deduction_percent: Decimal
+    deduction_amount: Decimal
+    cap_reduction: Decimal
+    adjustment_amount: Decimal
+    net_amount: Decimal
+    status: AccrualStatus  # OPEN, ON_HOLD or FORFEITED: the rest is workflow, not arithmetic
+    calculation: tuple[CalculationStep, ...]
+
+
+def _scorecard_step(
+    gross: Decimal, template: str | None, scorecard: ScorecardResult | None, period: str
+) -> tuple[Decimal, Decimal, CalculationStep]:
+    if template is None:
+        return ONE, gross, CalculationStep("Scorecard", "not part of this program: × 1", gross)
+    if scorecard is None:
+        formula = (
+            f"no {template} scorecard recorded for {period}: counted at × 1 for now; "
+            "on hold, not payable until the scorecard is recorded"
+        )
+        return ONE, gross, CalculationStep("Scorecard missing", formula, gross)
+    with localcontext(EXACT):
+        exact = gross * scorecard.multiplier
+    scaled = money_figure(exact)
+    multiplier = format_amount(scorecard.multiplier, 0)
+    formula = (
+        f"score {format_amount(scorecard.score)} gives multiplier {multiplier}: "
+        f"{show_money(gross)} × {multiplier} {show_rounding(exact, scaled)}"
+    )
+    return scorecard.multiplier, scaled, CalculationStep("Scorecard", formula, scaled)
+
+
+def _deduction_steps(
+    scaled: Decimal, deductions: Sequence[Deduction]
+) -> tuple[Decimal, Decimal, list[CalculationStep]]:
+    """Deductions add up, capped at 100 %, and apply only to a positive amount.
+
+    A penalty must never shrink a clawback (negative YEAR_TO_DATE gross): that would reward
+    the dealer for the violation.
+    """
+    if not deductions:
+        return ZERO, ZERO, []
+    steps = [
+        CalculationStep(f"Deduction: {item.reason}", format_percent(item.percent), None)
+        for item in deductions
+    ]
+    listed = sum((item.percent for item in deductions), ZERO)
+    percent = min(max(listed, ZERO), HUNDRED)
+    shown = " + ".join(format_percent(item.percent) for item in deductions)
+    total = f"{shown} = {format_percent(listed)}"
+    if listed > HUNDRED:
+        total += ", capped at 100%"
+    if scaled <= 0:
+        formula = (
+            f"{total}; not applied to {show_money(scaled)}: a penalty never reduces a clawback"
+        )
+        steps.append(CalculationStep("Deductions", formula, NOTHING))
+        return percent, ZERO, steps
+    with localcontext(EXACT):
+        exact = scaled * percent / HUNDRED
+    amount = money_figure(exact)
+    formula = (
+        f"{total}; {format_percent(percent)} of {show_money(scaled)} {show_rounding(exact, amount)}"
+    )
+    steps.append(CalculationStep("Deductions", formula, amount))
+    after = scaled - amount
+    steps.append(
+        CalculationStep(
+            "After deductions",
+            f"{show_money(scaled)} − {show_money(amount)} = {show_money(after)}",
+            after,
+        )
+    )
+    return percent, amount, steps
+
+
+def _cap_step(
+    amount: Decimal, cap: Decimal | None, cap_used: Decimal
+) -> tuple[Decimal, list[CalculationStep]]:
+    """The dealer's net for the program may not exceed the cap: cut this period to what is left."""
+    if cap is None:
+        return amount, []
+    left = max(cap - cap_used, ZERO)
+    capped = min(amount, left)
+    verdict = (
+        f"{show_money(amount)} cut to {show_money(capped)}"
+        if capped < amount
+        else f"{show_money(amount)} fits"
+    )
+    formula = (
+        f"cap {show_money(cap)} − {show_money(cap_used)} already accrued in other periods "
+        f"= {show_money(left)} left; {verdict}"
+    )
+    return capped, [CalculationStep("Cap", formula, capped)]
+
+
+def _forfeiture_steps(
+    amount: Decimal, forfeitures: Sequence[str]
+) -> tuple[Decimal, list[CalculationStep]]:
+    steps = [
+        CalculationStep(f"Forfeited: {reason}", f"{show_money(amount)} → 0.00", NOTHING)
+        for reason in forfeitures
+    ]
+    return (NOTHING if forfeitures else amount), steps
+
+
+def _adjustment_steps(
+    adjustments: Sequence[Adjustment],
+) -> tuple[Decimal, list[CalculationStep]]:
+    steps = [
+        CalculationStep(
+            f"Adjustment: {item.cause}",
+            f"{'+' if item.amount >= 0 else '−'}{format_amount(abs(item.amount))}",
+            trim(item.amount),
+        )
+        for item in adjustments
+    ]
+    return money_figure(sum((item.amount for item in adjustments), ZERO)), steps
+
+
+def net_from_gross(
+    gross: Decimal,
+    *,
+    period_name: str,
+    scorecard_template_code: str | None = None,
+    scorecard: ScorecardResult | None = None,
+    deductions: Sequence[Deduction] = (),
+    cap: Decimal | None = None,
+    cap_used: Decimal = ZERO,
+    forfeitures: Sequence[str] = (),
+    adjustments: Sequence[Adjustment] = (),
+) -> NetFigures:
+    """SPEC §3 "From gross to net", steps 1–5 in order.
+
+    Each figure the dealer sees (after scorecard, deduction, net) is rounded once and the
+    figures add up to the cent, so every line of the trace can be checked by hand. A missing
+    scorecard leaves the multiplier at 1 and puts the accrual ON_HOLD: the net is shown but
+    not payable. `forfeitures` are the reasons (FORFEIT_PERIOD/FORFEIT_YEAR) the period's
+    net is forfeited; adjustments still apply after a forfeiture (that is how settled money
+    is reclaimed).
+    """
+    multiplier, scaled, score_step = _scorecard_step(
+        gross, scorecard_template_code, scorecard, period_name
+    )
+    on_hold = scorecard_template_code is not None and scorecard is None
+    steps = [score_step]
+    percent, deduction, deduction_steps = _deduction_steps(scaled, deductions)
+    steps += deduction_steps
+    capped, cap_steps = _cap_step(scaled - deduction, cap, cap_used)
+    steps += cap_steps
+    kept, forfeit_steps = _forfeiture_steps(capped, forfeitures)
+    steps += forfeit_steps
+    adjustment_amount, adjustment_steps = _adjustment_steps(adjustments)
+    steps += adjustment_steps
+    net = kept + adjustment_amount
+    if forfeitures:
+        status = AccrualStatus.FORFEITED
+    elif on_hold:
+        status = AccrualStatus.ON_HOLD
+    else:
+        status = AccrualStatus.OPEN
+    label = "Net (on hold until the scorecard is recorded)" if on_hold else "Net"
+    formula = (
+        f"{show_plus(kept, adjustment_amount)} = {show_money(net)}"
+        if adjustments
+        else show_money(net)
+    )
+    steps.append(CalculationStep(label, formula, net))
+    return NetFigures(
+        score_multiplier=multiplier,
+        deduction_percent=percent,
+        deduction_amount=deduction,
+        cap_reduction=scaled - deduction - capped,
+        adjustment_amount=adjustment_amount,
+        net_amount=net,
+        status=status,
+        calculation=tuple(steps),
+    )

@@ -1,0 +1,155 @@
+"""Rebate programs (返利政策): their rules, their validation, and which terms a dealer gets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.codes import clean_code, clean_name
+from domain.errors import FieldPath, Problems
+from domain.money import HUNDRED
+from domain.periods import PeriodKind
+from domain.tiers import RateKind, RebateBasis, Tier, TierMode, validate_tiers
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+class Accumulation(StrEnum):
+    PER_PERIOD = "PER_PERIOD"
+    YEAR_TO_DATE = "YEAR_TO_DATE"
+
+
+class PayoutForm(StrEnum):
+    CASH = "CASH"
+    CREDIT_NOTE = "CREDIT_NOTE"
+    GOODS = "GOODS"
+
+
+@dataclass(frozen=True)
+class Terms:
+    segment_code: str | None  # None: the default terms
+    tiers: tuple[Tier, ...]
+    cap: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ProgramRules:
+    code: str
+    name: str
+    basis: RebateBasis
+    rate_kind: RateKind
+    tier_mode: TierMode
+    period_kind: PeriodKind
+    accumulation: Accumulation
+    valid_from: date
+    valid_to: date
+    currency: str
+    terms: tuple[Terms, ...]
+    payout_form: PayoutForm
+    product_codes: tuple[str, ...] = ()  # empty: every product counts
+    tax_rate: Decimal = Decimal("0")
+    scorecard_template_code: str | None = None
+    version: int = 1
+
+
+def _add_year(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return date(day.year + 1, 3, 1)
+
+
+def _validate_dates(spec: ProgramRules, path: FieldPath, problems: Problems) -> None:
+    if spec.valid_to < spec.valid_from:
+        problems.add((*path, "validTo"), "validTo must not be before validFrom")
+    elif (
+        spec.accumulation is Accumulation.YEAR_TO_DATE
+        and spec.valid_from.year < 9999
+        and spec.valid_to >= _add_year(spec.valid_from)
+    ):
+        # A_n accumulates from validFrom: over more than a year the tiers would compare
+        # multi-year volume with annual thresholds.
+        problems.add((*path, "validTo"), "a YEAR_TO_DATE program may run at most one year")
+
+
+def _validate_terms(
+    spec: ProgramRules, known_segments: Collection[str], path: FieldPath, problems: Problems
+) -> None:
+    if not spec.terms:
+        problems.add((*path, "terms"), "at least one terms entry is required")
+    seen: set[str | None] = set()
+    for index, terms in enumerate(spec.terms):
+        here = (*path, "terms", str(index))
+        segment = terms.segment_code
+        if segment in seen:
+            message = (
+                "only one default terms entry (no segment) is allowed"
+                if segment is None
+                else f"segment {segment!r} already has terms"
+            )
+            problems.add((*here, "segmentCode"), message)
+        elif segment is not None and segment not in known_segments:
+            problems.add((*here, "segmentCode"), f"segment {segment!r} does not exist", "NOT_FOUND")
+        seen.add(segment)
+        validate_tiers(terms.tiers, (*here, "tiers"), problems, spec.rate_kind)
+        if terms.cap is not None and (not terms.cap.is_finite() or terms.cap < 0):
+            problems.add((*here, "cap"), "cap must be 0 or more")
+
+
+def validate_program(
+    spec: ProgramRules,
+    known_segment_codes: Collection[str],
+    known_template_codes: Collection[str],
+    path: FieldPath = ("input",),
+    problems: Problems | None = None,
+) -> None:
+    """Check every rule of a program and raise ValidationFailed once with all problems.
+
+    Pass `problems` to raise together with problems the caller found itself.
+    """
+    problems = problems if problems is not None else Problems()
+    # Same code and name rules as every other entity; the caller stores the cleaned text.
+    clean_code(spec.code, (*path, "code"), problems)
+    clean_name(spec.name, (*path, "name"), problems)
+    if spec.rate_kind is RateKind.PER_UNIT and spec.basis is not RebateBasis.QUANTITY:
+        problems.add((*path, "rateKind"), "a PER_UNIT rate needs basis QUANTITY")
+    _validate_dates(spec, path, problems)
+    if _CURRENCY.fullmatch(spec.currency) is None:
+        problems.add((*path, "currency"), "currency must be a 3-letter uppercase code (ISO 4217)")
+    if not spec.tax_rate.is_finite() or not 0 <= spec.tax_rate <= HUNDRED:
+        problems.add((*path, "taxRate"), "taxRate must be between 0 and 100")
+    seen_products: set[str] = set()
+    for index, product in enumerate(spec.product_codes):
+        if not product.strip():
+            problems.add((*path, "productCodes", str(index)), "product code must not be blank")
+        elif product in seen_products:
+            problems.add((*path, "productCodes", str(index)), f"{product!r} is listed twice")
+        seen_products.add(product)
+    template = spec.scorecard_template_code
+    if template is not None and template not in known_template_codes:
+        problems.add(
+            (*path, "scorecardTemplateCode"),
+            f"scorecard template {template!r} does not exist",
+            "NOT_FOUND",
+        )
+    _validate_terms(spec, known_segment_codes, path, problems)
+    problems.raise_if_any()
+
+
+def choose_terms(
+    terms: Sequence[Terms], dealer_segments: Sequence[tuple[str, int]]
+) -> Terms | None:
+    """The terms of the dealer's highest-priority segment that has terms, else the default.
+
+    Smaller priority numbers win; equal priorities fall back to the segment code so the
+    choice never depends on the order memberships were stored in. None: not eligible.
+    """
+    by_segment = {entry.segment_code: entry for entry in terms}
+    for code, _priority in sorted(dealer_segments, key=lambda pair: (pair[1], pair[0])):
+        if code in by_segment:
+            return by_segment[code]
+    return by_segment.get(None)

@@ -1,0 +1,1 @@
+"""Thin resolvers: parse input, call one use case, map the result to a schema type."""

@@ -1,0 +1,33 @@
+"""`node(id:)`: fetch any object by global ID, with the same visibility as its own query."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from resolvers.context import Info
+from resolvers.guard import allow, bad_input
+from resolvers.segments import load_segment
+from schema.audit import AuditEvent
+from schema.dealers import Dealer
+from schema.relay import MalformedId, Node, from_global_id
+from service.access import STAFF
+from service.repositories import audit as records
+
+
+async def node(info: Info, id: Annotated[strawberry.ID, strawberry.argument(  # noqa: A002
+        description="A global ID from any object's `id`.")]) -> Node | None:
+    allow(info)
+    try:
+        type_name, key = from_global_id(id)
+    except MalformedId as error:
+        raise bad_input(str(error), "id") from None
+    if type_name == "Dealer":
+        found = await info.context.loaders.dealer_by_code.load(key)
+        return Dealer.from_domain(found) if found else None
+    if type_name == "Segment":
+        return await load_segment(info, key)
+    if type_name == "AuditEvent" and info.context.principal.role in STAFF:
+        event = await records.get(info.context.deps.db, key)
+        return AuditEvent.from_record(event) if event else None
+    return None

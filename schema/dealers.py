@@ -1,0 +1,89 @@
+"""Dealer types: the CRM's customers that earn rebates."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from domain import dealers as domain
+from resolvers.context import Info
+from schema.errors import UserError
+from schema.relay import Node, PageInfo, to_global_id
+from service.pagination import Page
+
+if TYPE_CHECKING:
+    from schema.segments import Segment
+
+DealerStatus = strawberry.enum(
+    domain.DealerStatus,
+    description="ACTIVE earns rebates; SUSPENDED is paused by staff; DISQUALIFIED after a "
+                "FORFEIT_YEAR violation, until an ADMIN reinstates it.")
+
+
+@strawberry.type(description="A dealer (经销商), keyed by the CRM's dealer code.")
+class Dealer(Node):
+    code: str = strawberry.field(description="The CRM's dealer code (unique).")
+    name: str = strawberry.field(description="Display name.")
+    region: str | None = strawberry.field(description="Sales region the dealer belongs to.")
+    channel: str | None = strawberry.field(description="Sales channel, e.g. RETAIL, KA.")
+    joined_on: dt.date | None = strawberry.field(description="Start of the relationship.")
+    status: DealerStatus = strawberry.field(description="Whether the dealer earns rebates.")
+    attributes: JSON = strawberry.field(description="Free-form attributes from the CRM.")
+    segment_codes: strawberry.Private[tuple[str, ...]]
+
+    @classmethod
+    def from_domain(cls, dealer: domain.Dealer) -> Dealer:
+        return cls(id=to_global_id("Dealer", dealer.code), code=dealer.code, name=dealer.name,
+                   region=dealer.region, channel=dealer.channel, joined_on=dealer.joined_on,
+                   status=dealer.status, attributes=dealer.attributes,
+                   segment_codes=dealer.segment_codes)
+
+    @strawberry.field(description="Segments the dealer belongs to, highest priority first.")
+    async def segments(
+            self, info: Info) -> list[Annotated[Segment, strawberry.lazy("schema.segments")]]:
+        from schema.segments import Segment
+        found = await info.context.loaders.segment_by_code.load_many(list(self.segment_codes))
+        ordered = sorted((s for s in found if s is not None), key=lambda s: (s.priority, s.code))
+        return [Segment.from_domain(s) for s in ordered]
+
+
+@strawberry.type(description="A dealer in a page of dealers.")
+class DealerEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to continue after this one.")
+    node: Dealer = strawberry.field(description="The dealer.")
+
+
+@strawberry.type(description="A page of dealers, ordered by code.")
+class DealerConnection:
+    edges: list[DealerEdge] = strawberry.field(description="The dealers of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging state.")
+    total_count: int = strawberry.field(description="Dealers matching, over all pages.")
+
+    @classmethod
+    def of(cls, page: Page[domain.Dealer]) -> DealerConnection:
+        return cls(edges=[DealerEdge(cursor=c, node=Dealer.from_domain(d))
+                          for d, c in zip(page.items, page.cursors, strict=True)],
+                   page_info=PageInfo.of(page), total_count=page.total)
+
+
+@strawberry.input(description="A dealer to create or update, keyed by code. Omitted optional "
+                              "fields are cleared, except status, which is kept.")
+class DealerInput:
+    code: str = strawberry.field(description="The CRM's dealer code: letters, digits, . _ -")
+    name: str = strawberry.field(description="Display name, 1–200 characters.")
+    region: str | None = strawberry.field(default=None, description="Sales region.")
+    channel: str | None = strawberry.field(default=None, description="Sales channel.")
+    joined_on: dt.date | None = strawberry.field(default=None,
+                                                 description="Start of the relationship.")
+    attributes: JSON | None = strawberry.field(default=None,
+                                               description="Free-form JSON object.")
+    status: DealerStatus | None = strawberry.field(
+        default=None, description="ACTIVE or SUSPENDED; omitted keeps the current status.")
+
+
+@strawberry.type(description="Result of upsertDealer.")
+class DealerPayload:
+    dealer: Dealer | None = strawberry.field(description="The stored dealer; null on errors.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; nothing stored.")

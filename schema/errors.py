@@ -1,0 +1,23 @@
+"""`userErrors`: expected failures of a mutation, each with the path to the field at fault."""
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import Problem
+
+
+@strawberry.type(description="A problem with a mutation's input; nothing was stored.")
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "terms", "0", "tiers"].')
+    message: str = strawberry.field(description="What is wrong, for a person.")
+    code: str = strawberry.field(description="INVALID | NOT_FOUND | CONFLICT | LOCKED | ...")
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> UserError:
+        return cls(field=list(problem.field), message=problem.message, code=problem.code)
+
+
+def user_errors_of(error: Exception) -> list[UserError]:
+    """The userErrors of an expected failure (ValidationFailed, NotFound, Conflict …)."""
+    return [UserError.from_problem(p) for p in getattr(error, "problems", [])]

@@ -1,0 +1,1 @@
+"""The imperative shell: configuration, database, use cases, auth, CLI and the app factory."""

@@ -1,0 +1,55 @@
+"""Typed settings, read once from the environment (`REBATES_*` and `PORT`)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REBATES_", extra="ignore", frozen=True)
+
+    mongodb_uri: str | None = Field(
+        None, description="MongoDB connection string; unset = start the embedded server")
+    database: str = Field("rebates", description="database name")
+    data_dir: Path = Field(Path("var/data"), description="embedded database files, dev secret")
+    host: str = Field("127.0.0.1", description="interface to listen on")
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "REBATES_PORT"), ge=1, le=65535)
+    jwt_secret: str | None = Field(None, description="HS256 secret; unset = generated dev secret")
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    timezone: str = Field("UTC", description="business time zone: what 'today' means")
+    base_currency: str = Field("CNY", description="currency of segment trailing-sales rules")
+    demo: bool = Field(True, description="load the demo dataset into an empty database")
+    graphiql: bool = True
+    log_level: str = "INFO"
+    embedded_command: str = Field("secantusd-py", description="embedded server executable")
+    embedded_start_timeout: float = 30.0
+
+    @field_validator("database")
+    @classmethod
+    def _database_name(cls, value: str) -> str:
+        if not value or any(c in value for c in '/\\. "$') or len(value) > 63:
+            raise ValueError("must be a plain MongoDB database name")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return not self.mongodb_uri
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

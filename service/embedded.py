@@ -1,0 +1,130 @@
+"""The embedded MongoDB-compatible server (SecantusDB) as a child process.
+
+SecantusDB is GPL, so the service never imports it: we only run its `secantusd-py`
+executable and talk to it over the MongoDB wire protocol, exactly as to a real mongod.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded database could not be started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to SIGTERM the database if the service dies without cleaning up."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _executable(command: str) -> str:
+    """Prefer the executable beside the running interpreter (the project's virtualenv)."""
+    beside = Path(sys.executable).parent / command
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(command)
+    if not found:
+        raise EmbeddedServerError(
+            f"'{command}' not found: install the embedded extra (pip install '.[embedded]') "
+            "or set REBATES_MONGODB_URI")
+    return found
+
+
+class EmbeddedServer:
+    """Start/stop one `secantusd-py` on loopback with its files under `storage_path`."""
+
+    def __init__(self, storage_path: Path | str, *, command: str = "secantusd-py",
+                 host: str = "127.0.0.1", port: int | None = None,
+                 log_path: Path | None = None) -> None:
+        self.storage_path = storage_path
+        self.command = command
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: object = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def start(self, timeout: float = 30.0) -> str:
+        if isinstance(self.storage_path, Path):
+            self.storage_path.mkdir(parents=True, exist_ok=True)
+        log_target = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._log_file = log_target
+        args = [_executable(self.command), "--host", self.host, "--port", str(self.port),
+                "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
+        self._proc = subprocess.Popen(  # noqa: S603 - fixed executable, our arguments
+            args, stdout=log_target, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
+        self._wait_ready(timeout)
+        log.info("embedded database on %s:%s (files in %s)", self.host, self.port,
+                 self.storage_path)
+        return self.uri
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise EmbeddedServerError(
+                    f"embedded database exited with code {self._proc.returncode}"
+                    + (f"; see {self.log_path}" if self.log_path else ""))
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(f"embedded database not ready within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("embedded database did not stop in %.0fs; killing it", timeout)
+                proc.kill()
+                proc.wait()
+        if self._log_file not in (None, subprocess.DEVNULL):
+            with contextlib.suppress(Exception):
+                self._log_file.close()  # type: ignore[attr-defined]
+        self._log_file = None
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Repositories: MongoDB documents ⇄ domain objects. Nothing above this sees a `dict`."""

@@ -1,0 +1,76 @@
+"""The audit log: append-only. This module offers no update or delete, by design."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from service.auth import Principal
+from service.db import Database
+from service.errors import InvalidArgument
+from service.jsonsafe import jsonable
+from service.pagination import Page, page_of
+
+CURSOR_KIND = "audit"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: str
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: Any
+    after: Any
+
+
+def from_doc(doc: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(id=str(doc["_id"]), at=doc["at"], actor=doc["actor"], role=doc["role"],
+                      action=doc["action"], entity_type=doc["entityType"],
+                      entity_id=doc["entityId"], before=doc.get("before"),
+                      after=doc.get("after"))
+
+
+async def append(db: Database, *, actor: Principal, action: str, entity_type: str,
+                 entity_id: str, before: Any, after: Any, now: dt.datetime,
+                 dealer_code: str | None = None) -> AuditEvent:
+    doc = {"at": now, "actor": actor.sub, "role": actor.role.value, "action": action,
+           "entityType": entity_type, "entityId": entity_id,
+           "before": jsonable(before), "after": jsonable(after), "dealerCode": dealer_code}
+    result = await db.audit_events.insert_one(doc)
+    return from_doc({**doc, "_id": result.inserted_id})
+
+
+async def get(db: Database, event_id: str) -> AuditEvent | None:
+    try:
+        oid = ObjectId(event_id)
+    except (InvalidId, TypeError):
+        return None
+    doc = await db.audit_events.find_one({"_id": oid})
+    return from_doc(doc) if doc else None
+
+
+async def page(db: Database, *, entity_type: str | None, entity_id: str | None, first: int,
+               after: str | None) -> Page[AuditEvent]:
+    """Newest first."""
+    query: dict[str, Any] = {}
+    if entity_type is not None:
+        query["entityType"] = entity_type
+    if entity_id is not None:
+        query["entityId"] = entity_id
+    total = await db.audit_events.count_documents(query)
+    if after is not None:
+        try:
+            query["_id"] = {"$lt": ObjectId(after)}
+        except (InvalidId, TypeError):
+            raise InvalidArgument("after", "not a cursor of this list") from None
+    docs = await db.audit_events.find(query).sort("_id", -1).limit(first + 1).to_list()
+    events = [from_doc(d) for d in docs]
+    return page_of(events, [e.id for e in events], kind=CURSOR_KIND, first=first, total=total,
+                   after=after)

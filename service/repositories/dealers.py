@@ -1,0 +1,144 @@
+"""Dealer documents. `scope` (a dealer code or None) limits every read for DEALER callers."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from domain.dealers import Dealer, DealerDraft, DealerStatus
+from service.db import Database
+from service.errors import unique_violation_as_conflict
+from service.pagination import Page, page_of
+
+CURSOR_KIND = "dealer"
+MEMBERSHIP_FIELDS = {"code": 1, "region": 1, "channel": 1, "joinedOn": 1, "_id": 0}
+
+
+def _scoped(query: dict[str, Any], scope: str | None) -> dict[str, Any]:
+    if scope is None:
+        return query
+    return {"$and": [query, {"code": scope}]} if query else {"code": scope}
+
+
+def from_doc(doc: dict[str, Any]) -> Dealer:
+    joined = doc.get("joinedOn")
+    return Dealer(
+        code=doc["code"], name=doc.get("name", doc["code"]), region=doc.get("region"),
+        channel=doc.get("channel"),
+        joined_on=dt.date.fromisoformat(joined) if joined else None,
+        status=DealerStatus(doc.get("status", "ACTIVE")),
+        attributes=doc.get("attributes") or {},
+        segment_codes=tuple(doc.get("segmentCodes") or ()))
+
+
+async def get(db: Database, code: str, *, scope: str | None = None) -> Dealer | None:
+    doc = await db.dealers.find_one(_scoped({"code": code}, scope))
+    return from_doc(doc) if doc else None
+
+
+async def get_many(db: Database, codes: Iterable[str], *,
+                   scope: str | None = None) -> dict[str, Dealer]:
+    wanted = list(dict.fromkeys(codes))
+    cursor = db.dealers.find(_scoped({"code": {"$in": wanted}}, scope))
+    return {doc["code"]: from_doc(doc) async for doc in cursor}
+
+
+async def existing_codes(db: Database, codes: Iterable[str]) -> set[str]:
+    wanted = [c for c in dict.fromkeys(codes) if isinstance(c, str)]
+    if not wanted:
+        return set()
+    cursor = db.dealers.find({"code": {"$in": wanted}}, {"code": 1, "_id": 0})
+    return {doc["code"] async for doc in cursor}
+
+
+async def page(db: Database, *, first: int, after: str | None, segment_code: str | None,
+               status: DealerStatus | None, scope: str | None) -> Page[Dealer]:
+    query: dict[str, Any] = {}
+    if segment_code is not None:
+        query["segmentCodes"] = segment_code
+    if status is not None:
+        query["status"] = status.value
+    query = _scoped(query, scope)
+    total = await db.dealers.count_documents(query)
+    if after is not None:
+        query = {"$and": [query, {"code": {"$gt": after}}]} if query else {"code": {"$gt": after}}
+    docs = await db.dealers.find(query).sort("code", 1).limit(first + 1).to_list()
+    dealers = [from_doc(d) for d in docs]
+    return page_of(dealers, [d.code for d in dealers], kind=CURSOR_KIND, first=first,
+                   total=total, after=after)
+
+
+async def upsert(db: Database, draft: DealerDraft, *,
+                 now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Insert or update by code; returns the stored document before and after."""
+    fields: dict[str, Any] = {
+        "name": draft.name, "region": draft.region, "channel": draft.channel,
+        "joinedOn": draft.joined_on.isoformat() if draft.joined_on else None,
+        "attributes": draft.attributes, "updatedAt": now}
+    if draft.status is not None:
+        fields["status"] = draft.status.value
+    on_insert: dict[str, Any] = {"createdAt": now, "segmentCodes": []}
+    if draft.status is None:
+        on_insert["status"] = DealerStatus.ACTIVE.value
+    with unique_violation_as_conflict({"code": ("input", "code")}):
+        before = await db.dealers.find_one_and_update(
+            {"code": draft.code}, {"$set": fields, "$setOnInsert": on_insert},
+            upsert=True, return_document=ReturnDocument.BEFORE)
+    after = await db.dealers.find_one({"code": draft.code})
+    assert after is not None
+    return before, after
+
+
+async def set_segments(db: Database, code: str, segment_codes: Iterable[str]) -> None:
+    await db.dealers.update_one({"code": code}, {"$set": {"segmentCodes": list(segment_codes)}})
+
+
+async def set_segment_members(db: Database, segment_code: str, members: set[str]) -> None:
+    """Make `members` exactly the dealers carrying `segment_code` (two bulk updates)."""
+    codes = sorted(members)
+    await db.dealers.update_many({"code": {"$in": codes}, "segmentCodes": {"$ne": segment_code}},
+                                 {"$push": {"segmentCodes": segment_code}})
+    await db.dealers.update_many({"code": {"$nin": codes}, "segmentCodes": segment_code},
+                                 {"$pull": {"segmentCodes": segment_code}})
+
+
+async def remove_segment_everywhere(db: Database, segment_code: str) -> None:
+    await db.dealers.update_many({"segmentCodes": segment_code},
+                                 {"$pull": {"segmentCodes": segment_code}})
+
+
+async def stream_all(db: Database) -> AsyncIterator[Dealer]:
+    async for doc in db.dealers.find({}, MEMBERSHIP_FIELDS):
+        yield from_doc(doc)
+
+
+async def count(db: Database) -> int:
+    return await db.dealers.count_documents({})
+
+
+async def pages_by_segment(db: Database, segment_codes: list[str], *, first: int,
+                           after: str | None,
+                           scope: str | None) -> dict[str, tuple[list[Dealer], int]]:
+    """First `first + 1` members after `after` and the member count, for many segments at once.
+
+    One aggregation: unwind membership, keep the asked segments, and per segment count all
+    members while keeping only the top `first + 1` after the cursor ($topN, bounded memory).
+    """
+    match: dict[str, Any] = _scoped({"segmentCodes": {"$in": segment_codes}}, scope)
+    pipeline: list[dict[str, Any]] = [
+        {"$match": match},
+        {"$unwind": "$segmentCodes"},
+        {"$match": {"segmentCodes": {"$in": segment_codes}}},
+        {"$addFields": {"_onPage": {"$gt": ["$code", after or ""]}}},
+        {"$group": {
+            "_id": "$segmentCodes",
+            "total": {"$sum": 1},
+            "docs": {"$topN": {"n": first + 1, "sortBy": {"_onPage": -1, "code": 1},
+                               "output": {"$cond": ["$_onPage", "$$ROOT", None]}}},
+        }},
+    ]
+    cursor = await db.dealers.aggregate(pipeline)
+    return {row["_id"]: ([from_doc(d) for d in row["docs"] if d is not None], row["total"])
+            async for row in cursor}

@@ -1,0 +1,1 @@
+"""Use cases: one async function per thing a caller can do, dependencies passed in."""

@@ -1,0 +1,32 @@
+"""Dealer use cases."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from domain.dealers import Dealer, DealerStatus, check_status_change, validate_dealer
+from service.auth import Principal
+from service.deps import Deps
+from service.repositories import audit
+from service.repositories import dealers as dealer_repo
+from service.usecases import membership
+
+
+async def upsert_dealer(deps: Deps, actor: Principal, *, code: str, name: str,
+                        region: str | None = None, channel: str | None = None,
+                        joined_on: dt.date | None = None, attributes: Any = None,
+                        status: DealerStatus | None = None) -> Dealer:
+    draft = validate_dealer(code=code, name=name, region=region, channel=channel,
+                            joined_on=joined_on, attributes=attributes, status=status,
+                            today=deps.today())
+    current = await dealer_repo.get(deps.db, draft.code)
+    if current is not None:
+        check_status_change(current.status, draft.status)
+    before, _ = await dealer_repo.upsert(deps.db, draft, now=deps.now())
+    await membership.refresh_dealer(deps, draft.code)
+    after = await deps.db.dealers.find_one({"code": draft.code})
+    await audit.append(deps.db, actor=actor, action="upsertDealer", entity_type="Dealer",
+                       entity_id=draft.code, before=before, after=after, now=deps.now(),
+                       dealer_code=draft.code)
+    assert after is not None
+    return dealer_repo.from_doc(after)
