@@ -22,12 +22,14 @@ $(VENV)/.dev: $(VENV)/.embedded requirements/dev.txt
 run: $(VENV)/.embedded  ## start the embedded database and the service on 127.0.0.1:$${PORT:-8000}
 	$(BIN)/rebates serve
 
-test: $(VENV)/.dev  ## the whole suite against a real embedded server
+test: $(VENV)/.dev  ## lint, types, then the whole suite against a real embedded server
+	$(BIN)/ruff check .
+	$(BIN)/mypy domain service schema resolvers
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain service
+	$(BIN)/mypy domain service schema resolvers
 
 schema: $(VENV)/.embedded  ## re-export schema.graphql from the code
 	$(BIN)/python -m schema > schema.graphql

@@ -92,7 +92,7 @@ def _deduction_steps(
     the dealer for the violation.
     """
     if not deductions:
-        return ZERO, ZERO, []
+        return ZERO, NOTHING, []
     steps = [
         CalculationStep(f"Deduction: {item.reason}", format_percent(item.percent), None)
         for item in deductions
@@ -108,7 +108,7 @@ def _deduction_steps(
             f"{total}; not applied to {show_money(scaled)}: a penalty never reduces a clawback"
         )
         steps.append(CalculationStep("Deductions", formula, NOTHING))
-        return percent, ZERO, steps
+        return percent, NOTHING, steps
     with localcontext(EXACT):
         exact = scaled * percent / HUNDRED
     amount = money_figure(exact)
@@ -212,7 +212,8 @@ def net_from_gross(
         status = AccrualStatus.ON_HOLD
     else:
         status = AccrualStatus.OPEN
-    label = "Net (on hold until the scorecard is recorded)" if on_hold else "Net"
+    on_hold_label = "Net (on hold until the scorecard is recorded)"
+    label = on_hold_label if status is AccrualStatus.ON_HOLD else "Net"
     formula = (
         f"{show_plus(kept, adjustment_amount)} = {show_money(net)}"
         if adjustments

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from domain.codes import clean_code, clean_name, clean_optional_label, TEXT_MAX
+from domain.codes import TEXT_MAX, clean_code, clean_name, clean_optional_label
 from domain.dealers import Dealer, tenure_years
 from domain.errors import FieldPath, Problems
 from domain.money import ZERO

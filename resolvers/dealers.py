@@ -47,7 +47,7 @@ async def dealers(
     return DealerConnection.of(page)
 
 
-async def upsert_dealer(info: Info, input: DealerInput) -> DealerPayload:  # noqa: A002
+async def upsert_dealer(info: Info, input: DealerInput) -> DealerPayload:
     allow(info)
     try:
         stored = await upsert_dealer_use_case(

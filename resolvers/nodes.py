@@ -15,7 +15,7 @@ from service.access import STAFF
 from service.repositories import audit as records
 
 
-async def node(info: Info, id: Annotated[strawberry.ID, strawberry.argument(  # noqa: A002
+async def node(info: Info, id: Annotated[strawberry.ID, strawberry.argument(
         description="A global ID from any object's `id`.")]) -> Node | None:
     allow(info)
     try:

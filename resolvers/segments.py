@@ -43,7 +43,7 @@ async def segments(info: Info) -> list[Segment]:
     return [Segment.from_domain(s) for s in found]
 
 
-async def upsert_segment(info: Info, input: SegmentInput) -> SegmentPayload:  # noqa: A002
+async def upsert_segment(info: Info, input: SegmentInput) -> SegmentPayload:
     allow(info)
     try:
         stored = await use_cases.upsert_segment(

@@ -16,8 +16,9 @@ from service.pagination import Page
 if TYPE_CHECKING:
     from schema.segments import Segment
 
-DealerStatus = strawberry.enum(
-    domain.DealerStatus,
+DealerStatus = domain.DealerStatus
+strawberry.enum(
+    DealerStatus,
     description="ACTIVE earns rebates; SUSPENDED is paused by staff; DISQUALIFIED after a "
                 "FORFEIT_YEAR violation, until an ADMIN reinstates it.")
 
@@ -37,7 +38,7 @@ class Dealer(Node):
     def from_domain(cls, dealer: domain.Dealer) -> Dealer:
         return cls(id=to_global_id("Dealer", dealer.code), code=dealer.code, name=dealer.name,
                    region=dealer.region, channel=dealer.channel, joined_on=dealer.joined_on,
-                   status=dealer.status, attributes=dealer.attributes,
+                   status=dealer.status, attributes=JSON(dealer.attributes),
                    segment_codes=dealer.segment_codes)
 
     @strawberry.field(description="Segments the dealer belongs to, highest priority first.")

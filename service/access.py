@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from service.auth import Principal, Role
 
-ADMIN, FINANCE, SALES, SERVICE, DEALER = Role.ADMIN, Role.FINANCE, Role.SALES, Role.SERVICE, Role.DEALER
+ADMIN, FINANCE, SALES = Role.ADMIN, Role.FINANCE, Role.SALES
+SERVICE, DEALER = Role.SERVICE, Role.DEALER
 STAFF = frozenset({ADMIN, FINANCE, SALES, SERVICE})
 EVERYONE = STAFF | {DEALER}
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -36,11 +37,13 @@ from service.auth import (
 )
 from service.config import Settings, get_settings
 from service.db import Database
-from service.deps import Deps
+from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
 
 log = logging.getLogger("rebates")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+IDE_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 def _unauthenticated(message: str, request_id: str) -> JSONResponse:
@@ -64,7 +67,7 @@ class RequestId:
         request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", []).append(
                     (b"x-request-id", request_id.encode()))
@@ -86,15 +89,19 @@ class RebatesGraphQL(GraphQL[Context, None]):
         request_id = scope.get("state", {}).get("request_id", "-")
         is_ide_page = (request.method == "GET" and "text/html" in request.headers.get("accept", "")
                        and "query" not in request.query_params)
-        if not is_ide_page:
-            try:
-                principal = decode_token(
-                    bearer_token(request.headers.get("authorization")), self.secret,
-                    issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience)
-            except AuthError as error:
-                await _unauthenticated(str(error), request_id)(scope, receive, send)
-                return
-            scope["state"]["principal"] = principal
+        if is_ide_page and self.graphql_ide:
+            page = await self.render_graphql_ide(request)
+            page.headers.update(IDE_HEADERS)
+            await page(scope, receive, send)
+            return
+        try:
+            principal = decode_token(
+                bearer_token(request.headers.get("authorization")), self.secret,
+                issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience)
+        except AuthError as error:
+            await _unauthenticated(str(error), request_id)(scope, receive, send)
+            return
+        scope["state"]["principal"] = principal
         await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -124,7 +131,8 @@ def _banner(settings: Settings, secret: str) -> str:
             f"  More tokens: .venv/bin/rebates token --role DEALER --dealer <code>\n")
 
 
-def create_app(settings: Settings | None = None, *, announce: bool = False) -> Starlette:
+def create_app(settings: Settings | None = None, *, announce: bool = False,
+               clock: Callable[[], dt.datetime] = utc_now) -> Starlette:
     settings = settings or get_settings()
     secret = load_secret(settings)
 
@@ -141,13 +149,13 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> S
         db = Database.connect(uri, settings.database)
         try:
             await db.ensure_indexes()
-            deps = Deps(db=db, settings=settings)
+            deps = Deps(db=db, settings=settings, clock=clock)
             if settings.demo and await demo.is_empty(deps):
                 await demo.load(deps)
                 log.info("demo dataset loaded (REBATES_DEMO=0 skips it)")
             app.state.deps = deps
             if announce:
-                print(_banner(settings, secret), flush=True)  # noqa: T201
+                print(_banner(settings, secret), flush=True)
             yield
         finally:
             await db.close()

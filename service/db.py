@@ -65,9 +65,10 @@ class Database:
 
     @classmethod
     def connect(cls, uri: str, name: str, **client_options: Any) -> Database:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
-            appname="rebates", **client_options)
+        options = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000,
+                   "appname": "rebates", **client_options}
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True,
+                                                                    **options)
         return cls(client, name)
 
     @property

@@ -71,13 +71,13 @@ class EmbeddedServer:
     def start(self, timeout: float = 30.0) -> str:
         if isinstance(self.storage_path, Path):
             self.storage_path.mkdir(parents=True, exist_ok=True)
-        log_target = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log_target = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._log_file = log_target
         args = [_executable(self.command), "--host", self.host, "--port", str(self.port),
                 "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
         self._proc = subprocess.Popen(  # noqa: S603 - fixed executable, our arguments
             args, stdout=log_target, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         self._wait_ready(timeout)
         log.info("embedded database on %s:%s (files in %s)", self.host, self.port,
                  self.storage_path)

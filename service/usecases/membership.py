@@ -1,6 +1,9 @@
 """Segment membership, recomputed when a dealer, a segment or sales change."""
 from __future__ import annotations
 
+from decimal import Decimal
+
+from domain.money import ZERO
 from domain.segments import Segment, members, memberships
 from service.deps import Deps
 from service.repositories import dealers as dealer_repo
@@ -16,7 +19,7 @@ async def refresh_dealer(deps: Deps, code: str) -> tuple[str, ...]:
     segments = await segment_repo.all_segments(deps.db)
     today = deps.today()
     sales = await _sales_if_needed(deps, segments, [code])
-    codes = memberships(segments, dealer, as_of=today, trailing_sales=sales.get(code, 0))
+    codes = memberships(segments, dealer, as_of=today, trailing_sales=sales.get(code, ZERO))
     await dealer_repo.set_segments(deps.db, code, codes)
     return codes
 
@@ -39,7 +42,7 @@ async def refresh_all(deps: Deps) -> int:
 
 
 async def _sales_if_needed(deps: Deps, segments: list[Segment],
-                           dealer_codes: list[str] | None) -> dict[str, object]:
+                           dealer_codes: list[str] | None) -> dict[str, Decimal]:
     if not any(s.rule is not None and s.rule.needs_trailing_sales for s in segments):
         return {}
     return dict(await trailing_sales(deps.db, as_of=deps.today(),

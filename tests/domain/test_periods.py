@@ -95,7 +95,12 @@ def test_the_period_containing_a_date(kind: PeriodKind, day: date, name: str) ->
 @pytest.mark.parametrize(
     ("kind", "valid_from", "valid_to", "names"),
     [
-        (QUARTER, date(2026, 2, 15), date(2026, 12, 31), ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]),
+        (
+            QUARTER,
+            date(2026, 2, 15),
+            date(2026, 12, 31),
+            ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"],
+        ),
         (QUARTER, date(2026, 2, 15), date(2026, 4, 1), ["2026-Q1", "2026-Q2"]),
         (MONTH, date(2026, 1, 15), date(2026, 3, 10), ["2026-01", "2026-02", "2026-03"]),
         (MONTH, date(2025, 12, 1), date(2026, 1, 31), ["2025-12", "2026-01"]),
@@ -114,7 +119,9 @@ def test_a_programs_periods_are_the_calendar_periods_intersecting_its_validity(
     ("name", "following"),
     [("2026-12", "2027-01"), ("2026-Q4", "2027-Q1"), ("2026", "2027"), ("2026-03", "2026-04")],
 )
-def test_the_next_period_crosses_year_ends_and_previous_undoes_it(name: str, following: str) -> None:
+def test_the_next_period_crosses_year_ends_and_previous_undoes_it(
+    name: str, following: str
+) -> None:
     period = parse_period(name)
     assert period.next().name == following
     assert period.next().previous() == period
@@ -172,7 +179,9 @@ def test_the_periods_before_one_are_those_whose_gross_a_true_up_subtracts(
 def test_a_period_named_by_a_caller_must_belong_to_the_program() -> None:
     valid_from, valid_to = date(2026, 1, 1), date(2026, 12, 31)
     assert program_period("2026-Q3", QUARTER, valid_from, valid_to) == Period(QUARTER, 2026, 3)
-    with pytest.raises(ValueError, match="outside the program's validity 2026-01-01..2026-12-31"):
+    with pytest.raises(
+        ValueError, match=r"outside the program's validity 2026-01-01\.\.2026-12-31"
+    ):
         program_period("2027-Q1", QUARTER, valid_from, valid_to)
     with pytest.raises(ValueError, match="expected a quarter"):
         program_period("2026-03", QUARTER, valid_from, valid_to)

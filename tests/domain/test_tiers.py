@@ -74,7 +74,9 @@ def test_the_rebate_function_follows_the_spec_for_every_mode_and_rate_kind(
     assert rebate(table, D(basis), mode, kind) == D(expected)
 
 
-def test_an_incremental_return_that_drops_the_basis_below_a_threshold_removes_the_upper_slice() -> None:
+def test_an_incremental_return_that_drops_the_basis_below_a_threshold_removes_the_upper_slice() -> (
+    None
+):
     before = rebate(SPEC, D("1100000"), INCR, PERCENT)
     after_return = rebate(SPEC, D("1100000") - D("150000"), INCR, PERCENT)
     assert (before, after_return) == (D("12000"), D("9500"))

@@ -1,0 +1,172 @@
+"""Authentication, the role matrix, and a DEALER seeing only its own data."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from service.access import ACCESS
+from service.auth import Role, issue_token
+from tests.conftest import TEST_SECRET, Api
+
+SAMPLE_ARGS: dict[str, str] = {
+    "node": '(id: "RGVhbGVyOkQx")',
+    "dealer": '(code: "D1")',
+    "segment": '(code: "S1")',
+    "upsertDealer": '(input: {code: "ROLE-PROBE", name: "probe"})',
+    "upsertSegment": '(input: {code: "ROLE-SEG", name: "probe", priority: 5000})',
+}
+SELECTIONS: dict[str, str] = {
+    "node": "{ id }", "dealer": "{ code }", "dealers": "{ totalCount }",
+    "segment": "{ code }", "segments": "{ code }", "auditEvents": "{ totalCount }",
+    "upsertDealer": "{ userErrors { code } }", "upsertSegment": "{ userErrors { code } }",
+    "refreshSegments": "{ segments }",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dataset(api: Api) -> None:
+    for code, region in [("D1", "EAST"), ("D2", "EAST"), ("D3", "SOUTH")]:
+        api.gql('mutation($c: String!, $r: String) { upsertDealer(input: {code: $c, name: $c, '
+                'region: $r}) { userErrors { code } } }', {"c": code, "r": region})
+    api.gql('mutation { upsertSegment(input: {code: "S1", name: "East", priority: 1, '
+            'rule: {regions: ["EAST"]}}) { userErrors { code } } }')
+    api.gql('mutation { upsertSegment(input: {code: "S2", name: "South", priority: 2, '
+            'rule: {regions: ["SOUTH"]}, dealerCodes: ["D2"]}) { userErrors { code } } }')
+
+
+def root_fields(api: Api) -> list[tuple[str, str]]:
+    data = api.gql("{ __schema { queryType { fields { name } } "
+                   "mutationType { fields { name } } } }")
+    schema = data["__schema"]
+    return [("query", f["name"]) for f in schema["queryType"]["fields"]] + \
+           [("mutation", f["name"]) for f in schema["mutationType"]["fields"]]
+
+
+def test_every_root_field_is_in_the_access_matrix(api: Api) -> None:
+    fields = {name for _, name in root_fields(api)}
+    assert fields == set(ACCESS), "add new root fields to service/access.py"
+    assert fields <= set(SELECTIONS)
+
+
+@pytest.mark.parametrize("role", [r.value for r in Role])
+def test_each_role_gets_exactly_what_the_matrix_allows(api: Api, role: str) -> None:
+    for operation, field in root_fields(api):
+        document = f"{operation} {{ {field}{SAMPLE_ARGS.get(field, '')} {SELECTIONS[field]} }}"
+        body = api.post(document, role=role, dealer="D1" if role == "DEALER" else None).json()
+        codes = [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+        if Role(role) in ACCESS[field]:
+            assert "FORBIDDEN" not in codes, (field, body)
+            assert not codes, (field, body)
+        else:
+            assert codes == ["FORBIDDEN"], (field, body)
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not.a.jwt",
+    "Bearer " + issue_token("another-secret-" + "y" * 40, sub="x", role=Role.ADMIN),
+    "Bearer " + issue_token(TEST_SECRET, sub="x", role=Role.ADMIN, ttl_seconds=-3600),
+    "Bearer " + jwt.encode({"sub": "x", "role": "ROOT", "exp": int(time.time()) + 60},
+                           TEST_SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "x", "role": "DEALER", "exp": int(time.time()) + 60},
+                           TEST_SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "x", "role": "ADMIN"}, TEST_SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "x", "role": "ADMIN", "exp": int(time.time()) + 60},
+                           TEST_SECRET + "z" * 20, algorithm="HS512"),
+    "Bearer " + jwt.encode({"sub": "x", "role": "ADMIN", "exp": int(time.time()) + 60},
+                           None, algorithm="none"),
+])
+def test_missing_or_invalid_tokens_are_unauthenticated(api: Api,
+                                                       authorization: str | None) -> None:
+    headers = {"content-type": "application/json"}
+    if authorization is not None:
+        headers["authorization"] = authorization
+    response = api.client.post("/graphql", json={"query": "{ dealers { totalCount } }"},
+                               headers=headers)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "data" not in body
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_graphiql_page_loads_without_a_token(api: Api) -> None:
+    response = api.client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+def test_queries_via_get_still_need_a_token(api: Api) -> None:
+    response = api.client.get("/graphql", params={"query": "{ dealers { totalCount } }"},
+                              headers={"accept": "text/html"})
+    assert response.status_code == 401
+
+
+def dealer_view(api: Api, query: str, variables: dict[str, Any] | None = None) -> Any:
+    return api.gql(query, variables, role="DEALER", dealer="D1")
+
+
+def test_a_dealer_sees_only_itself_in_lists_and_counts(api: Api) -> None:
+    page = dealer_view(api, "{ dealers(first: 100) { totalCount edges { node { code } } } }")
+    assert page["dealers"] == {"totalCount": 1, "edges": [{"node": {"code": "D1"}}]}
+
+
+def test_a_dealer_cannot_fetch_another_dealer_by_code_or_id(api: Api) -> None:
+    assert dealer_view(api, '{ dealer(code: "D2") { code } }') == {"dealer": None}
+    other_id = api.gql('{ dealer(code: "D2") { id } }')["dealer"]["id"]
+    assert dealer_view(api, "query($id: ID!) { node(id: $id) { id } }",
+                       {"id": other_id}) == {"node": None}
+    assert dealer_view(api, '{ dealer(code: "D1") { code } }') == {"dealer": {"code": "D1"}}
+
+
+def test_a_dealer_sees_its_own_segments_but_not_their_other_members(api: Api) -> None:
+    data = dealer_view(api, """{ segments { code dealerCodes
+                                  dealers { totalCount edges { node { code } } } }
+                                  other: segment(code: "S2") { code } }""")
+    assert data["segments"] == [{"code": "S1", "dealerCodes": [],
+                                 "dealers": {"totalCount": 1,
+                                             "edges": [{"node": {"code": "D1"}}]}}]
+    assert data["other"] is None
+
+
+def test_a_dealer_cannot_see_a_segments_listed_dealer_codes(api: Api) -> None:
+    data = api.gql('{ segment(code: "S2") { dealerCodes } }', role="DEALER", dealer="D2")
+    assert data["segment"] == {"dealerCodes": ["D2"]}
+    everything = api.gql("{ segments { dealerCodes dealers { edges { node { code } } } } }",
+                         role="DEALER", dealer="D2")
+    assert "D3" not in str(everything)
+
+
+def test_a_dealer_token_for_an_unknown_dealer_sees_nothing(api: Api) -> None:
+    data = api.gql("{ dealers { totalCount } segments { code } }", role="DEALER",
+                   dealer="NOBODY")
+    assert data == {"dealers": {"totalCount": 0}, "segments": []}
+
+
+def test_a_dealer_cannot_read_the_audit_log(api: Api) -> None:
+    body = api.post("{ auditEvents { totalCount } }", role="DEALER", dealer="D1").json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    event_id = api.gql("{ auditEvents(first: 1) { edges { node { id } } } }")[
+        "auditEvents"]["edges"][0]["node"]["id"]
+    assert dealer_view(api, "query($id: ID!) { node(id: $id) { id } }",
+                       {"id": event_id}) == {"node": None}
+
+
+def test_a_malformed_node_id_is_a_clear_error(api: Api) -> None:
+    body = api.post('{ node(id: "%%%") { id } }').json()
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "%%%" in error["message"]
+
+
+def test_mutations_are_attributed_to_the_token_subject(api: Api) -> None:
+    token = issue_token(TEST_SECRET, sub="crm-sync@example", role=Role.SALES)
+    response = api.client.post(
+        "/graphql", headers={"authorization": f"Bearer {token}"},
+        json={"query": 'mutation { upsertDealer(input: {code: "SUBJ", name: "s"}) '
+                       '{ userErrors { code } } }'})
+    assert response.json()["data"]["upsertDealer"]["userErrors"] == []
+    events = api.gql('{ auditEvents(entityId: "SUBJ") { edges { node { actor role } } } }')
+    assert events["auditEvents"]["edges"][0]["node"] == {"actor": "crm-sync@example",
+                                                         "role": "SALES"}

@@ -1,0 +1,57 @@
+"""Health, readiness, request ids, error masking, and the cost of nested fields."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+
+def test_healthz_answers_without_a_token(api: Api) -> None:
+    response = api.client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_pings_the_database(api: Api) -> None:
+    response = api.client.get("/readyz")
+    assert response.status_code == 200 and response.json()["database"] == "up"
+
+
+def test_every_response_carries_a_request_id(api: Api) -> None:
+    generated = api.client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    echoed = api.client.get("/healthz", headers={"x-request-id": "crm-42"})
+    assert echoed.headers["x-request-id"] == "crm-42"
+    refused = api.client.get("/healthz", headers={"x-request-id": "bad id\t!"})
+    assert refused.headers["x-request-id"] != "bad id\t!"
+
+
+def test_syntax_errors_are_reported_without_internals(api: Api) -> None:
+    body = api.post("{ dealers { totalCount ").json()
+    message = body["errors"][0]["message"]
+    assert "Syntax Error" in message
+    assert "Traceback" not in str(body) and "/work" not in str(body)
+
+
+@pytest.mark.parametrize("page_size", [5, 50])
+def test_dealers_with_segments_cost_a_bounded_number_of_commands(api: Api,
+                                                                 page_size: int) -> None:
+    if api.gql("{ dealers { totalCount } }")["dealers"]["totalCount"] < 50:
+        for i in range(60):
+            api.gql('mutation($c: String!, $r: String!) { upsertDealer(input: '
+                    '{code: $c, name: $c, region: $r}) { userErrors { code } } }',
+                    {"c": f"CMD{i:03d}", "r": "EAST" if i % 2 else "SOUTH"})
+        for code, region, priority in [("E", "EAST", 1), ("S", "SOUTH", 2)]:
+            api.gql('mutation($c: String!, $r: String!, $p: Int!) { upsertSegment(input: '
+                    '{code: $c, name: $c, priority: $p, rule: {regions: [$r]}}) '
+                    '{ userErrors { code } } }', {"c": code, "r": region, "p": priority})
+    before = api.commands()
+    data = api.gql("""query($n: Int!) { dealers(first: $n) { totalCount edges { node {
+                        code segments { code name dealers(first: 3) { totalCount
+                          edges { node { code segments { code } } } } } } } } }""",
+                   {"n": page_size})
+    used = api.commands() - before
+    assert len(data["dealers"]["edges"]) == page_size
+    assert all(e["node"]["segments"] for e in data["dealers"]["edges"])
+    # count + find, segments by code, one aggregation for Segment.dealers, and segments of
+    # those members (already cached by the loader): a constant, whatever the page size.
+    assert used <= 5, used
