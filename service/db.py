@@ -65,8 +65,11 @@ class Database:
 
     @classmethod
     def connect(cls, uri: str, name: str, **client_options: Any) -> Database:
-        options = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000,
-                   "appname": "rebates", **client_options}
+        defaults = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000,
+                    "appname": "rebates"}
+        # options written in the URI win over our defaults
+        options = {k: v for k, v in defaults.items() if k.lower() not in uri.lower()}
+        options.update(client_options)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True,
                                                                     **options)
         return cls(client, name)

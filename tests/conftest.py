@@ -1,6 +1,7 @@
 """Shared fixtures: one real embedded server per session, a fresh database per module."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -111,9 +112,9 @@ class Api:
         return COMMANDS.counts[self.db_name]
 
 
-@pytest.fixture(scope="module")
-def api(settings: Settings) -> Iterator[Api]:
-    """The real service (uvicorn on a loopback port) against this module's database."""
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """Run the real service (uvicorn, lifespan and all) on a loopback port; yield its URL."""
     from service.app import create_app
 
     port = free_port()
@@ -127,8 +128,15 @@ def api(settings: Settings) -> Iterator[Api]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "service did not start"
         time.sleep(0.02)
-    base_url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def api(settings: Settings) -> Iterator[Api]:
+    """The real service against this module's database, and a client for it."""
+    with serving(settings) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
         yield Api(base_url=base_url, client=client, db_name=settings.database)
-    server.should_exit = True
-    thread.join(10)

@@ -1,9 +1,14 @@
 """Health, readiness, request ids, error masking, and the cost of nested fields."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
-from tests.conftest import Api
+from service.config import Settings
+from service.embedded import EmbeddedServer
+from tests.conftest import TEST_SECRET, Api, serving
 
 
 def test_healthz_answers_without_a_token(api: Api) -> None:
@@ -56,3 +61,21 @@ def test_dealers_with_segments_cost_a_bounded_number_of_commands(api: Api,
     # those members (already cached by the loader): a constant, whatever the page size.
     print(f"page of {page_size}: {used} database commands")
     assert used <= 5, used
+
+
+def test_readyz_turns_503_when_the_database_goes_away(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "db")
+    server.start()
+    settings = Settings(mongodb_uri=server.uri + "&serverSelectionTimeoutMS=400",
+                        database="readiness", jwt_secret=TEST_SECRET, demo=False,
+                        data_dir=tmp_path)
+    try:
+        with serving(settings) as url, httpx.Client(base_url=url) as client:
+            assert client.get("/readyz").status_code == 200
+            server.stop()
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json() == {"status": "unavailable", "database": "down"}
+            assert client.get("/healthz").status_code == 200
+    finally:
+        server.stop()
