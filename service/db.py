@@ -65,8 +65,8 @@ class Database:
 
     @classmethod
     def connect(cls, uri: str, name: str, **client_options: Any) -> Database:
-        defaults = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000,
-                    "appname": "rebates"}
+        defaults: dict[str, Any] = {"serverSelectionTimeoutMS": 5000,
+                                    "connectTimeoutMS": 5000, "appname": "rebates"}
         # options written in the URI win over our defaults
         options = {k: v for k, v in defaults.items() if k.lower() not in uri.lower()}
         options.update(client_options)
