@@ -152,3 +152,19 @@ def rebate_steps(
     total = " + ".join(format_amount(part.earned) for part in parts)
     steps.append(CalculationStep(label, f"{total} {show_rounding(exact, rounded)}", rounded))
     return tuple(steps), rounded
+
+
+def foreign_currency_step(count: int, currencies: Sequence[str], program_currency: str,
+                          period_name: str) -> CalculationStep:
+    """SPEC §3: a transaction in another currency is not counted, and the dealer is told."""
+    noun = "transaction" if count == 1 else "transactions"
+    return CalculationStep(
+        "Not counted (currency)",
+        f"{count} {noun} of {period_name} in {', '.join(currencies)}: this program counts "
+        f"{program_currency} only",
+        None,
+    )
+
+
+def on_hold_step(reason: str) -> CalculationStep:
+    return CalculationStep("On hold", reason, None)

@@ -153,3 +153,31 @@ def choose_terms(
         if code in by_segment:
             return by_segment[code]
     return by_segment.get(None)
+
+
+class ProgramStatus(StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    RETIRED = "RETIRED"
+
+
+# What an accrual already computed means: these never change once a program is ACTIVE.
+FIXED_WHEN_ACTIVE = (("basis", "basis"), ("period_kind", "periodKind"),
+                     ("accumulation", "accumulation"), ("currency", "currency"),
+                     ("valid_from", "validFrom"))
+
+
+def check_edit(current: ProgramRules, status: ProgramStatus, edited: ProgramRules,
+               path: FieldPath = ("input",)) -> int:
+    """The version an edit produces: a DRAFT is edited in place, an ACTIVE program gets a
+    new version (accruals keep the one they used), a RETIRED one is not edited at all."""
+    problems = Problems()
+    if status is ProgramStatus.RETIRED:
+        problems.add((*path, "code"), "a RETIRED program cannot be edited", "LOCKED")
+    elif status is ProgramStatus.ACTIVE:
+        for attribute, field in FIXED_WHEN_ACTIVE:
+            if getattr(current, attribute) != getattr(edited, attribute):
+                problems.add((*path, field), f"{field} of an ACTIVE program cannot change "
+                                             "(create a new program instead)", "LOCKED")
+    problems.raise_if_any()
+    return current.version + 1 if status is ProgramStatus.ACTIVE else current.version

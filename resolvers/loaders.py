@@ -10,8 +10,12 @@ from domain.dealers import Dealer
 from domain.segments import Segment
 from service.deps import Deps
 from service.pagination import Page, page_of
+from service.repositories import accruals as accrual_repo
 from service.repositories import dealers as dealer_repo
+from service.repositories import programs as program_repo
 from service.repositories import segments as segment_repo
+from service.repositories.accruals import StoredAccrual
+from service.repositories.programs import StoredProgram
 
 
 class SegmentByCodeLoader(DataLoader[str, Segment | None]):
@@ -56,6 +60,41 @@ class DealersBySegmentLoader(DataLoader[SegmentPageKey, Page[Dealer]]):
         super().__init__(load_fn=load)
 
 
+class ProgramByVersionLoader(DataLoader[tuple[str, int], StoredProgram | None]):
+    def __init__(self, deps: Deps) -> None:
+        async def load(keys: list[tuple[str, int]]) -> Sequence[StoredProgram | None]:
+            found = await program_repo.get_versions(deps.db, keys)
+            return [found.get(key) for key in keys]
+        super().__init__(load_fn=load)
+
+
+AccrualPageKey = tuple[str, str | None, str | None, int, str | None]
+# dealer code, program code, period, first, after (accrual id)
+
+
+class AccrualsByDealerLoader(DataLoader[AccrualPageKey, Page[StoredAccrual]]):
+    """`Dealer.accruals(...)` for a page of dealers: one aggregation per distinct argument set."""
+
+    def __init__(self, deps: Deps, scope: str | None) -> None:
+        async def load(keys: list[AccrualPageKey]) -> Sequence[Page[StoredAccrual]]:
+            groups: dict[tuple[str | None, str | None, int, str | None], list[str]] = \
+                defaultdict(list)
+            for dealer, program, period, first, after in keys:
+                groups[(program, period, first, after)].append(dealer)
+            pages: dict[AccrualPageKey, Page[StoredAccrual]] = {}
+            for (program, period, first, after), dealers in groups.items():
+                found = await accrual_repo.pages_by_dealer(
+                    deps.db, dealers, program_code=program, period=period, first=first,
+                    after=after, scope=scope)
+                for dealer in dealers:
+                    items, total = found.get(dealer, ([], 0))
+                    pages[(dealer, program, period, first, after)] = page_of(
+                        items, [a.id for a in items], kind=accrual_repo.CURSOR_KIND,
+                        first=first, total=total, after=after)
+            return [pages[key] for key in keys]
+        super().__init__(load_fn=load)
+
+
 class Loaders:
     """Created once per request by the context getter."""
 
@@ -63,3 +102,5 @@ class Loaders:
         self.segment_by_code = SegmentByCodeLoader(deps)
         self.dealer_by_code = DealerByCodeLoader(deps, scope)
         self.dealers_by_segment = DealersBySegmentLoader(deps, scope)
+        self.program_by_version = ProgramByVersionLoader(deps)
+        self.accruals_by_dealer = AccrualsByDealerLoader(deps, scope)

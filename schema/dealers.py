@@ -9,11 +9,15 @@ from strawberry.scalars import JSON
 
 from domain import dealers as domain
 from resolvers.context import Info
+from resolvers.guard import argument_error
 from schema.errors import UserError
 from schema.relay import Node, PageInfo, to_global_id
-from service.pagination import Page
+from service.errors import InvalidArgument
+from service.pagination import Page, check_first, decode_cursor
+from service.repositories.accruals import CURSOR_KIND as accrual_cursor
 
 if TYPE_CHECKING:
+    from schema.accruals import AccrualConnection
     from schema.segments import Segment
 
 DealerStatus = domain.DealerStatus
@@ -48,6 +52,19 @@ class Dealer(Node):
         found = await info.context.loaders.segment_by_code.load_many(list(self.segment_codes))
         ordered = sorted((s for s in found if s is not None), key=lambda s: (s.priority, s.code))
         return [Segment.from_domain(s) for s in ordered]
+
+    @strawberry.field(description="The dealer's accruals, oldest first.")
+    async def accruals(
+            self, info: Info, program_code: str | None = None, period: str | None = None,
+            first: int | None = None, after: str | None = None,
+    ) -> Annotated[AccrualConnection, strawberry.lazy("schema.accruals")]:
+        from schema.accruals import AccrualConnection
+        try:
+            key = (self.code, program_code, period, check_first(first),
+                   decode_cursor(accrual_cursor, after))
+        except InvalidArgument as error:
+            raise argument_error(error) from None
+        return AccrualConnection.of(await info.context.loaders.accruals_by_dealer.load(key))
 
 
 @strawberry.type(description="A dealer in a page of dealers.")

@@ -20,11 +20,21 @@ ACCESS: dict[str, frozenset[Role]] = {
     "dealers": EVERYONE,
     "segment": EVERYONE,
     "segments": EVERYONE,
+    "program": EVERYONE,
+    "programs": EVERYONE,
+    "accruals": EVERYONE,
+    "rebateForecast": EVERYONE,
     "auditEvents": STAFF,
     # mutations
     "upsertDealer": frozenset({ADMIN, SALES}),
     "upsertSegment": frozenset({ADMIN, SALES}),
     "refreshSegments": frozenset({ADMIN, SALES}),
+    "createProgram": frozenset({ADMIN, SALES}),  # SALES: drafts only
+    "updateProgram": frozenset({ADMIN, SALES}),  # SALES: drafts only
+    "activateProgram": frozenset({ADMIN, FINANCE}),
+    "retireProgram": frozenset({ADMIN}),
+    "recordTransactions": frozenset({ADMIN, SERVICE}),
+    "runAccruals": frozenset({ADMIN, FINANCE}),
 }
 
 

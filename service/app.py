@@ -39,6 +39,7 @@ from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
+from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -150,13 +151,19 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
         try:
             await db.ensure_indexes()
             deps = Deps(db=db, settings=settings, clock=clock)
+            worker = AccrualWorker(deps)
+            deps.notify_worker = worker.wake
             if settings.demo and await demo.is_empty(deps):
                 await demo.load(deps)
                 log.info("demo dataset loaded (REBATES_DEMO=0 skips it)")
             app.state.deps = deps
+            worker.start()
             if announce:
                 print(_banner(settings, secret), flush=True)
-            yield
+            try:
+                yield
+            finally:
+                await worker.stop()
         finally:
             await db.close()
             if embedded is not None:

@@ -48,9 +48,30 @@ INDEXES: dict[str, list[IndexModel]] = {
                    name="entity"),
         IndexModel([("dealerCode", ASCENDING), ("_id", DESCENDING)], name="dealer"),
     ],
+    "programs": [
+        IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
+        IndexModel([("status", ASCENDING), ("code", ASCENDING)], name="status_code"),
+    ],
+    "program_versions": [
+        IndexModel([("code", ASCENDING), ("version", ASCENDING)], unique=True,
+                   name="code_version_unique"),
+    ],
+    "accruals": [
+        IndexModel([("programCode", ASCENDING), ("period", ASCENDING),
+                    ("dealerCode", ASCENDING)], unique=True, name="key_unique"),
+        IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING),
+                    ("periodStart", ASCENDING)], name="dealer_program"),
+        IndexModel([("status", ASCENDING)], name="status"),
+    ],
+    "accrual_jobs": [
+        IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING)], unique=True,
+                   name="key_unique"),
+        IndexModel([("dirty", ASCENDING), ("leaseUntil", ASCENDING)], name="pending"),
+    ],
     "transactions": [
         IndexModel([("externalId", ASCENDING)], unique=True, name="external_id_unique"),
         IndexModel([("dealerCode", ASCENDING), ("date", ASCENDING)], name="dealer_date"),
+        IndexModel([("date", ASCENDING)], name="date"),
     ],
 }
 
@@ -85,6 +106,22 @@ class Database:
     @property
     def audit_events(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["audit_events"]
+
+    @property
+    def programs(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["programs"]
+
+    @property
+    def program_versions(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["program_versions"]
+
+    @property
+    def accruals(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["accruals"]
+
+    @property
+    def accrual_jobs(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["accrual_jobs"]
 
     @property
     def transactions(self) -> AsyncCollection[dict[str, Any]]:

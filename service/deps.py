@@ -19,6 +19,8 @@ class Deps:
     db: Database
     settings: Settings
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+    # Called after work was queued, to wake the in-process accrual worker at once.
+    notify_worker: Callable[[], None] = field(default=lambda: None)
 
     def now(self) -> dt.datetime:
         """Stored timestamps: UTC, millisecond precision (what BSON keeps)."""

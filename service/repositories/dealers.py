@@ -13,7 +13,8 @@ from service.errors import unique_violation_as_conflict
 from service.pagination import Page, page_of
 
 CURSOR_KIND = "dealer"
-MEMBERSHIP_FIELDS = {"code": 1, "region": 1, "channel": 1, "joinedOn": 1, "_id": 0}
+MEMBERSHIP_FIELDS = {"code": 1, "region": 1, "channel": 1, "joinedOn": 1, "segmentCodes": 1,
+                     "_id": 0}
 
 
 def _scoped(query: dict[str, Any], scope: str | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from service.auth import Principal
 from service.deps import Deps
 from service.repositories import audit
 from service.repositories import dealers as dealer_repo
-from service.usecases import membership
+from service.usecases import accrual_jobs, membership
 
 
 async def upsert_dealer(deps: Deps, actor: Principal, *, code: str, name: str,
@@ -23,8 +23,10 @@ async def upsert_dealer(deps: Deps, actor: Principal, *, code: str, name: str,
     if current is not None:
         check_status_change(current.status, draft.status)
     before, _ = await dealer_repo.upsert(deps.db, draft, now=deps.now())
-    await membership.refresh_dealer(deps, draft.code)
+    moved = await membership.refresh_dealers(deps, [draft.code])
     after = await deps.db.dealers.find_one({"code": draft.code})
+    if moved or (before or {}).get("status") != (after or {}).get("status"):
+        await accrual_jobs.mark_dealers_everywhere(deps, [draft.code])
     await audit.append(deps.db, actor=actor, action="upsertDealer", entity_type="Dealer",
                        entity_id=draft.code, before=before, after=after, now=deps.now(),
                        dealer_code=draft.code)

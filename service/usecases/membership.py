@@ -1,7 +1,10 @@
 """Segment membership, recomputed when a dealer, a segment or sales change."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
+
+from pymongo import UpdateOne
 
 from domain.money import ZERO
 from domain.segments import Segment, members, memberships
@@ -11,34 +14,50 @@ from service.repositories import segments as segment_repo
 from service.repositories.sales import trailing_sales
 
 
-async def refresh_dealer(deps: Deps, code: str) -> tuple[str, ...]:
-    """Recompute one dealer's segments (after the dealer changed)."""
-    dealer = await dealer_repo.get(deps.db, code)
-    if dealer is None:
-        return ()
-    segments = await segment_repo.all_segments(deps.db)
+async def refresh_dealers(deps: Deps, codes: Sequence[str],
+                          segments: list[Segment] | None = None) -> list[str]:
+    """Recompute the segments of these dealers; returns the codes whose segments changed."""
+    segments = segments if segments is not None else await segment_repo.all_segments(deps.db)
+    dealers = await dealer_repo.get_many(deps.db, codes)
+    sales = await _sales_if_needed(deps, segments, list(dealers))
     today = deps.today()
-    sales = await _sales_if_needed(deps, segments, [code])
-    codes = memberships(segments, dealer, as_of=today, trailing_sales=sales.get(code, ZERO))
-    await dealer_repo.set_segments(deps.db, code, codes)
-    return codes
+    changes = {}
+    for code, dealer in dealers.items():
+        found = memberships(segments, dealer, as_of=today, trailing_sales=sales.get(code, ZERO))
+        if found != dealer.segment_codes:
+            changes[code] = found
+    if changes:
+        await deps.db.dealers.bulk_write(
+            [UpdateOne({"code": code}, {"$set": {"segmentCodes": list(found)}})
+             for code, found in changes.items()], ordered=False)
+    return sorted(changes)
 
 
-async def refresh_segment(deps: Deps, segment: Segment) -> set[str]:
-    """Recompute one segment's members (after the segment changed)."""
+async def refresh_dealers_for_sales(deps: Deps, codes: Sequence[str]) -> list[str]:
+    """After new sales: only trailing-sales rules can move, so skip the work without them."""
+    segments = await segment_repo.all_segments(deps.db)
+    if not any(s.rule is not None and s.rule.needs_trailing_sales for s in segments):
+        return []
+    return await refresh_dealers(deps, codes, segments)
+
+
+async def refresh_segment(deps: Deps, segment: Segment) -> tuple[set[str], set[str]]:
+    """Recompute one segment's members; returns (members, dealers that joined or left)."""
     dealers = [d async for d in dealer_repo.stream_all(deps.db)]
     sales = await _sales_if_needed(deps, [segment], None)
     found = members(segment, dealers, as_of=deps.today(), trailing_sales=sales)
+    before = {d.code for d in dealers if segment.code in d.segment_codes}
     await dealer_repo.set_segment_members(deps.db, segment.code, found)
-    return found
+    return found, found ^ before
 
 
-async def refresh_all(deps: Deps) -> int:
+async def refresh_all(deps: Deps) -> tuple[int, set[str]]:
     """Recompute every segment (tenure and trailing sales move with the calendar)."""
     segments = await segment_repo.all_segments(deps.db)
+    moved: set[str] = set()
     for segment in segments:
-        await refresh_segment(deps, segment)
-    return len(segments)
+        moved |= (await refresh_segment(deps, segment))[1]
+    return len(segments), moved
 
 
 async def _sales_if_needed(deps: Deps, segments: list[Segment],

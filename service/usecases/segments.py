@@ -7,7 +7,7 @@ from service.deps import Deps
 from service.repositories import audit
 from service.repositories import dealers as dealer_repo
 from service.repositories import segments as segment_repo
-from service.usecases import membership
+from service.usecases import accrual_jobs, membership
 
 
 async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
@@ -20,7 +20,8 @@ async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
                                priority=priority, rule=rule, dealer_codes=dealer_codes,
                                known_dealer_codes=known, priorities_taken=taken)
     before, after = await segment_repo.upsert(deps.db, segment, now=deps.now())
-    found = await membership.refresh_segment(deps, segment)
+    found, moved = await membership.refresh_segment(deps, segment)
+    await accrual_jobs.mark_dealers_everywhere(deps, moved)
     await audit.append(deps.db, actor=actor, action="upsertSegment", entity_type="Segment",
                        entity_id=segment.code, before=before,
                        after={**after, "memberCount": len(found)}, now=deps.now())
@@ -28,7 +29,8 @@ async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
 
 
 async def refresh_segments(deps: Deps, actor: Principal) -> int:
-    count = await membership.refresh_all(deps)
+    count, moved = await membership.refresh_all(deps)
+    await accrual_jobs.mark_dealers_everywhere(deps, moved)
     await audit.append(deps.db, actor=actor, action="refreshSegments", entity_type="Segment",
                        entity_id="*", before=None, after={"segments": count}, now=deps.now())
     return count

@@ -15,7 +15,7 @@ from service.deps import Deps
 from service.repositories import audit
 from service.repositories import dealers as dealer_repo
 from service.usecases.dealers import upsert_dealer
-from service.usecases.membership import refresh_dealer
+from service.usecases.membership import refresh_dealers
 from service.usecases.segments import refresh_segments, upsert_segment
 
 ADMIN = Principal(sub="alice", role=Role.ADMIN)
@@ -111,7 +111,9 @@ async def test_trailing_sales_rule_reads_the_last_twelve_months(deps: Deps) -> N
                          rule=SegmentRule(min_trailing_sales=Decimal("1000")))
     assert "TS1" in await codes_in(deps, "K1000")
     assert "TS2" not in await codes_in(deps, "K1000")
-    assert "K1000" in await refresh_dealer(deps, "TS1")
+    assert await refresh_dealers(deps, ["TS1", "TS2"]) == []  # nothing moved since
+    stored = await dealer_repo.get(deps.db, "TS1")
+    assert stored is not None and "K1000" in stored.segment_codes
 
 
 async def test_duplicate_priority_is_a_conflict_even_when_racing(deps: Deps) -> None:

@@ -1,0 +1,72 @@
+"""Accrual queries, runAccruals and the rebate forecast."""
+from __future__ import annotations
+
+import decimal
+from typing import Annotated
+
+import strawberry
+
+from domain.errors import RebateError
+from resolvers.context import Info
+from resolvers.guard import allow, argument_error, bad_input
+from schema.accruals import (
+    Accrual,
+    AccrualConnection,
+    AccrualFilter,
+    RebateForecast,
+    RunAccrualsInput,
+    RunAccrualsPayload,
+)
+from schema.errors import user_errors_of
+from service.errors import InvalidArgument
+from service.pagination import check_first, decode_cursor
+from service.repositories import accruals as accrual_repo
+from service.usecases import accruals as use_cases
+
+
+async def accruals(
+        info: Info,
+        filter: AccrualFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(
+            description="Page size, at most 100 (default 20).")] = None,
+        after: str | None = None,
+) -> AccrualConnection:
+    allow(info)
+    wanted = filter or AccrualFilter()
+    try:
+        page = await accrual_repo.page(
+            info.context.deps.db, first=check_first(first),
+            after=decode_cursor(accrual_repo.CURSOR_KIND, after),
+            dealer_code=wanted.dealer_code, program_code=wanted.program_code,
+            period=wanted.period, status=wanted.status, scope=info.context.scope)
+    except InvalidArgument as error:
+        raise argument_error(error) from None
+    return AccrualConnection.of(page)
+
+
+async def run_accruals(info: Info, input: RunAccrualsInput) -> RunAccrualsPayload:
+    allow(info)
+    try:
+        found = await use_cases.run_accruals(info.context.deps, info.context.principal,
+                                             input.program_code, input.period)
+    except RebateError as error:
+        return RunAccrualsPayload(accruals=[], user_errors=user_errors_of(error))
+    return RunAccrualsPayload(accruals=[Accrual.from_stored(a) for a in found], user_errors=[])
+
+
+async def rebate_forecast(
+        info: Info, dealer_code: str, program_code: str, period: str,
+        additional_basis: Annotated[decimal.Decimal, strawberry.argument(
+            description="What the dealer might still sell (or collect).")],
+) -> RebateForecast | None:
+    allow(info)
+    try:
+        found = await use_cases.rebate_forecast(
+            info.context.deps, scope=info.context.scope, dealer_code=dealer_code,
+            program_code=program_code, period_name=period, additional_basis=additional_basis)
+    except RebateError as error:
+        raise bad_input(str(error), "period") from None
+    if found is None:
+        return None
+    result, program = found
+    return RebateForecast.of(result, dealer_code.strip(), program, period.strip())

@@ -1,0 +1,166 @@
+"""Accrual types (返利计提): every figure of a dealer × program × period, with its trace."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from domain import net
+from domain.forecast import Forecast
+from resolvers.context import Info
+from schema.errors import UserError
+from schema.relay import Node, PageInfo, to_global_id
+from service.pagination import Page
+from service.repositories.accruals import StoredAccrual
+from service.repositories.programs import StoredProgram
+
+if TYPE_CHECKING:
+    from schema.dealers import Dealer
+    from schema.programs import Program
+
+AccrualStatus = net.AccrualStatus
+strawberry.enum(AccrualStatus, description="OPEN (follows the data), ON_HOLD (not payable "
+                                           "yet), APPROVED, DISPUTED, SETTLED, FORFEITED.")
+
+
+@strawberry.type(description="One line of an accrual's calculation, in words.")
+class CalculationStep:
+    label: str
+    formula: str
+    amount: decimal.Decimal | None
+
+
+async def _dealer(info: Info, code: str) -> Dealer:
+    from schema.dealers import Dealer
+    found = await info.context.loaders.dealer_by_code.load(code)
+    assert found is not None  # accruals are loaded through the same dealer scope
+    return Dealer.from_domain(found)
+
+
+@strawberry.type(description="A dealer's rebate for one program period.")
+class Accrual(Node):
+    period: str = strawberry.field(description="e.g. 2026-Q1.")
+    basis: decimal.Decimal = strawberry.field(description="This period's basis.")
+    cumulative_basis: decimal.Decimal = strawberry.field(
+        description="YEAR_TO_DATE: validFrom through period end; else equal to basis.")
+    rate: decimal.Decimal = strawberry.field(
+        description="Rate of the highest tier reached; 0 below the first tier.")
+    gross_amount: decimal.Decimal = strawberry.field(description="Before scorecard and cuts.")
+    score_multiplier: decimal.Decimal = strawberry.field(description="From the scorecard.")
+    deduction_amount: decimal.Decimal = strawberry.field(description="Cut by violations.")
+    adjustment_amount: decimal.Decimal = strawberry.field(
+        description="Late data for locked periods, accepted disputes, reclaimed forfeitures.")
+    net_amount: decimal.Decimal = strawberry.field(description="What the dealer earns.")
+    status: AccrualStatus = strawberry.field(description="Where it is in its lifecycle.")
+    calculation: list[CalculationStep] = strawberry.field(description="Every step, explained.")
+    program_version: int = strawberry.field(description="Program version used.")
+    computed_at: dt.datetime = strawberry.field(description="When it was last computed.")
+    dealer_code: strawberry.Private[str]
+    program_code: strawberry.Private[str]
+
+    @classmethod
+    def from_stored(cls, accrual: StoredAccrual) -> Accrual:
+        return cls(
+            id=to_global_id("Accrual", accrual.id), period=accrual.period, basis=accrual.basis,
+            cumulative_basis=accrual.cumulative_basis, rate=accrual.rate,
+            gross_amount=accrual.gross_amount, score_multiplier=accrual.score_multiplier,
+            deduction_amount=accrual.deduction_amount,
+            adjustment_amount=accrual.adjustment_amount, net_amount=accrual.net_amount,
+            status=accrual.status,
+            calculation=[CalculationStep(label=s.label, formula=s.formula, amount=s.amount)
+                         for s in accrual.calculation],
+            program_version=accrual.program_version, computed_at=accrual.computed_at,
+            dealer_code=accrual.dealer_code, program_code=accrual.program_code)
+
+    @strawberry.field(description="The dealer.")
+    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
+        return await _dealer(info, self.dealer_code)
+
+    @strawberry.field(description="The program, in the version this accrual used.")
+    async def program(self, info: Info) -> Annotated[Program,
+                                                     strawberry.lazy("schema.programs")]:
+        from resolvers.programs import visible_program
+        found = await info.context.loaders.program_by_version.load(
+            (self.program_code, self.program_version))
+        assert found is not None
+        return await visible_program(info, found)
+
+
+@strawberry.type(description="An accrual in a page.")
+class AccrualEdge:
+    cursor: str
+    node: Accrual
+
+
+@strawberry.type(description="A page of accruals.")
+class AccrualConnection:
+    edges: list[AccrualEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Accruals matching, over all pages.")
+
+    @classmethod
+    def of(cls, page: Page[StoredAccrual]) -> AccrualConnection:
+        return cls(edges=[AccrualEdge(cursor=c, node=Accrual.from_stored(a))
+                          for a, c in zip(page.items, page.cursors, strict=True)],
+                   page_info=PageInfo.of(page), total_count=page.total)
+
+
+@strawberry.input(description="Which accruals; every given condition must hold.")
+class AccrualFilter:
+    dealer_code: str | None = None
+    program_code: str | None = None
+    period: str | None = None
+    status: AccrualStatus | None = None
+
+
+@strawberry.input(description="Compute every eligible dealer's accrual for a program period.")
+class RunAccrualsInput:
+    program_code: str
+    period: str
+
+
+@strawberry.type(description="The period's accruals after the run.")
+class RunAccrualsPayload:
+    accruals: list[Accrual]
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="What a partner portal shows: \"sell X more to reach the next "
+                             "tier\". All before scorecard, deductions and cap.")
+class RebateForecast:
+    period: str
+    current_basis: decimal.Decimal = strawberry.field(description="The basis the accrual uses.")
+    current_rate: decimal.Decimal
+    current_rebate: decimal.Decimal
+    projected_basis: decimal.Decimal = strawberry.field(description="current + additional.")
+    projected_rebate: decimal.Decimal
+    next_tier_threshold: decimal.Decimal | None = strawberry.field(
+        description="Lowest threshold above the current basis; null at the top tier.")
+    amount_to_next_tier: decimal.Decimal | None
+    rebate_at_next_tier: decimal.Decimal | None
+    dealer_code: strawberry.Private[str]
+    stored_program: strawberry.Private[StoredProgram]
+
+    @classmethod
+    def of(cls, result: Forecast, dealer_code: str, program: StoredProgram,
+           period: str) -> RebateForecast:
+        return cls(period=period, current_basis=result.current_basis,
+                   current_rate=result.current_rate, current_rebate=result.current_rebate,
+                   projected_basis=result.projected_basis,
+                   projected_rebate=result.projected_rebate,
+                   next_tier_threshold=result.next_tier_threshold,
+                   amount_to_next_tier=result.amount_to_next_tier,
+                   rebate_at_next_tier=result.rebate_at_next_tier, dealer_code=dealer_code,
+                   stored_program=program)
+
+    @strawberry.field(description="The dealer.")
+    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
+        return await _dealer(info, self.dealer_code)
+
+    @strawberry.field(description="The program.")
+    async def program(self, info: Info) -> Annotated[Program,
+                                                     strawberry.lazy("schema.programs")]:
+        from resolvers.programs import visible_program
+        return await visible_program(info, self.stored_program)

@@ -1,0 +1,164 @@
+"""Program types (返利政策): basis, tiers, periods, terms per segment, payout."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from domain import periods, programs, tiers
+from resolvers.context import Info
+from schema.errors import UserError
+from schema.relay import Node, to_global_id
+from service.repositories.programs import StoredProgram
+
+if TYPE_CHECKING:
+    from schema.segments import Segment
+
+RebateBasis = tiers.RebateBasis
+RateKind = tiers.RateKind
+TierMode = tiers.TierMode
+PeriodKind = periods.PeriodKind
+Accumulation = programs.Accumulation
+PayoutForm = programs.PayoutForm
+ProgramStatus = programs.ProgramStatus
+strawberry.enum(RebateBasis, description="SALES_AMOUNT: invoices − returns; QUANTITY: units "
+                                         "invoiced − returned; COLLECTED_AMOUNT: payments.")
+strawberry.enum(RateKind, description="PERCENT (\"2.5\" = 2.5 %), PER_UNIT money per unit "
+                                      "(QUANTITY only), FIXED lump sum per tier.")
+strawberry.enum(TierMode, description="RETROACTIVE: the whole basis earns the highest tier "
+                                      "reached; INCREMENTAL: each slice earns its own tier.")
+strawberry.enum(PeriodKind, description="Calendar periods named 2026-03, 2026-Q1, 2026.")
+strawberry.enum(Accumulation, description="PER_PERIOD, or YEAR_TO_DATE: a true-up on the "
+                                          "cumulative basis every period.")
+strawberry.enum(PayoutForm, description="CASH (tax withheld), CREDIT_NOTE, GOODS.")
+strawberry.enum(ProgramStatus, description="DRAFT (being prepared), ACTIVE (accrues), RETIRED.")
+
+
+@strawberry.type(description="A tier: applies when the basis reaches the threshold.")
+class Tier:
+    threshold: decimal.Decimal = strawberry.field(description="Basis from which it applies.")
+    rate: decimal.Decimal = strawberry.field(description="Percent, money per unit, or sum.")
+
+
+@strawberry.type(description="Terms for one segment (or the default terms).")
+class ProgramTerms:
+    tiers: list[Tier] = strawberry.field(description="Tiers, ascending thresholds.")
+    cap: decimal.Decimal | None = strawberry.field(
+        description="Most a dealer can earn from the program in total (net).")
+    segment_code: strawberry.Private[str | None]
+
+    @strawberry.field(description="The segment these terms are for; null = default terms.")
+    async def segment(self, info: Info) -> Annotated[
+            Segment, strawberry.lazy("schema.segments")] | None:
+        from schema.segments import Segment
+        if self.segment_code is None:
+            return None
+        found = await info.context.loaders.segment_by_code.load(self.segment_code)
+        return Segment.from_domain(found) if found else None
+
+
+@strawberry.type(description="A rebate program (返利政策). Each edit of an ACTIVE program is a "
+                             "new version; accruals keep the version they used.")
+class Program(Node):
+    code: str = strawberry.field(description="Program code (unique).")
+    name: str = strawberry.field(description="Display name.")
+    basis: RebateBasis = strawberry.field(description="What counts towards the tiers.")
+    rate_kind: RateKind = strawberry.field(description="How tier rates are read.")
+    tier_mode: TierMode = strawberry.field(description="Retroactive or incremental tiers.")
+    period_kind: PeriodKind = strawberry.field(description="Month, quarter or year.")
+    accumulation: Accumulation = strawberry.field(description="Per period or year to date.")
+    valid_from: dt.date = strawberry.field(description="First day that counts.")
+    valid_to: dt.date = strawberry.field(description="Last day that counts.")
+    currency: str = strawberry.field(description="Only transactions in it count.")
+    product_codes: list[str] = strawberry.field(description="Products that count; empty = all.")
+    terms: list[ProgramTerms] = strawberry.field(
+        description="Terms per segment and default (a DEALER sees only the terms it gets).")
+    payout_form: PayoutForm = strawberry.field(description="How the rebate is paid.")
+    tax_rate: decimal.Decimal = strawberry.field(description="Percent withheld from CASH.")
+    status: ProgramStatus = strawberry.field(description="DRAFT, ACTIVE or RETIRED.")
+    version: int = strawberry.field(description="Version number, from 1.")
+    scorecard_template_code: str | None = strawberry.field(
+        description="Code of the scorecard template whose multiplier applies.")
+
+    @classmethod
+    def from_stored(cls, program: StoredProgram,
+                    only_terms: programs.Terms | bool | None = False) -> Program:
+        """`only_terms`: show just these terms (a DEALER's), None for none, False for all."""
+        rules = program.rules
+        shown = [t for t in rules.terms if only_terms is False or t == only_terms]
+        return cls(
+            id=to_global_id("Program", f"{rules.code}:{rules.version}"), code=rules.code,
+            name=rules.name, basis=rules.basis, rate_kind=rules.rate_kind,
+            tier_mode=rules.tier_mode, period_kind=rules.period_kind,
+            accumulation=rules.accumulation, valid_from=rules.valid_from,
+            valid_to=rules.valid_to, currency=rules.currency,
+            product_codes=list(rules.product_codes),
+            terms=[ProgramTerms(tiers=[Tier(threshold=t.threshold, rate=t.rate)
+                                       for t in term.tiers],
+                                cap=term.cap, segment_code=term.segment_code)
+                   for term in shown],
+            payout_form=rules.payout_form, tax_rate=rules.tax_rate, status=program.status,
+            version=rules.version, scorecard_template_code=rules.scorecard_template_code)
+
+
+@strawberry.input(description="A tier.")
+class TierInput:
+    threshold: decimal.Decimal
+    rate: decimal.Decimal
+
+
+@strawberry.input(description="Terms for a segment; segmentCode null = the default terms.")
+class ProgramTermsInput:
+    segment_code: str | None = None
+    tiers: list[TierInput]
+    cap: decimal.Decimal | None = None
+
+
+@strawberry.input(description="A program. createProgram makes it (DRAFT unless activate); "
+                              "updateProgram edits it by code.")
+class ProgramInput:
+    code: str
+    name: str
+    basis: RebateBasis
+    rate_kind: RateKind
+    tier_mode: TierMode
+    period_kind: PeriodKind
+    accumulation: Accumulation
+    valid_from: dt.date
+    valid_to: dt.date
+    currency: str
+    product_codes: list[str] | None = None
+    terms: list[ProgramTermsInput]
+    payout_form: PayoutForm
+    tax_rate: decimal.Decimal | None = None
+    scorecard_template_code: str | None = None
+    activate: bool | None = strawberry.field(
+        default=None, description="true: the program is ACTIVE at once (ADMIN, FINANCE).")
+
+    def to_domain(self) -> programs.ProgramRules:
+        return programs.ProgramRules(
+            code=self.code, name=self.name, basis=self.basis, rate_kind=self.rate_kind,
+            tier_mode=self.tier_mode, period_kind=self.period_kind,
+            accumulation=self.accumulation, valid_from=self.valid_from,
+            valid_to=self.valid_to, currency=self.currency.strip(),
+            product_codes=tuple(p.strip() for p in self.product_codes or ()),
+            terms=tuple(programs.Terms(
+                segment_code=t.segment_code.strip() if t.segment_code else None, cap=t.cap,
+                tiers=tuple(tiers.Tier(x.threshold, x.rate) for x in t.tiers))
+                for t in self.terms),
+            payout_form=self.payout_form,
+            tax_rate=self.tax_rate if self.tax_rate is not None else decimal.Decimal(0),
+            scorecard_template_code=(self.scorecard_template_code or "").strip() or None)
+
+
+@strawberry.input(description="Names a program by code.")
+class ProgramCodeInput:
+    code: str
+
+
+@strawberry.type(description="Result of a program mutation.")
+class ProgramPayload:
+    program: Program | None = strawberry.field(description="The program; null on errors.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; nothing stored.")

@@ -1,0 +1,53 @@
+"""Transaction inputs: sales facts from the CRM/ERP, recorded in batches."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import strawberry
+
+from domain import basis
+from domain.transactions import RowError
+
+TransactionKind = basis.TransactionKind
+strawberry.enum(TransactionKind, description="INVOICE adds, RETURN subtracts, PAYMENT is "
+                                             "collected cash.")
+
+
+@strawberry.input(description="One sales fact. Amounts and quantities are positive; the kind "
+                              "gives the sign.")
+class TransactionInput:
+    external_id: str = strawberry.field(description="The source system's unique id.")
+    dealer_code: str
+    kind: TransactionKind
+    date: dt.date
+    product_code: str | None = None
+    quantity: decimal.Decimal | None = None
+    amount: decimal.Decimal
+    currency: str
+    region: str | None = strawberry.field(default=None, description="Where the goods went.")
+
+
+@strawberry.input(description="At most 5,000 transactions per call.")
+class RecordTransactionsInput:
+    transactions: list[TransactionInput]
+
+
+@strawberry.type(description="A row that was not stored, by its index in the input.")
+class TransactionError:
+    index: int
+    external_id: str | None
+    message: str
+    code: str = strawberry.field(description="INVALID, NOT_FOUND (dealer) or CONFLICT.")
+
+    @classmethod
+    def from_domain(cls, error: RowError) -> TransactionError:
+        return cls(index=error.index, external_id=error.external_id, message=error.message,
+                   code=error.code)
+
+
+@strawberry.type(description="What happened to a batch: stored, already there, refused.")
+class RecordTransactionsPayload:
+    accepted: int = strawberry.field(description="Rows stored now.")
+    duplicates: int = strawberry.field(description="Rows already stored with the same content.")
+    errors: list[TransactionError] = strawberry.field(description="Rows refused.")

@@ -1,0 +1,228 @@
+"""Accrual documents: one per dealer × program × period (a unique index makes sure)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from domain.accrual import AccrualFigures, EarlierGross
+from domain.calculation import CalculationStep
+from domain.net import AccrualStatus
+from domain.periods import Period
+from service.db import Database
+from service.pagination import Page, page_of
+
+CURSOR_KIND = "accrual"
+# Statuses a recomputation may overwrite; anything else is approved money (issue 4 locks it).
+RECOMPUTABLE = (AccrualStatus.OPEN.value, AccrualStatus.ON_HOLD.value,
+                AccrualStatus.FORFEITED.value)
+
+
+@dataclass(frozen=True)
+class StoredAccrual:
+    id: str
+    dealer_code: str
+    program_code: str
+    program_version: int
+    period: str
+    basis: Decimal
+    cumulative_basis: Decimal
+    rate: Decimal
+    gross_amount: Decimal
+    score_multiplier: Decimal
+    deduction_amount: Decimal
+    adjustment_amount: Decimal
+    net_amount: Decimal
+    status: AccrualStatus
+    calculation: tuple[CalculationStep, ...]
+    computed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ComputedAccrual:
+    dealer_code: str
+    program_code: str
+    program_version: int
+    period: Period
+    figures: AccrualFigures
+    inputs_version: int
+
+
+def from_doc(doc: dict[str, Any]) -> StoredAccrual:
+    return StoredAccrual(
+        id=str(doc["_id"]), dealer_code=doc["dealerCode"], program_code=doc["programCode"],
+        program_version=doc["programVersion"], period=doc["period"], basis=doc["basis"],
+        cumulative_basis=doc["cumulativeBasis"], rate=doc["rate"],
+        gross_amount=doc["grossAmount"], score_multiplier=doc["scoreMultiplier"],
+        deduction_amount=doc["deductionAmount"], adjustment_amount=doc["adjustmentAmount"],
+        net_amount=doc["netAmount"], status=AccrualStatus(doc["status"]),
+        calculation=tuple(CalculationStep(s["label"], s["formula"], s.get("amount"))
+                          for s in doc["calculation"]),
+        computed_at=doc["computedAt"])
+
+
+def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
+    f = item.figures
+    return {
+        "programVersion": item.program_version, "periodStart": item.period.start.isoformat(),
+        "periodEnd": item.period.end.isoformat(), "basis": f.basis,
+        "cumulativeBasis": f.cumulative_basis, "rate": f.rate, "grossAmount": f.gross_amount,
+        "scoreMultiplier": f.score_multiplier, "deductionPercent": f.deduction_percent,
+        "deductionAmount": f.deduction_amount, "capReduction": f.cap_reduction,
+        "adjustmentAmount": f.adjustment_amount, "netAmount": f.net_amount,
+        "status": f.status.value,
+        "calculation": [{"label": s.label, "formula": s.formula, "amount": s.amount}
+                        for s in f.calculation],
+        "computedAt": now, "inputsVersion": item.inputs_version,
+    }
+
+
+async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
+                        now: dt.datetime) -> int:
+    """Upsert recomputed accruals; returns how many were written.
+
+    A write lands only on an accrual that is still recomputable and was computed from the
+    same or older sales data (`inputsVersion`): a slow, stale computation can never
+    overwrite a newer one, and the unique key means a dealer never gets two accruals for
+    one program period, however many workers run.
+    """
+    if not items:
+        return 0
+    operations = [UpdateOne(
+        {"programCode": item.program_code, "period": item.period.name,
+         "dealerCode": item.dealer_code, "status": {"$in": list(RECOMPUTABLE)},
+         "inputsVersion": {"$lte": item.inputs_version}},
+        {"$set": _figures_doc(item, now)}, upsert=True) for item in items]
+    try:
+        result = await db.accruals.bulk_write(operations, ordered=False)
+    except BulkWriteError as error:
+        # duplicate key: the accrual exists but is locked or newer — leave it be
+        others = [e for e in error.details.get("writeErrors", []) if e.get("code") != 11000]
+        if others:
+            raise
+        details = error.details
+        return int(details.get("nUpserted", 0)) + int(details.get("nModified", 0))
+    return result.upserted_count + result.modified_count
+
+
+@dataclass(frozen=True)
+class EarlierPeriods:
+    """What a period's computation needs from the program's earlier periods of a dealer."""
+
+    gross: list[EarlierGross]  # subtracted by a year-to-date true-up, oldest first
+    net: Decimal  # already used under the terms' cap
+
+
+async def earlier_periods(db: Database, program_code: str, period: Period,
+                          dealer_codes: Iterable[str]) -> dict[str, EarlierPeriods]:
+    cursor = db.accruals.find(
+        {"programCode": program_code, "dealerCode": {"$in": list(dealer_codes)},
+         "periodStart": {"$lt": period.start.isoformat()}},
+        {"dealerCode": 1, "period": 1, "grossAmount": 1, "netAmount": 1, "_id": 0},
+    ).sort("periodStart", 1)
+    found: dict[str, EarlierPeriods] = {}
+    async for doc in cursor:
+        entry = found.setdefault(doc["dealerCode"], EarlierPeriods([], Decimal(0)))
+        entry.gross.append(EarlierGross(doc["period"], doc["grossAmount"]))
+        found[doc["dealerCode"]] = EarlierPeriods(entry.gross, entry.net + doc["netAmount"])
+    return found
+
+
+async def dealers_of_period(db: Database, program_code: str, period: str) -> set[str]:
+    cursor = db.accruals.find({"programCode": program_code, "period": period},
+                              {"dealerCode": 1, "_id": 0})
+    return {doc["dealerCode"] async for doc in cursor}
+
+
+async def for_period(db: Database, program_code: str, period: str, *,
+                     dealer_codes: Iterable[str] | None = None) -> list[StoredAccrual]:
+    query: dict[str, Any] = {"programCode": program_code, "period": period}
+    if dealer_codes is not None:
+        query["dealerCode"] = {"$in": list(dealer_codes)}
+    return [from_doc(d) async for d in db.accruals.find(query).sort("dealerCode", 1)]
+
+
+async def get(db: Database, accrual_id: str, *, scope: str | None = None) -> StoredAccrual | None:
+    try:
+        query: dict[str, Any] = {"_id": ObjectId(accrual_id)}
+    except (InvalidId, TypeError):
+        return None
+    if scope is not None:
+        query["dealerCode"] = scope
+    doc = await db.accruals.find_one(query)
+    return from_doc(doc) if doc else None
+
+
+def _filter(*, dealer_code: str | None, program_code: str | None, period: str | None,
+            status: AccrualStatus | None, scope: str | None) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if dealer_code is not None:
+        query["dealerCode"] = dealer_code
+    if program_code is not None:
+        query["programCode"] = program_code
+    if period is not None:
+        query["period"] = period
+    if status is not None:
+        query["status"] = status.value
+    if scope is not None:
+        query = {"$and": [query, {"dealerCode": scope}]} if query else {"dealerCode": scope}
+    return query
+
+
+async def page(db: Database, *, first: int, after: str | None, dealer_code: str | None = None,
+               program_code: str | None = None, period: str | None = None,
+               status: AccrualStatus | None = None, scope: str | None = None,
+               ) -> Page[StoredAccrual]:
+    """Ordered by id (creation order: stable while accruals are recomputed in place)."""
+    query = _filter(dealer_code=dealer_code, program_code=program_code, period=period,
+                    status=status, scope=scope)
+    total = await db.accruals.count_documents(query)
+    if after is not None:
+        try:
+            query = {"$and": [query, {"_id": {"$gt": ObjectId(after)}}]}
+        except (InvalidId, TypeError):
+            query = {"$and": [query, {"_id": {"$exists": False}}]}
+    docs = await db.accruals.find(query).sort("_id", 1).limit(first + 1).to_list()
+    accruals = [from_doc(d) for d in docs]
+    return page_of(accruals, [a.id for a in accruals], kind=CURSOR_KIND, first=first,
+                   total=total, after=after)
+
+
+async def discard_recomputable(db: Database, program_code: str, period: str,
+                               dealer_codes: Sequence[str]) -> None:
+    """A dealer no longer eligible (no terms apply, disqualified) loses its unapproved accrual."""
+    if dealer_codes:
+        await db.accruals.delete_many({"programCode": program_code, "period": period,
+                                       "dealerCode": {"$in": list(dealer_codes)},
+                                       "status": {"$in": list(RECOMPUTABLE)}})
+
+
+async def pages_by_dealer(db: Database, dealer_codes: list[str], *, program_code: str | None,
+                          period: str | None, first: int, after: str | None,
+                          scope: str | None) -> dict[str, tuple[list[StoredAccrual], int]]:
+    """Per dealer: the first `first + 1` accruals after `after` (by id) and the count."""
+    query = _filter(dealer_code=None, program_code=program_code, period=period, status=None,
+                    scope=scope)
+    query = {"$and": [query, {"dealerCode": {"$in": dealer_codes}}]} if query \
+        else {"dealerCode": {"$in": dealer_codes}}
+    try:
+        after_id: ObjectId | None = ObjectId(after) if after else None
+    except (InvalidId, TypeError):
+        after_id = None
+    on_page: Any = {"$gt": ["$_id", after_id]} if after_id else {"$literal": True}
+    cursor = await db.accruals.aggregate([
+        {"$match": query},
+        {"$addFields": {"_onPage": on_page}},
+        {"$group": {"_id": "$dealerCode", "total": {"$sum": 1},
+                    "docs": {"$topN": {"n": first + 1, "sortBy": {"_onPage": -1, "_id": 1},
+                                       "output": {"$cond": ["$_onPage", "$$ROOT", None]}}}}},
+    ])
+    return {row["_id"]: ([from_doc(d) for d in row["docs"] if d is not None], row["total"])
+            async for row in cursor}

@@ -1,0 +1,87 @@
+"""A program's basis per dealer, aggregated inside MongoDB from the domain's BASIS_RULES.
+
+One pipeline gives, per dealer, the period basis, the cumulative (year-to-date) basis and
+the transactions left out because their currency is not the program's.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from domain.basis import BASIS_RULES, QUANTITY
+from domain.money import ZERO
+from domain.periods import DateRange
+from domain.programs import ProgramRules
+from service.db import Database
+
+
+@dataclass(frozen=True)
+class DealerBasis:
+    period: Decimal = ZERO
+    cumulative: Decimal = ZERO
+    counted: int = 0
+    foreign_count: int = 0
+    foreign_currencies: tuple[str, ...] = field(default_factory=tuple)
+
+
+def signed_value(rules: ProgramRules) -> dict[str, Any]:
+    """The transaction's contribution to this program's basis, as an expression."""
+    branches = []
+    for kind, term in BASIS_RULES[rules.basis].items():
+        value: Any = f"${term.field}"
+        if term.field == QUANTITY:
+            value = {"$ifNull": [value, 0]}
+        if term.sign < 0:
+            value = {"$multiply": [value, -1]}
+        branches.append({"case": {"$eq": ["$kind", kind.value]}, "then": value})
+    return {"$switch": {"branches": branches, "default": 0}}
+
+
+def match_stage(rules: ProgramRules, window: DateRange,
+                dealer_codes: Iterable[str] | None) -> dict[str, Any]:
+    match: dict[str, Any] = {
+        "date": {"$gte": window.start.isoformat(), "$lte": window.end.isoformat()},
+        "kind": {"$in": [kind.value for kind in BASIS_RULES[rules.basis]]},
+    }
+    if rules.product_codes:
+        match["productCode"] = {"$in": list(rules.product_codes)}
+    if dealer_codes is not None:
+        match["dealerCode"] = {"$in": list(dealer_codes)}
+    return {"$match": match}
+
+
+async def basis_by_dealer(db: Database, rules: ProgramRules, *, period: DateRange,
+                          cumulative: DateRange,
+                          dealer_codes: Iterable[str] | None = None) -> dict[str, DealerBasis]:
+    """`cumulative` covers `period` (equal to it for PER_PERIOD programs)."""
+    value = signed_value(rules)
+    home = {"$eq": ["$currency", rules.currency]}
+    in_period = {"$gte": ["$date", period.start.isoformat()]}
+    foreign_in_period = {"$and": [{"$not": [home]}, in_period]}
+    pipeline: list[dict[str, Any]] = [
+        match_stage(rules, cumulative, dealer_codes),
+        {"$group": {
+            "_id": "$dealerCode",
+            "period": {"$sum": {"$cond": [{"$and": [home, in_period]}, value, 0]}},
+            "cumulative": {"$sum": {"$cond": [home, value, 0]}},
+            "counted": {"$sum": {"$cond": [home, 1, 0]}},
+            "foreignCount": {"$sum": {"$cond": [foreign_in_period, 1, 0]}},
+            "foreignCurrencies": {"$addToSet": {
+                "$cond": [foreign_in_period, "$currency", "$$REMOVE"]}},
+        }},
+    ]
+    cursor = await db.transactions.aggregate(pipeline)
+    return {row["_id"]: DealerBasis(
+        period=Decimal(row["period"]), cumulative=Decimal(row["cumulative"]),
+        counted=row["counted"], foreign_count=row["foreignCount"],
+        foreign_currencies=tuple(sorted(row["foreignCurrencies"])))
+        async for row in cursor}
+
+
+async def dealers_with_business(db: Database, rules: ProgramRules,
+                                window: DateRange) -> set[str]:
+    cursor = await db.transactions.aggregate([
+        match_stage(rules, window, None), {"$group": {"_id": "$dealerCode"}}])
+    return {row["_id"] async for row in cursor}

@@ -1,0 +1,117 @@
+"""What needs recomputing: dirty marks per dealer × program, drained by the worker.
+
+A mark is cheap and idempotent (an upsert that adds period names and bumps a version), so
+recording transactions never waits for the computation. `ALL_DEALERS` marks a whole program
+(after activation or a new version): the worker then recomputes it period by period with one
+aggregation each.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pymongo import ReturnDocument, UpdateOne
+
+from domain.basis import BASIS_RULES
+from domain.periods import Period, periods_between
+from domain.programs import Accumulation, ProgramRules, ProgramStatus
+from domain.transactions import Transaction
+from service.deps import Deps
+from service.repositories import programs as program_repo
+
+ALL_DEALERS = "*"
+LEASE = dt.timedelta(seconds=60)
+
+
+def started_periods(rules: ProgramRules, today: dt.date) -> list[Period]:
+    """The program's periods that have begun: later ones cannot have sales yet."""
+    return [p for p in periods_between(rules.period_kind, rules.valid_from, rules.valid_to)
+            if p.start <= today]
+
+
+def affected_periods(rules: ProgramRules, day: dt.date, today: dt.date) -> list[Period]:
+    """A fact dated `day` changes its own period, and under YEAR_TO_DATE every later one."""
+    if not rules.valid_from <= day <= rules.valid_to:
+        return []
+    started = started_periods(rules, today)
+    own = [p for p in started if p.start <= day <= p.end]
+    if rules.accumulation is Accumulation.YEAR_TO_DATE:
+        return [p for p in started if p.end >= day]
+    return own
+
+
+def counts_for(rules: ProgramRules, txn: Transaction) -> bool:
+    """Whether the transaction touches this program's basis (or its foreign-currency note)."""
+    if txn.kind not in BASIS_RULES[rules.basis]:
+        return False
+    return not rules.product_codes or txn.product_code in rules.product_codes
+
+
+async def mark(deps: Deps, marks: dict[tuple[str, str], set[str]]) -> None:
+    """marks: (dealer code or ALL_DEALERS, program code) → period names to recompute."""
+    if not marks:
+        return
+    now = deps.now()
+    await deps.db.accrual_jobs.bulk_write([
+        UpdateOne({"dealerCode": dealer, "programCode": program},
+                  {"$addToSet": {"periods": {"$each": sorted(periods)}},
+                   "$inc": {"version": 1}, "$set": {"dirty": True, "markedAt": now},
+                   "$setOnInsert": {"leaseUntil": None}}, upsert=True)
+        for (dealer, program), periods in marks.items() if periods], ordered=False)
+    deps.notify_worker()
+
+
+async def mark_transactions(deps: Deps, transactions: Iterable[Transaction]) -> None:
+    programs = await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE)
+    today = deps.today()
+    marks: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for txn in transactions:
+        for program in programs:
+            if counts_for(program.rules, txn):
+                marks[(txn.dealer_code, program.code)].update(
+                    p.name for p in affected_periods(program.rules, txn.date, today))
+    await mark(deps, marks)
+
+
+async def mark_program(deps: Deps, rules: ProgramRules) -> None:
+    periods = {p.name for p in started_periods(rules, deps.today())}
+    await mark(deps, {(ALL_DEALERS, rules.code): periods})
+
+
+async def mark_dealers_everywhere(deps: Deps, dealer_codes: Iterable[str]) -> None:
+    """A dealer's segments changed: its terms in every active program may have too."""
+    codes = list(dealer_codes)
+    if not codes:
+        return
+    today = deps.today()
+    marks: dict[tuple[str, str], set[str]] = {}
+    for program in await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE):
+        periods = {p.name for p in started_periods(program.rules, today)}
+        for code in codes:
+            marks[(code, program.code)] = periods
+    await mark(deps, marks)
+
+
+async def claim(deps: Deps, owner: str) -> dict[str, object] | None:
+    """Take the oldest dirty job nobody holds (or whose holder's lease ran out)."""
+    now = deps.now()
+    return await deps.db.accrual_jobs.find_one_and_update(
+        {"dirty": True, "$or": [{"leaseUntil": None}, {"leaseUntil": {"$lt": now}}]},
+        {"$set": {"leaseUntil": now + LEASE, "owner": owner}},
+        sort=[("markedAt", 1)], return_document=ReturnDocument.AFTER)
+
+
+async def finish(deps: Deps, job: dict[str, object]) -> bool:
+    """Done, unless it was marked again meanwhile (then it stays dirty for another round)."""
+    done = await deps.db.accrual_jobs.update_one(
+        {"_id": job["_id"], "version": job["version"]},
+        {"$set": {"dirty": False, "periods": [], "leaseUntil": None}})
+    if done.modified_count:
+        return True
+    await deps.db.accrual_jobs.update_one({"_id": job["_id"]}, {"$set": {"leaseUntil": None}})
+    return False
+
+
+async def pending(deps: Deps) -> int:
+    return await deps.db.accrual_jobs.count_documents({"dirty": True})

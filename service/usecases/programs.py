@@ -1,0 +1,122 @@
+"""Program use cases: create, edit (versioned once ACTIVE), activate, retire."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from domain.codes import clean_code, clean_name
+from domain.errors import Conflict, NotFound, Problems
+from domain.programs import ProgramRules, ProgramStatus, check_edit, validate_program
+from service.access import Forbidden
+from service.auth import Principal, Role
+from service.deps import Deps
+from service.repositories import audit
+from service.repositories import programs as program_repo
+from service.repositories.programs import StoredProgram
+from service.repositories.segments import all_segments
+from service.usecases import accrual_jobs
+
+# SPEC §5: SALES prepares programs as drafts; putting money on the table is ADMIN/FINANCE.
+MAY_ACTIVATE = frozenset({Role.ADMIN, Role.FINANCE})
+
+
+async def _known(deps: Deps) -> tuple[set[str], set[str]]:
+    segments = {s.code for s in await all_segments(deps.db)}
+    templates = {d["code"] async for d in deps.db.db["scorecard_templates"].find(
+        {}, {"code": 1, "_id": 0})}
+    return segments, templates
+
+
+def _cleaned(rules: ProgramRules) -> ProgramRules:
+    scratch = Problems()  # validate_program reports; here we only normalise
+    return replace(rules, code=clean_code(rules.code, ("code",), scratch),
+                   name=clean_name(rules.name, ("name",), scratch))
+
+
+def _check_activation(actor: Principal, activate: bool) -> None:
+    if activate and actor.role not in MAY_ACTIVATE:
+        raise Forbidden(f"role {actor.role.value} may create and edit programs only as DRAFT")
+
+
+async def create_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
+                         activate: bool = False) -> StoredProgram:
+    _check_activation(actor, activate)
+    segments, templates = await _known(deps)
+    validate_program(rules, segments, templates)
+    rules = replace(_cleaned(rules), version=1)
+    if await program_repo.get(deps.db, rules.code) is not None:
+        raise Conflict(("input", "code"), f"program {rules.code!r} already exists")
+    status = ProgramStatus.ACTIVE if activate else ProgramStatus.DRAFT
+    doc = await program_repo.insert(deps.db, rules, status, now=deps.now())
+    await audit.append(deps.db, actor=actor, action="createProgram", entity_type="Program",
+                       entity_id=rules.code, before=None, after=doc, now=deps.now())
+    if status is ProgramStatus.ACTIVE:
+        await accrual_jobs.mark_program(deps, rules)
+    return StoredProgram(rules=rules, status=status)
+
+
+async def update_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
+                         activate: bool = False) -> StoredProgram:
+    """Edit by code. `activate` turns a DRAFT ACTIVE; omitted keeps the status."""
+    _check_activation(actor, activate)
+    segments, templates = await _known(deps)
+    validate_program(rules, segments, templates)
+    rules = _cleaned(rules)
+    current = await program_repo.get(deps.db, rules.code)
+    if current is None:
+        raise NotFound(("input", "code"), f"no program with code {rules.code!r}")
+    if current.status is not ProgramStatus.DRAFT and actor.role not in MAY_ACTIVATE:
+        raise Forbidden(f"role {actor.role.value} may edit only DRAFT programs")
+    version = check_edit(current.rules, current.status, rules)
+    status = ProgramStatus.ACTIVE if activate else current.status
+    edited = replace(rules, version=version)
+    doc = await program_repo.replace_current(deps.db, current, edited, status, now=deps.now())
+    if doc is None:
+        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    await audit.append(deps.db, actor=actor, action="updateProgram", entity_type="Program",
+                       entity_id=rules.code, before=program_repo.to_doc(current.rules,
+                                                                        current.status),
+                       after=doc, now=deps.now())
+    if status is ProgramStatus.ACTIVE:
+        await accrual_jobs.mark_program(deps, edited)
+    return StoredProgram(rules=edited, status=status)
+
+
+async def activate_program(deps: Deps, actor: Principal, code: str) -> StoredProgram:
+    """Approve a DRAFT: from now on it accrues (ADMIN, FINANCE)."""
+    _check_activation(actor, True)
+    current = await program_repo.get(deps.db, code.strip())
+    if current is None:
+        raise NotFound(("input", "code"), f"no program with code {code!r}")
+    if current.status is not ProgramStatus.DRAFT:
+        problems = Problems()
+        problems.add(("input", "code"), f"program {current.code} is {current.status.value}, "
+                                        "not DRAFT", "LOCKED")
+        problems.raise_if_any()
+    segments, templates = await _known(deps)
+    validate_program(current.rules, segments, templates)  # a segment may have gone since
+    doc = await program_repo.replace_current(deps.db, current, current.rules,
+                                             ProgramStatus.ACTIVE, now=deps.now())
+    if doc is None:
+        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    await audit.append(deps.db, actor=actor, action="activateProgram", entity_type="Program",
+                       entity_id=current.code, before={"status": current.status.value},
+                       after={"status": "ACTIVE", "version": current.rules.version},
+                       now=deps.now())
+    await accrual_jobs.mark_program(deps, current.rules)
+    return replace(current, status=ProgramStatus.ACTIVE)
+
+
+async def retire_program(deps: Deps, actor: Principal, code: str) -> StoredProgram:
+    current = await program_repo.get(deps.db, code.strip())
+    if current is None:
+        raise NotFound(("input", "code"), f"no program with code {code!r}")
+    if current.status is ProgramStatus.RETIRED:
+        return current
+    doc = await program_repo.replace_current(deps.db, current, current.rules,
+                                             ProgramStatus.RETIRED, now=deps.now())
+    if doc is None:
+        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    await audit.append(deps.db, actor=actor, action="retireProgram", entity_type="Program",
+                       entity_id=current.code, before={"status": current.status.value},
+                       after={"status": "RETIRED"}, now=deps.now())
+    return replace(current, status=ProgramStatus.RETIRED)
