@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from service.auth import DEFAULT_TTL_SECONDS, Role, issue_token, load_secret
@@ -33,6 +34,37 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_token(settings: Settings, args: argparse.Namespace) -> str | None:
+    """--token, else $REBATES_TOKEN, else a SERVICE token signed with the service's secret."""
+    if args.token:
+        return str(args.token)
+    if os.environ.get("REBATES_TOKEN"):
+        return os.environ["REBATES_TOKEN"]
+    if not settings.jwt_secret and not (settings.data_dir / "jwt-secret").exists():
+        return None  # never invent a secret the service does not know
+    return issue_token(load_secret(settings), sub="import-cli", role=Role.SERVICE,
+                       ttl_seconds=24 * 3600, issuer=settings.jwt_issuer,
+                       audience=settings.jwt_audience)
+
+
+def _import_transactions(settings: Settings, args: argparse.Namespace) -> int:
+    from service import importer
+
+    try:
+        token = _import_token(settings, args)
+    except (OSError, RuntimeError) as error:
+        print(f"rebates import: cannot sign a token: {error}", file=sys.stderr)
+        return 2
+    if token is None:
+        print("rebates import: no token: pass --token, set REBATES_TOKEN, or set "
+              f"REBATES_JWT_SECRET / REBATES_DATA_DIR (no secret in {settings.data_dir})",
+              file=sys.stderr)
+        return 2
+    url = args.url or importer.default_url(settings.host, settings.port)
+    return importer.run_cli(args.file, url=url, token=token, batch_size=args.batch_size,
+                            restart=args.restart, fmt=args.format, timeout=args.timeout)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rebates", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -46,6 +78,29 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=float, default=DEFAULT_TTL_SECONDS / 3600,
                        help="hours until the token expires (default 8)")
     token.set_defaults(run=_token)
+
+    load = commands.add_parser("import", help="load data into the running service")
+    kinds = load.add_subparsers(dest="what", required=True)
+    txns = kinds.add_parser(
+        "transactions", help="stream a CSV or JSONL file of sales facts to recordTransactions",
+        description="Columns/keys: externalId, dealerCode, kind, date, productCode, quantity, "
+                    "amount, currency, region (snake_case accepted). Resumable: a re-run "
+                    "continues after the last acknowledged batch (FILE.import-state.json); "
+                    "refused rows go to FILE.errors.jsonl. Exit code 0: all rows accepted or "
+                    "already there; 1: some rows refused; 2: usage or connection error.")
+    txns.add_argument("file", help="FILE.csv or FILE.jsonl")
+    txns.add_argument("--url", help="GraphQL endpoint (default http://127.0.0.1:$PORT/graphql)")
+    txns.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a SERVICE "
+                                      "token signed with the data directory's secret)")
+    txns.add_argument("--batch-size", type=int, default=5000,
+                      help="rows per request, at most 5000 (default)")
+    txns.add_argument("--restart", action="store_true",
+                      help="ignore the checkpoint and start from the first line")
+    txns.add_argument("--format", choices=["csv", "jsonl"],
+                      help="file format (default: from the file name)")
+    txns.add_argument("--timeout", type=float, default=300.0,
+                      help="seconds to wait for one batch (default 300)")
+    txns.set_defaults(run=_import_transactions)
     return top
 
 

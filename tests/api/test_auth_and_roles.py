@@ -17,12 +17,34 @@ SAMPLE_ARGS: dict[str, str] = {
     "segment": '(code: "S1")',
     "upsertDealer": '(input: {code: "ROLE-PROBE", name: "probe"})',
     "upsertSegment": '(input: {code: "ROLE-SEG", name: "probe", priority: 5000})',
+    "program": '(code: "P1")',
+    "rebateForecast": '(dealerCode: "D1", programCode: "P1", period: "2026-Q1", '
+                      'additionalBasis: "100")',
+    "createProgram": '(input: {code: "ROLE-P", name: "p", basis: SALES_AMOUNT, '
+                     'rateKind: PERCENT, tierMode: RETROACTIVE, periodKind: QUARTER, '
+                     'accumulation: PER_PERIOD, validFrom: "2026-01-01", validTo: "2026-12-31", '
+                     'currency: "CNY", payoutForm: CASH, '
+                     'terms: [{tiers: [{threshold: "0", rate: "1"}]}]})',
+    "updateProgram": '(input: {code: "NO-SUCH", name: "p", basis: SALES_AMOUNT, '
+                     'rateKind: PERCENT, tierMode: RETROACTIVE, periodKind: QUARTER, '
+                     'accumulation: PER_PERIOD, validFrom: "2026-01-01", validTo: "2026-12-31", '
+                     'currency: "CNY", payoutForm: CASH, '
+                     'terms: [{tiers: [{threshold: "0", rate: "1"}]}]})',
+    "activateProgram": '(input: {code: "NO-SUCH"})',
+    "retireProgram": '(input: {code: "NO-SUCH"})',
+    "recordTransactions": "(input: {transactions: []})",
+    "runAccruals": '(input: {programCode: "NO-SUCH", period: "2026-Q1"})',
 }
 SELECTIONS: dict[str, str] = {
     "node": "{ id }", "dealer": "{ code }", "dealers": "{ totalCount }",
     "segment": "{ code }", "segments": "{ code }", "auditEvents": "{ totalCount }",
     "upsertDealer": "{ userErrors { code } }", "upsertSegment": "{ userErrors { code } }",
     "refreshSegments": "{ segments }",
+    "program": "{ code }", "programs": "{ code }", "accruals": "{ totalCount }",
+    "rebateForecast": "{ currentRebate }",
+    "createProgram": "{ userErrors { code } }", "updateProgram": "{ userErrors { code } }",
+    "activateProgram": "{ userErrors { code } }", "retireProgram": "{ userErrors { code } }",
+    "recordTransactions": "{ accepted }", "runAccruals": "{ userErrors { code } }",
 }
 
 
