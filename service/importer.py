@@ -232,8 +232,10 @@ class CsvSource:
         except csv.Error as error:
             return Record(number, end, error=f"bad CSV: {error}")
         if len(cells) != len(self.columns):
-            return Record(number, end, error=f"{len(cells)} columns where the header has "
-                                             f"{len(self.columns)}")
+            named = dict(zip(self.columns, cells, strict=False))
+            return Record(number, end, external_id=(named.get("externalId") or "").strip()
+                          or None, error=f"{len(cells)} columns where the header has "
+                                         f"{len(self.columns)}")
         values = {name: cell.strip() for name, cell in zip(self.columns, cells, strict=True)
                   if name is not None}
         return _to_record(number, end, dict(values))

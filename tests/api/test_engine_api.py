@@ -216,3 +216,13 @@ def test_run_accruals_reports_bad_input_as_user_errors(api: Api) -> None:
     assert [e["field"] for e in errors] == [["input", "period"]]
     errors = run(api, "COLLECT", "2027-Q1")["userErrors"]
     assert "validity" in errors[0]["message"]
+
+
+def test_a_batch_over_five_thousand_rows_is_refused_whole(api: Api) -> None:
+    rows = [row(f"big-{i}", "W2", "PAYMENT", "2026-06-01", "1") for i in range(5001)]
+    body = api.post("""mutation($input: RecordTransactionsInput!) {
+        recordTransactions(input: $input) { accepted } }""",
+                    {"input": {"transactions": rows}}, role="SERVICE").json()
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "5000" in error["message"]
+    assert record(api, rows[:1])["accepted"] == 1  # nothing of the refused batch was stored

@@ -1,0 +1,315 @@
+"""`rebates import transactions`: CSV/JSONL files streamed into the real running service."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from service import importer
+from service.config import Settings
+from service.embedded import free_port
+from service.importer import Client, ImportFailed, ImportReport, import_transactions
+from tests.conftest import Api
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "externalId,dealerCode,kind,date,productCode,quantity,amount,currency,region\n"
+
+UPSERT_DEALER = """mutation($input: DealerInput!) {
+  upsertDealer(input: $input) { dealer { code } userErrors { message } } }"""
+CREATE_PROGRAM = """mutation($input: ProgramInput!) {
+  createProgram(input: $input) { program { code status } userErrors { field message } } }"""
+RUN_ACCRUALS = """mutation($input: RunAccrualsInput!) {
+  runAccruals(input: $input) {
+    accruals { dealer { code } basis grossAmount } userErrors { field message } } }"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dealers(api: Api) -> None:
+    for code in ("IM1", "IM2", "IM3"):
+        result = api.gql(UPSERT_DEALER, {"input": {"code": code, "name": f"Importer {code}"}})
+        assert result["upsertDealer"]["userErrors"] == []
+    program = {"code": "IMP", "name": "Import check", "basis": "SALES_AMOUNT",
+               "rateKind": "PERCENT", "tierMode": "RETROACTIVE", "periodKind": "QUARTER",
+               "accumulation": "PER_PERIOD", "validFrom": "2026-01-01",
+               "validTo": "2026-12-31", "currency": "CNY", "payoutForm": "CREDIT_NOTE",
+               "productCodes": ["IMP-P"],
+               "terms": [{"tiers": [{"threshold": "0", "rate": "1"}]}], "activate": True}
+    created = api.gql(CREATE_PROGRAM, {"input": program})["createProgram"]
+    assert created["userErrors"] == [] and created["program"]["status"] == "ACTIVE"
+
+
+@pytest.fixture(scope="module")
+def stored_txns(settings: Settings) -> Iterator[Any]:
+    """The transactions collection the service writes to (read-only here)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri)
+    try:
+        yield client[settings.database]["transactions"]
+    finally:
+        client.close()
+
+
+def url(api: Api) -> str:
+    return f"{api.base_url}/graphql"
+
+
+def run(api: Api, path: Path, **options: Any) -> ImportReport:
+    return import_transactions(path, url=url(api), token=api.token("SERVICE"), **options)
+
+
+def csv_file(tmp_path: Path, name: str, rows: list[str], header: str = HEADER) -> Path:
+    path = tmp_path / name
+    path.write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def amounts(stored_txns: Any, prefix: str) -> dict[str, Decimal]:
+    found = stored_txns.find({"externalId": {"$regex": f"^{prefix}"}},
+                             {"externalId": 1, "amount": 1})
+    return {d["externalId"]: d["amount"].to_decimal() for d in found}
+
+
+def errors_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in importer.errors_path(path).read_text().splitlines()]
+
+
+def test_csv_rows_are_stored_exactly_and_count_in_the_accruals(
+        api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    rows = ["C1,IM1,INVOICE,2026-02-01,IMP-P,3,1000.10,CNY,EAST",
+            "C2,IM1,INVOICE,2026-02-15,IMP-P,1,\"2000.005\",CNY,",
+            "C3,IM1,RETURN,2026-03-01,IMP-P,1,100.005,CNY,",
+            "C4,IM2,INVOICE,2026-03-31,IMP-P,,50,CNY,SOUTH"]
+    path = csv_file(tmp_path, "c.csv", rows)
+    report = run(api, path)
+    assert (report.run.rows, report.run.accepted, report.run.duplicates) == (4, 4, 0)
+    assert report.ok and not report.run.errors and not importer.errors_path(path).exists()
+    assert amounts(stored_txns, "C") == {"C1": Decimal("1000.10"), "C2": Decimal("2000.005"),
+                                         "C3": Decimal("100.005"), "C4": Decimal("50")}
+    accruals = api.gql(RUN_ACCRUALS, {"input": {"programCode": "IMP", "period": "2026-Q1"}})
+    basis = {a["dealer"]["code"]: a["basis"] for a in accruals["runAccruals"]["accruals"]}
+    assert Decimal(basis["IM1"]) == Decimal("2900.100")
+    assert Decimal(basis["IM2"]) == Decimal("50")
+
+
+def test_snake_case_header_and_multiline_quoted_field(api: Api, tmp_path: Path,
+                                                      stored_txns: Any) -> None:
+    header = "external_id,dealer_code,kind,date,product_code,quantity,amount,currency,region,note\n"
+    path = csv_file(tmp_path, "snake.csv", [
+        'S1,IM1,PAYMENT,2026-04-01,,,10.5,CNY,,"spans',
+        'two lines"',
+        "S2,IM2,PAYMENT,2026-04-02,,,7,CNY,,x"], header=header)
+    report = run(api, path)
+    assert (report.run.rows, report.run.accepted) == (2, 2)
+    assert amounts(stored_txns, "S") == {"S1": Decimal("10.5"), "S2": Decimal("7")}
+
+
+def test_jsonl_numbers_are_decimals_never_floats(api: Api, tmp_path: Path,
+                                                 stored_txns: Any) -> None:
+    path = tmp_path / "j.jsonl"
+    lines = [
+        # as a float this would be 99999999999999.98
+        '{"externalId": "J1", "dealerCode": "IM1", "kind": "INVOICE", "date": "2026-05-01",'
+        ' "amount": 99999999999999.99, "currency": "CNY"}',
+        '{"external_id": "J2", "dealer_code": "IM2", "kind": "INVOICE", "date": "2026-05-02",'
+        ' "amount": 1E+3, "quantity": 2, "currency": "CNY", "product_code": "P"}',
+        "",
+        '{"externalId": "J3", "dealerCode": "IM3", "kind": "PAYMENT", "date": "2026-05-03",'
+        ' "amount": "0.000001", "currency": "CNY"}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = run(api, path)
+    assert (report.format, report.run.rows, report.run.accepted) == ("JSONL", 3, 3)
+    assert amounts(stored_txns, "J") == {"J1": Decimal("99999999999999.99"),
+                                         "J2": Decimal("1000"), "J3": Decimal("0.000001")}
+    assert stored_txns.find_one({"externalId": "J2"})["quantity"].to_decimal() == 2
+
+
+def test_bad_lines_are_reported_with_their_line_numbers_and_not_sent(
+        api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    path = csv_file(tmp_path, "bad.csv", [
+        "B1,IM1,INVOICE,2026-06-01,P,1,10,CNY,",
+        "B2,IM1,INVOICE,2026-06-01,P,1,10",               # line 3: columns missing
+        "B3,IM1,INVOICE,2026-06-31,P,1,10,CNY,",          # line 4: not a date
+        "B4,IM1,INVOICE,2026-06-01,P,1,1e400,CNY,",       # line 5: out of range
+        "B5,NOBODY,INVOICE,2026-06-01,P,1,10,CNY,",       # line 6: refused by the service
+        "B6,IM1,INVOICE,2026-06-01,P,1,10,CNY,"])
+    report = run(api, path)
+    assert (report.run.rows, report.run.accepted) == (6, 2)
+    assert report.run.errors == {"PARSE": 1, "INVALID": 2, "NOT_FOUND": 1}
+    assert not report.ok
+    errors = errors_of(path)
+    assert [(e["line"], e["externalId"], e["code"]) for e in errors] == [
+        (3, "B2", "PARSE"), (4, "B3", "INVALID"), (5, "B4", "INVALID"), (6, "B5", "NOT_FOUND")]
+    assert "2026-06-31" in errors[1]["message"] and "NOBODY" in errors[3]["message"]
+    assert set(amounts(stored_txns, "B")) == {"B1", "B6"}
+    assert "line 3 (B2): PARSE" in report.summary()
+
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text('{"externalId": "BJ1", "dealerCode": "IM1", "kind": "PAYMENT", '
+                     '"date": "2026-06-01", "amount": "5", "currency": "CNY"}\n'
+                     '{"externalId": "BJ2", "dealerCode": \n'
+                     '[1, 2]\n'
+                     '{"externalId": "BJ4", "dealerCode": "IM1", "kind": "PAYMENT", '
+                     '"date": "2026-06-01", "amount": NaN, "currency": "CNY"}\n'
+                     '{"externalId": "BJ5", "dealerCode": "IM1", "kind": "PAYMENT", '
+                     '"date": "2026-06-01", "amount": true, "currency": "CNY"}\n',
+                     encoding="utf-8")
+    report = run(api, jsonl)
+    assert (report.run.rows, report.run.accepted) == (5, 1)
+    assert [(e["line"], e["code"]) for e in errors_of(jsonl)] == [
+        (2, "PARSE"), (3, "PARSE"), (4, "PARSE"), (5, "PARSE")]
+    assert set(amounts(stored_txns, "BJ")) == {"BJ1"}
+
+
+def test_a_rerun_resumes_from_the_checkpoint_and_restart_finds_duplicates(
+        api: Api, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "again.csv",
+                    [f"R{i},IM{i % 3 + 1},INVOICE,2026-07-0{i},P,1,{i}0,CNY," for i in range(1, 6)])
+    first = run(api, path)
+    assert (first.run.accepted, first.requests) == (5, 1)
+    state = json.loads(importer.state_path(path).read_text())
+    assert (state["offset"], state["line"]) == (path.stat().st_size, 7)
+
+    again = run(api, path)
+    assert (again.run.rows, again.requests, again.resumed_at_line) == (0, 0, 7)
+    assert again.total.accepted == 5 and again.ok
+
+    restarted = run(api, path, restart=True)
+    assert (restarted.run.rows, restarted.run.accepted, restarted.run.duplicates) == (5, 0, 5)
+    assert restarted.ok
+
+
+def test_a_crash_mid_file_resumes_after_the_last_acknowledged_batch(
+        api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    rows = [f"K{i},IM1,INVOICE,2026-08-01,P,1,1,CNY," for i in range(1, 8)]
+    rows.insert(3, "K-bad,IM1,INVOICE,2026-08-01,P,1,x,CNY,")  # line 5, in batch 2
+    path = csv_file(tmp_path, "crash.csv", rows)
+
+    class DiesOnThirdBatch(Client):
+        def record(self, rows: list[dict[str, str]]) -> importer.BatchResult:
+            if self.requests == 2:
+                raise ImportFailed("connection lost")
+            return super().record(rows)
+
+    client = DiesOnThirdBatch(url(api), api.token("SERVICE"))
+    with pytest.raises(ImportFailed):
+        import_transactions(path, url="unused", token="unused", batch_size=2, client=client)
+    state = json.loads(importer.state_path(path).read_text())
+    assert state["line"] == 7 and state["totals"]["accepted"] == 4  # K1..K4 acknowledged
+    assert len(amounts(stored_txns, "K")) == 4
+    assert len(errors_of(path)) == 1
+
+    resumed = run(api, path, batch_size=2)
+    assert resumed.resumed_at_line == 7
+    assert (resumed.run.rows, resumed.run.accepted, resumed.requests) == (3, 3, 2)
+    assert (resumed.total.rows, resumed.total.accepted) == (8, 7)
+    assert resumed.total.errors == {"INVALID": 1}
+    assert [e["line"] for e in errors_of(path)] == [5]  # not written twice
+    assert len(amounts(stored_txns, "K")) == 7
+
+
+def test_a_changed_file_starts_over(api: Api, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "grow.csv", ["G1,IM1,INVOICE,2026-09-01,P,1,1,CNY,"])
+    assert run(api, path).run.accepted == 1
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("G2,IM1,INVOICE,2026-09-02,P,1,1,CNY,\n")
+    report = run(api, path)
+    assert report.note and "changed" in report.note
+    assert (report.run.rows, report.run.accepted, report.run.duplicates) == (2, 1, 1)
+
+
+def test_same_external_id_with_other_content_is_a_conflict(
+        api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    path = csv_file(tmp_path, "conflict.csv", ["X1,IM2,INVOICE,2026-10-01,P,1,100,CNY,",
+                                               "X2,IM2,INVOICE,2026-10-01,P,1,100,CNY,"])
+    assert run(api, path).run.accepted == 2
+    changed = csv_file(tmp_path, "conflict2.csv", ["X1,IM2,INVOICE,2026-10-01,P,1,100.00,CNY,",
+                                                   "X2,IM2,INVOICE,2026-10-01,P,1,999,CNY,"])
+    report = run(api, changed)
+    assert (report.run.duplicates, report.run.errors) == (1, {"CONFLICT": 1})
+    assert [(e["line"], e["externalId"], e["code"]) for e in errors_of(changed)] == [
+        (3, "X2", "CONFLICT")]
+    assert amounts(stored_txns, "X") == {"X1": Decimal("100"), "X2": Decimal("100")}
+
+
+def test_batches_map_the_service_errors_back_to_their_lines(
+        api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    rows = [f"M{i},{'GHOST' if i == 8 else 'IM3'},PAYMENT,2026-11-0{i % 9 + 1},,,{i},CNY,"
+            for i in range(1, 11)]
+    path = csv_file(tmp_path, "many.csv", rows)
+    progress = io.StringIO()
+    report = run(api, path, batch_size=3, progress=progress)
+    assert report.requests == 4  # 3 + 3 + 3 + 1
+    assert (report.run.rows, report.run.accepted, report.run.errors) == (10, 9, {"NOT_FOUND": 1})
+    assert [(e["line"], e["externalId"]) for e in errors_of(path)] == [(9, "M8")]
+    assert len(amounts(stored_txns, "M")) == 9
+    assert progress.getvalue() == ""  # not a terminal: a line every 10 batches only
+
+    more = csv_file(tmp_path, "more.csv", [f"N{i},IM3,PAYMENT,2026-11-01,,,1,CNY,"
+                                           for i in range(12)])
+    progress = io.StringIO()
+    run(api, more, batch_size=1, progress=progress)
+    assert progress.getvalue().count("import: ") == 1 and "rows/s" in progress.getvalue()
+
+
+def test_a_request_refused_as_a_whole_is_split_down_to_the_bad_rows(
+        api: Api, stored_txns: Any) -> None:
+    rows = [{"externalId": f"V{i}", "dealerCode": "IM1", "kind": "PAYMENT",
+             "date": "2026-11-02", "amount": "1", "currency": "CNY"} for i in range(8)]
+    rows[5]["amount"] = "not a number"  # the API's Decimal scalar refuses the whole request
+    client = Client(url(api), api.token("SERVICE"))
+    result = client.record(rows)
+    assert (result.accepted, [(e.index, e.external_id) for e in result.errors]) == (7, [(5, "V5")])
+    assert "Decimal" in result.errors[0].message
+    assert len(amounts(stored_txns, "V")) == 7
+
+    with pytest.raises(ImportFailed, match="FORBIDDEN"):
+        Client(url(api), api.token("SALES")).record(rows[:1])
+    with pytest.raises(ImportFailed, match="UNAUTHENTICATED"):
+        Client(url(api), "not-a-token").record(rows[:1])
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REBATES_DATA_DIR": "/nonexistent-dir"}
+    for name in ("REBATES_TOKEN", "REBATES_JWT_SECRET", "PORT", "REBATES_PORT"):
+        env.pop(name, None)
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "service.cli", "import", "transactions", *args],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
+
+
+def test_the_cli_exit_codes(api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    good = csv_file(tmp_path, "cli.csv", ["L1,IM1,INVOICE,2026-11-03,P,1,5,CNY,",
+                                          "L2,IM2,INVOICE,2026-11-03,P,1,5,CNY,"])
+    done = cli(str(good), "--url", url(api), "--token", api.token("SERVICE"))
+    assert done.returncode == 0, done.stderr
+    assert "accepted" in done.stdout and "2" in done.stdout
+    assert len(amounts(stored_txns, "L")) == 2
+
+    bad = csv_file(tmp_path, "cli-bad.csv", ["L3,IM1,INVOICE,2026-11-03,P,1,-5,CNY,"])
+    refused = cli(str(bad), "--url", url(api), "--token", api.token("SERVICE"))
+    assert refused.returncode == 1
+    assert "line 2 (L3): INVALID" in refused.stdout
+
+    nobody = cli(str(good), "--restart", "--url", f"http://127.0.0.1:{free_port()}/graphql",
+                 "--token", "t")
+    assert nobody.returncode == 2
+    assert "cannot reach" in nobody.stderr and "Traceback" not in nobody.stderr
+
+    no_token = cli(str(good), "--url", url(api))
+    assert no_token.returncode == 2 and "no token" in no_token.stderr
+
+    missing = cli(str(tmp_path / "nope.csv"), "--url", url(api), "--token", "t")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+    header = tmp_path / "header.csv"
+    header.write_text("externalId,dealer,amount\nA,B,1\n", encoding="utf-8")
+    wrong = cli(str(header), "--url", url(api), "--token", "t")
+    assert wrong.returncode == 2 and "kind" in wrong.stderr and "Traceback" not in wrong.stderr
