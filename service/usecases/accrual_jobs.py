@@ -115,3 +115,23 @@ async def finish(deps: Deps, job: dict[str, object]) -> bool:
 
 async def pending(deps: Deps) -> int:
     return await deps.db.accrual_jobs.count_documents({"dirty": True})
+
+
+async def mark_scorecard(deps: Deps, dealer_code: str, template_code: str,
+                         period_name: str) -> None:
+    """A scorecard arrived or changed: the programs using its template, for that period
+    (and, under YEAR_TO_DATE, the later periods whose true-up subtracts it)."""
+    today = deps.today()
+    marks: dict[tuple[str, str], set[str]] = {}
+    for program in await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE):
+        rules = program.rules
+        if rules.scorecard_template_code != template_code:
+            continue
+        started = started_periods(rules, today)
+        hit = [p for p in started if p.name == period_name]
+        if not hit:
+            continue
+        if rules.accumulation is Accumulation.YEAR_TO_DATE:
+            hit = [p for p in started if p.start >= hit[0].start]
+        marks[(dealer_code, program.code)] = {p.name for p in hit}
+    await mark(deps, marks)
