@@ -168,3 +168,11 @@ def foreign_currency_step(count: int, currencies: Sequence[str], program_currenc
 
 def on_hold_step(reason: str) -> CalculationStep:
     return CalculationStep("On hold", reason, None)
+
+
+def late_data_step(items: Sequence[tuple[str, int]]) -> CalculationStep:
+    """Late transactions for closed periods: a year-to-date true-up absorbs them."""
+    listed = ", ".join(f"{count} for {name}" for name, count in items)
+    return CalculationStep(
+        "Late data", f"the cumulative basis includes transactions recorded after their "
+        f"period was closed ({listed}); this true-up absorbs them", None)

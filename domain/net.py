@@ -150,11 +150,16 @@ def _cap_step(
 def _forfeiture_steps(
     amount: Decimal, forfeitures: Sequence[str]
 ) -> tuple[Decimal, list[CalculationStep]]:
-    steps = [
-        CalculationStep(f"Forfeited: {reason}", f"{show_money(amount)} → 0.00", NOTHING)
-        for reason in forfeitures
-    ]
-    return (NOTHING if forfeitures else amount), steps
+    """A forfeited period earns nothing; like a deduction, it never cancels a clawback."""
+    if not forfeitures:
+        return amount, []
+    kept = min(amount, NOTHING)
+    result = (
+        f"{show_money(amount)} → 0.00"
+        if amount >= 0
+        else f"{show_money(amount)} kept: a forfeiture never cancels a clawback"
+    )
+    return kept, [CalculationStep(f"Forfeited: {reason}", result, kept) for reason in forfeitures]
 
 
 def _adjustment_steps(

@@ -68,10 +68,46 @@ INDEXES: dict[str, list[IndexModel]] = {
                    name="key_unique"),
         IndexModel([("dirty", ASCENDING), ("leaseUntil", ASCENDING)], name="pending"),
     ],
+    "violations": [
+        IndexModel([("dealerCode", ASCENDING), ("occurredOn", ASCENDING)], name="dealer_date"),
+    ],
+    "period_locks": [
+        IndexModel([("programCode", ASCENDING), ("period", ASCENDING)], unique=True,
+                   name="key_unique"),
+    ],
+    "adjustments": [
+        IndexModel([("programCode", ASCENDING), ("targetPeriod", ASCENDING),
+                    ("dealerCode", ASCENDING)], name="target"),
+        IndexModel([("programCode", ASCENDING), ("dealerCode", ASCENDING),
+                    ("sourcePeriod", ASCENDING), ("kind", ASCENDING), ("sequence", ASCENDING)],
+                   unique=True, name="booking_unique"),
+    ],
+    "settlements": [
+        IndexModel([("programCode", ASCENDING), ("period", ASCENDING), ("_id", ASCENDING)],
+                   name="program_period"),
+    ],
+    "disputes": [
+        IndexModel([("status", ASCENDING), ("_id", ASCENDING)], name="status"),
+        IndexModel([("accrualId", ASCENDING)], name="accrual"),
+        IndexModel([("dealerCode", ASCENDING)], name="dealer"),
+    ],
+    "scorecard_templates": [
+        IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
+    ],
+    "scorecards": [
+        IndexModel([("dealerCode", ASCENDING), ("templateCode", ASCENDING),
+                    ("period", ASCENDING)], unique=True, name="key_unique"),
+        IndexModel([("templateCode", ASCENDING), ("period", ASCENDING),
+                    ("dealerCode", ASCENDING)], name="template_period"),
+    ],
     "transactions": [
         IndexModel([("externalId", ASCENDING)], unique=True, name="external_id_unique"),
         IndexModel([("dealerCode", ASCENDING), ("date", ASCENDING)], name="dealer_date"),
         IndexModel([("date", ASCENDING)], name="date"),
+    ],
+    "alerts": [
+        IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
+        IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status"),
     ],
 }
 
@@ -124,8 +160,40 @@ class Database:
         return self.db["accrual_jobs"]
 
     @property
+    def violations(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["violations"]
+
+    @property
+    def period_locks(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["period_locks"]
+
+    @property
+    def adjustments(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["adjustments"]
+
+    @property
+    def settlements(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["settlements"]
+
+    @property
+    def disputes(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["disputes"]
+
+    @property
     def transactions(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["transactions"]
+
+    @property
+    def alerts(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["alerts"]
+
+    @property
+    def scorecard_templates(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["scorecard_templates"]
+
+    @property
+    def scorecards(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["scorecards"]
 
     async def ensure_indexes(self) -> None:
         """Idempotent: creating an index that exists with the same spec is a no-op."""

@@ -14,7 +14,7 @@ import uuid
 from service.deps import Deps
 from service.repositories import programs as program_repo
 from service.usecases import accrual_jobs
-from service.usecases.accruals import recompute
+from service.usecases.computation import recompute
 
 log = logging.getLogger(__name__)
 

@@ -226,3 +226,25 @@ async def pages_by_dealer(db: Database, dealer_codes: list[str], *, program_code
     ])
     return {row["_id"]: ([from_doc(d) for d in row["docs"] if d is not None], row["total"])
             async for row in cursor}
+
+
+async def save_locked_release(db: Database, items: Sequence[ComputedAccrual], *,
+                              now: dt.datetime) -> None:
+    """In a closed period, only an accrual that was never approved (ON_HOLD, or OPEN left by
+    a computation racing the close) may still be written — and it is approved as it lands."""
+    for item in items:
+        await db.accruals.update_one(
+            {"programCode": item.program_code, "period": item.period.name,
+             "dealerCode": item.dealer_code,
+             "status": {"$in": [AccrualStatus.ON_HOLD.value, AccrualStatus.OPEN.value]}},
+            {"$set": {**_figures_doc(item, now), "approvedAt": now}})
+
+
+async def mark_forfeited(db: Database, accrual_id: str, step: CalculationStep, *,
+                         now: dt.datetime) -> None:
+    """An approved, unpaid accrual is forfeited: its figures stay, it is never paid."""
+    await db.accruals.update_one(
+        {"_id": ObjectId(accrual_id), "status": {"$in": ["APPROVED", "DISPUTED"]}},
+        {"$set": {"status": AccrualStatus.FORFEITED.value, "forfeitedAt": now},
+         "$push": {"calculation": {"label": step.label, "formula": step.formula,
+                                   "amount": step.amount}}})

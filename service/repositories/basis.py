@@ -5,14 +5,14 @@ the transactions left out because their currency is not the program's.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from domain.basis import BASIS_RULES, QUANTITY
 from domain.money import ZERO
-from domain.periods import DateRange
+from domain.periods import DateRange, Period, parse_period
 from domain.programs import ProgramRules
 from service.db import Database
 
@@ -85,3 +85,33 @@ async def dealers_with_business(db: Database, rules: ProgramRules,
     cursor = await db.transactions.aggregate([
         match_stage(rules, window, None), {"$group": {"_id": "$dealerCode"}}])
     return {row["_id"] async for row in cursor}
+
+
+async def late_transactions(db: Database, rules: ProgramRules, locks: Mapping[str, Any], *,
+                            before: Period,
+                            dealer_codes: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+    """Transactions dated in a closed period but recorded after it closed, per dealer and
+    period: a year-to-date true-up absorbs them, and the dealer is told so."""
+    closed = []
+    for name, lock in locks.items():
+        period = parse_period(name, rules.period_kind)
+        if period.start < before.start:
+            closed.append((period, lock.closed_at))
+    if not closed:
+        return {}
+    late_in = [{"date": {"$gte": p.start.isoformat(), "$lte": p.end.isoformat()},
+                "recordedAt": {"$gt": closed_at}} for p, closed_at in closed]
+    label = {"$switch": {"branches": [
+        {"case": {"$and": [{"$gte": ["$date", p.start.isoformat()]},
+                           {"$lte": ["$date", p.end.isoformat()]}]}, "then": p.name}
+        for p, _ in closed], "default": None}}
+    window = DateRange(rules.valid_from, before.start)
+    cursor = await db.transactions.aggregate([
+        match_stage(rules, window, dealer_codes),
+        {"$match": {"currency": rules.currency, "$or": late_in}},
+        {"$group": {"_id": {"dealer": "$dealerCode", "period": label}, "count": {"$sum": 1}}},
+    ])
+    found: dict[str, list[tuple[str, int]]] = {}
+    async for row in cursor:
+        found.setdefault(row["_id"]["dealer"], []).append((row["_id"]["period"], row["count"]))
+    return {dealer: sorted(items) for dealer, items in found.items()}

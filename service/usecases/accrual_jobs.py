@@ -24,6 +24,10 @@ ALL_DEALERS = "*"
 LEASE = dt.timedelta(seconds=60)
 
 
+def all_periods(rules: ProgramRules) -> list[Period]:
+    return periods_between(rules.period_kind, rules.valid_from, rules.valid_to)
+
+
 def started_periods(rules: ProgramRules, today: dt.date) -> list[Period]:
     """The program's periods that have begun: later ones cannot have sales yet."""
     return [p for p in periods_between(rules.period_kind, rules.valid_from, rules.valid_to)

@@ -1,0 +1,71 @@
+"""Violation documents: immutable once recorded."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from domain.violations import PenaltyKind, Violation, ViolationType
+from service.db import Database
+
+
+def from_doc(doc: dict[str, Any]) -> Violation:
+    penalty = doc["penalty"]
+    percent = penalty.get("percent")
+    return Violation(id=str(doc["_id"]), dealer_code=doc["dealerCode"],
+                     type=ViolationType(doc["type"]),
+                     occurred_on=dt.date.fromisoformat(doc["occurredOn"]),
+                     description=doc["description"], kind=PenaltyKind(penalty["kind"]),
+                     percent=Decimal(percent) if percent is not None else None)
+
+
+async def insert(db: Database, violation: Violation, *, actor: str,
+                 now: dt.datetime) -> Violation:
+    doc = {"dealerCode": violation.dealer_code, "type": violation.type.value,
+           "occurredOn": violation.occurred_on.isoformat(),
+           "description": violation.description,
+           "penalty": {"kind": violation.kind.value, "percent": violation.percent},
+           "recordedBy": actor, "recordedAt": now}
+    result = await db.violations.insert_one(doc)
+    return from_doc({**doc, "_id": result.inserted_id})
+
+
+async def for_dealers(db: Database, dealer_codes: Iterable[str], *, start: dt.date,
+                      end: dt.date) -> dict[str, list[Violation]]:
+    """Violations dated start..end (inclusive), per dealer."""
+    cursor = db.violations.find({"dealerCode": {"$in": list(dealer_codes)},
+                                 "occurredOn": {"$gte": start.isoformat(),
+                                                "$lte": end.isoformat()}})
+    found: dict[str, list[Violation]] = {}
+    async for doc in cursor:
+        found.setdefault(doc["dealerCode"], []).append(from_doc(doc))
+    return found
+
+
+async def for_dealer(db: Database, dealer_code: str) -> list[Violation]:
+    cursor = db.violations.find({"dealerCode": dealer_code}).sort("occurredOn", 1)
+    return [from_doc(d) async for d in cursor]
+
+
+async def by_dealers(db: Database, dealer_codes: Iterable[str]) -> dict[str, list[Violation]]:
+    found: dict[str, list[Violation]] = {}
+    cursor = db.violations.find({"dealerCode": {"$in": list(dealer_codes)}}).sort(
+        [("occurredOn", 1), ("_id", 1)])
+    async for doc in cursor:
+        found.setdefault(doc["dealerCode"], []).append(from_doc(doc))
+    return found
+
+
+async def get(db: Database, violation_id: str, *, scope: str | None = None) -> Violation | None:
+    try:
+        query: dict[str, Any] = {"_id": ObjectId(violation_id)}
+    except (InvalidId, TypeError):
+        return None
+    if scope is not None:
+        query["dealerCode"] = scope
+    doc = await db.violations.find_one(query)
+    return from_doc(doc) if doc else None

@@ -1,0 +1,146 @@
+"""Closed periods: their figures never change; what changes around them becomes money on
+the earliest open period of the program.
+
+When data or penalties touching a closed period change (a late transaction, a violation
+dated in it, a scorecard re-recorded), the period is recomputed *as it would be now*,
+without writing it, and the difference from what was booked lands as an adjustment on the
+dealer's accrual in the earliest open period. Under YEAR_TO_DATE the basis part needs no
+adjustment: the next true-up works on the cumulative basis and absorbs it, so the closed
+period's own gross is kept and only penalties and scorecards are reconciled.
+A forfeiture makes an approved (unpaid) accrual FORFEITED; settled money is reclaimed by a
+negative adjustment.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+
+from domain.accrual import AccrualFigures
+from domain.calculation import CalculationStep
+from domain.money import ZERO, format_amount
+from domain.net import AccrualStatus
+from domain.periods import Period
+from domain.programs import Accumulation
+from service.deps import Deps
+from service.repositories import accruals as accrual_repo
+from service.repositories import ledger
+from service.repositories.accruals import ComputedAccrual, StoredAccrual
+from service.repositories.basis import DealerBasis, basis_by_dealer
+from service.repositories.programs import StoredProgram
+from service.usecases.computation import (
+    dealer_terms,
+    eligible,
+    explained,
+    figures_for,
+    gather_inputs,
+    windows,
+)
+
+CORRECTION, RECLAIM = "CORRECTION", "RECLAIM"
+UNPAID = (AccrualStatus.APPROVED, AccrualStatus.DISPUTED)
+
+
+def earliest_open(program: StoredProgram, locks: dict[str, ledger.PeriodLock]) -> Period | None:
+    from service.usecases.accrual_jobs import all_periods
+    return next((p for p in all_periods(program.rules) if p.name not in locks), None)
+
+
+def _net_before_adjustments(accrual: StoredAccrual) -> Decimal:
+    return accrual.net_amount - accrual.adjustment_amount
+
+
+def _cause(period: Period, stored: StoredAccrual | None, now: AccrualFigures) -> str:
+    parts = []
+    if stored is None or stored.gross_amount != now.gross_amount:
+        was = format_amount(stored.gross_amount) if stored else "none"
+        parts.append(f"late transactions (gross {was} → {format_amount(now.gross_amount)})")
+    if stored is not None and stored.deduction_amount != now.deduction_amount:
+        parts.append(f"violations (deduction {format_amount(stored.deduction_amount)} → "
+                     f"{format_amount(now.deduction_amount)})")
+    if stored is not None and stored.score_multiplier != now.score_multiplier:
+        parts.append(f"scorecard (× {stored.score_multiplier} → × {now.score_multiplier})")
+    return f"correction for closed {period.name}: " + ("; ".join(parts) or "figures changed")
+
+
+async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
+                           dealer_codes: Sequence[str] | None,
+                           locks: dict[str, ledger.PeriodLock]) -> int:
+    rules = program.rules
+    window, cumulative = windows(program, period)
+    assert window is not None and cumulative is not None
+    stored = {a.dealer_code: a for a in await accrual_repo.for_period(
+        deps.db, rules.code, period.name, dealer_codes=dealer_codes)}
+    per_period = rules.accumulation is Accumulation.PER_PERIOD
+    basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
+                                  dealer_codes=dealer_codes)
+    codes = sorted(set(stored) | (set(basis) if per_period else set()))
+    dealers = await dealer_terms(deps, program, codes)
+    inputs = await gather_inputs(deps, program, period, codes)
+    target = earliest_open(program, locks)
+    released, landed, changed = [], set(), 0
+    for code, (dealer, terms) in dealers.items():
+        booked = stored.get(code)
+        if terms is None or not eligible(program, dealer, terms,
+                                         inputs.violations.get(code, []), False):
+            continue
+        dealer_basis = basis.get(code, DealerBasis())
+        if booked is not None and booked.status in (AccrualStatus.ON_HOLD, AccrualStatus.OPEN):
+            figures = explained(figures_for(program, period, terms, dealer_basis, inputs, code),
+                                dealer_basis, program, period, dealer)
+            if figures.status is AccrualStatus.OPEN:  # released (scorecard came), or raced
+                figures = replace(figures, status=AccrualStatus.APPROVED)
+            released.append(ComputedAccrual(code, rules.code, rules.version, period, figures,
+                                            int(dealer.get("salesVersion", 0))))
+            continue
+        if booked is None and not per_period:
+            continue
+        keep = booked.gross_amount if booked is not None and not per_period else None
+        now = figures_for(program, period, terms, dealer_basis, inputs, code,
+                          with_adjustments=False, kept_gross=keep)
+        if now.status is AccrualStatus.FORFEITED:
+            changed += await _forfeit(deps, program, period, booked, target)
+            landed.add(code)
+            continue
+        if booked is not None and booked.status is AccrualStatus.FORFEITED:
+            continue
+        already, count = (await ledger.booked_from(deps.db, rules.code, period.name, [code],
+                                                   CORRECTION)).get(code, (ZERO, 0))
+        previous = _net_before_adjustments(booked) if booked else ZERO
+        difference = now.net_amount - previous - already
+        if difference and await ledger.add_adjustment(
+                deps.db, dealer_code=code, program_code=rules.code,
+                target_period=target.name if target else None, amount=difference,
+                cause=_cause(period, booked, now), kind=CORRECTION, source_period=period.name,
+                sequence=count, now=deps.now()):
+            landed.add(code)
+            changed += 1
+    await accrual_repo.save_locked_release(deps.db, released, now=deps.now())
+    if landed and target is not None:
+        from service.usecases.computation import compute_period
+        await compute_period(deps, program, target, sorted(landed), locks=locks)
+    return changed + len(released)
+
+
+async def _forfeit(deps: Deps, program: StoredProgram, period: Period,
+                   booked: StoredAccrual | None, target: Period | None) -> int:
+    """Unpaid money is simply not paid; paid money is reclaimed in the earliest open period."""
+    if booked is None or booked.status is AccrualStatus.FORFEITED:
+        return 0
+    if booked.status in UNPAID:
+        step = CalculationStep("Forfeited after approval",
+                               "a FORFEIT violation covers this period: not payable", None)
+        await accrual_repo.mark_forfeited(deps.db, booked.id, step, now=deps.now())
+        return 1
+    already, count = (await ledger.booked_from(deps.db, program.code, period.name,
+                                               [booked.dealer_code], RECLAIM)).get(
+        booked.dealer_code, (ZERO, 0))
+    if already:
+        return 0
+    added = await ledger.add_adjustment(
+        deps.db, dealer_code=booked.dealer_code, program_code=program.code,
+        target_period=target.name if target else None, amount=-booked.net_amount,
+        cause=f"reclaim of {format_amount(booked.net_amount)} settled for {period.name} "
+              "(forfeited)", kind=RECLAIM, source_period=period.name, sequence=count,
+        now=deps.now())
+    return int(added)
