@@ -55,6 +55,10 @@ class ProgramRules:
     scorecard_template_code: str | None = None
     version: int = 1
 
+    @property
+    def terms_have_cap(self) -> bool:
+        return any(t.cap is not None for t in self.terms)
+
 
 def _add_year(day: date) -> date:
     try:

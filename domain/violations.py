@@ -47,9 +47,9 @@ class Violation:
 
 def validate_violation(*, description: str, occurred_on: date, kind: PenaltyKind,
                        percent: Decimal | None, today: date,
-                       path: FieldPath = ("input",)) -> str:
-    """Returns the cleaned description; every problem is reported at once."""
-    problems = Problems()
+                       path: FieldPath = ("input",), problems: Problems | None = None) -> str:
+    """Returns the cleaned description; every problem (with the caller's) at once."""
+    problems = problems if problems is not None else Problems()
     text = clean_name(description, (*path, "description"), problems, limit=TEXT_MAX)
     if occurred_on > today:
         problems.add((*path, "occurredOn"), f"must not be after today ({today})")

@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from strawberry.dataloader import DataLoader
 
 from domain.dealers import Dealer
+from domain.scorecards import Scorecard, ScorecardTemplate
 from domain.segments import Segment
+from domain.violations import Violation
 from service.deps import Deps
 from service.pagination import Page, page_of
 from service.repositories import accruals as accrual_repo
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
+from service.repositories import scorecards as scorecard_repo
 from service.repositories import segments as segment_repo
+from service.repositories import violations as violation_repo
 from service.repositories.accruals import StoredAccrual
 from service.repositories.programs import StoredProgram
 
@@ -95,6 +99,55 @@ class AccrualsByDealerLoader(DataLoader[AccrualPageKey, Page[StoredAccrual]]):
         super().__init__(load_fn=load)
 
 
+class ScorecardTemplateByCodeLoader(DataLoader[str, ScorecardTemplate | None]):
+    def __init__(self, deps: Deps) -> None:
+        async def load(codes: list[str]) -> Sequence[ScorecardTemplate | None]:
+            found = await scorecard_repo.get_templates(deps.db, codes)
+            return [found.get(code) for code in codes]
+        super().__init__(load_fn=load)
+
+
+ScorecardKey = tuple[str, str | None]  # dealer code, period (None: every period)
+
+
+class ScorecardsByDealerLoader(DataLoader[ScorecardKey, list[Scorecard]]):
+    """`Dealer.scorecards(period)` for a page of dealers: one query. Scoped: a DEALER caller
+    gets only its own scorecards, whichever dealer it asks about."""
+
+    def __init__(self, deps: Deps, scope: str | None) -> None:
+        async def load(keys: list[ScorecardKey]) -> Sequence[list[Scorecard]]:
+            periods = {period for _, period in keys}
+            found = await scorecard_repo.by_dealers(
+                deps.db, (dealer for dealer, _ in keys),
+                periods=None if None in periods else [p for p in periods if p is not None],
+                scope=scope)
+            by_dealer: dict[str, list[Scorecard]] = defaultdict(list)
+            for card in found:
+                by_dealer[card.dealer_code].append(card)
+            return [[c for c in by_dealer[dealer] if period is None or c.period == period]
+                    for dealer, period in keys]
+        super().__init__(load_fn=load)
+
+
+class AccrualByIdLoader(DataLoader[str, StoredAccrual | None]):
+    """Scoped: a DEALER gets None for another dealer's accrual."""
+
+    def __init__(self, deps: Deps, scope: str | None) -> None:
+        async def load(ids: list[str]) -> Sequence[StoredAccrual | None]:
+            found = await accrual_repo.get_many(deps.db, ids, scope=scope)
+            return [found.get(i) for i in ids]
+        super().__init__(load_fn=load)
+
+
+class ViolationsByDealerLoader(DataLoader[str, list[Violation]]):
+    def __init__(self, deps: Deps, scope: str | None) -> None:
+        async def load(codes: list[str]) -> Sequence[list[Violation]]:
+            visible = [c for c in codes if scope is None or c == scope]
+            found = await violation_repo.by_dealers(deps.db, visible)
+            return [found.get(code, []) for code in codes]
+        super().__init__(load_fn=load)
+
+
 class Loaders:
     """Created once per request by the context getter."""
 
@@ -104,3 +157,7 @@ class Loaders:
         self.dealers_by_segment = DealersBySegmentLoader(deps, scope)
         self.program_by_version = ProgramByVersionLoader(deps)
         self.accruals_by_dealer = AccrualsByDealerLoader(deps, scope)
+        self.scorecard_template_by_code = ScorecardTemplateByCodeLoader(deps)
+        self.scorecards_by_dealer = ScorecardsByDealerLoader(deps, scope)
+        self.accrual_by_id = AccrualByIdLoader(deps, scope)
+        self.violations_by_dealer = ViolationsByDealerLoader(deps, scope)

@@ -1,21 +1,89 @@
-"""`node(id:)`: fetch any object by global ID, with the same visibility as its own query."""
+"""`node(id:)`: fetch any object by global ID, with the same visibility as its own query.
+
+Each node type registers one loader here; an unknown type, or an object the caller may not
+see, is null — exactly like an ID that does not exist, so nothing is confirmed.
+"""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
 
+from resolvers.alerts import load_alert
 from resolvers.context import Info
 from resolvers.guard import allow, bad_input
 from resolvers.programs import program_if_visible
+from resolvers.scorecards import load_scorecard, load_template
 from resolvers.segments import load_segment
 from schema.accruals import Accrual
 from schema.audit import AuditEvent
+from schema.control import Dispute, Settlement, Violation
 from schema.dealers import Dealer
 from schema.relay import MalformedId, Node, from_global_id
 from service.access import STAFF
-from service.repositories import accruals as accrual_repo
 from service.repositories import audit as records
+from service.repositories import disputes as dispute_repo
+from service.repositories import settlements as settlement_repo
+from service.repositories import violations as violation_repo
+
+
+async def _dealer(info: Info, key: str) -> Node | None:
+    found = await info.context.loaders.dealer_by_code.load(key)
+    return Dealer.from_domain(found) if found else None
+
+
+async def _program(info: Info, key: str) -> Node | None:
+    code, _, version = key.rpartition(":")
+    program = await info.context.loaders.program_by_version.load(
+        (code, int(version)) if version.isdigit() else ("", 0))
+    return await program_if_visible(info, program)
+
+
+async def _accrual(info: Info, key: str) -> Node | None:
+    found = await info.context.loaders.accrual_by_id.load(key)
+    return Accrual.from_stored(found) if found else None
+
+
+async def _violation(info: Info, key: str) -> Node | None:
+    found = await violation_repo.get(info.context.deps.db, key, scope=info.context.scope)
+    return Violation.from_domain(found) if found else None
+
+
+async def _dispute(info: Info, key: str) -> Node | None:
+    found = await dispute_repo.get(info.context.deps.db, key, scope=info.context.scope)
+    return Dispute.from_record(found) if found else None
+
+
+async def _settlement(info: Info, key: str) -> Node | None:
+    found = await settlement_repo.get(info.context.deps.db, key)
+    scope = info.context.scope
+    if found is None or (scope is not None and
+                         all(line.dealer_code != scope for line in found.lines)):
+        return None
+    return Settlement.from_record(found, scope)
+
+
+async def _audit_event(info: Info, key: str) -> Node | None:
+    if info.context.principal.role not in STAFF:
+        return None
+    event = await records.get(info.context.deps.db, key)
+    return AuditEvent.from_record(event) if event else None
+
+
+LOADERS: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {
+    "Dealer": _dealer,
+    "Segment": load_segment,
+    "Program": _program,
+    "Accrual": _accrual,
+    "ScorecardTemplate": load_template,
+    "Scorecard": load_scorecard,
+    "Alert": load_alert,
+    "Violation": _violation,
+    "Dispute": _dispute,
+    "Settlement": _settlement,
+    "AuditEvent": _audit_event,
+}
 
 
 async def node(info: Info, id: Annotated[strawberry.ID, strawberry.argument(
@@ -25,20 +93,5 @@ async def node(info: Info, id: Annotated[strawberry.ID, strawberry.argument(
         type_name, key = from_global_id(id)
     except MalformedId as error:
         raise bad_input(str(error), "id") from None
-    if type_name == "Dealer":
-        found = await info.context.loaders.dealer_by_code.load(key)
-        return Dealer.from_domain(found) if found else None
-    if type_name == "Segment":
-        return await load_segment(info, key)
-    if type_name == "Program":
-        code, _, version = key.rpartition(":")
-        program = await info.context.loaders.program_by_version.load(
-            (code, int(version)) if version.isdigit() else ("", 0))
-        return await program_if_visible(info, program)
-    if type_name == "Accrual":
-        accrual = await accrual_repo.get(info.context.deps.db, key, scope=info.context.scope)
-        return Accrual.from_stored(accrual) if accrual else None
-    if type_name == "AuditEvent" and info.context.principal.role in STAFF:
-        event = await records.get(info.context.deps.db, key)
-        return AuditEvent.from_record(event) if event else None
-    return None
+    loader = LOADERS.get(type_name)
+    return await loader(info, key) if loader else None

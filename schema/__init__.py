@@ -5,19 +5,32 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers import accruals as accrual_resolvers
+from resolvers import alerts as alert_resolvers
 from resolvers import audit as audit_resolvers
+from resolvers import control as control_resolvers
 from resolvers import dealers as dealer_resolvers
 from resolvers import nodes as node_resolvers
 from resolvers import programs as program_resolvers
+from resolvers import scorecards as scorecard_resolvers
 from resolvers import segments as segment_resolvers
 from resolvers import transactions as transaction_resolvers
 from schema.accruals import AccrualConnection, RebateForecast, RunAccrualsPayload
+from schema.alerts import AlertConnection, AlertPayload
 from schema.audit import AuditEventConnection
+from schema.control import (
+    ClosePeriodPayload,
+    Dispute,
+    DisputePayload,
+    Settlement,
+    SettlementPayload,
+    ViolationPayload,
+)
 from schema.dealers import Dealer, DealerConnection, DealerPayload
 from schema.masking import MaskUnexpectedErrors
 from schema.programs import Program, ProgramPayload
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
+from schema.scorecards import ScorecardPayload, ScorecardTemplate, ScorecardTemplatePayload
 from schema.segments import Segment, SegmentPayload
 from schema.transactions import RecordTransactionsPayload
 
@@ -52,9 +65,24 @@ class Query:
     rebate_forecast: RebateForecast | None = strawberry.field(
         resolver=accrual_resolvers.rebate_forecast,
         description="Current vs projected rebate and the next tier: \"sell X more to earn Y\".")
+    scorecard_template: ScorecardTemplate | None = strawberry.field(
+        resolver=scorecard_resolvers.scorecard_template,
+        description="One scorecard template by code (readable by every role).")
+    scorecard_templates: list[ScorecardTemplate] = strawberry.field(
+        resolver=scorecard_resolvers.scorecard_templates,
+        description="Every scorecard template, by code (readable by every role).")
+    disputes: list[Dispute] = strawberry.field(
+        resolver=control_resolvers.dispute_list,
+        description="Disputes, oldest first; a DEALER sees its own.")
+    settlements: list[Settlement] = strawberry.field(
+        resolver=control_resolvers.settlements,
+        description="Payout documents; a DEALER sees those paying it, with its own lines.")
     audit_events: AuditEventConnection = strawberry.field(
         resolver=audit_resolvers.audit_events,
         description="The audit log, newest first (staff).")
+    alerts: AlertConnection = strawberry.field(
+        resolver=alert_resolvers.alerts,
+        description="Anomalies flagged for review, newest first (staff; never a DEALER).")
 
 
 @strawberry.type(description="Change the rebate service. One `input` argument per mutation; "
@@ -78,6 +106,13 @@ class Mutation:
     retire_program: ProgramPayload = strawberry.field(
         resolver=program_resolvers.retire_program,
         description="Stop a program accruing (ADMIN).")
+    create_scorecard_template: ScorecardTemplatePayload = strawberry.field(
+        resolver=scorecard_resolvers.create_scorecard_template,
+        description="Create a scorecard template: KPIs weighted to 100 and multiplier bands.")
+    record_scorecard: ScorecardPayload = strawberry.field(
+        resolver=scorecard_resolvers.record_scorecard,
+        description="Record a dealer's KPI actuals for a period; recording again replaces "
+                    "them. Accruals waiting for the scorecard follow within seconds.")
     record_transactions: RecordTransactionsPayload = strawberry.field(
         resolver=transaction_resolvers.record_transactions,
         description="Record up to 5,000 sales facts; idempotent by externalId. Accruals of "
@@ -85,6 +120,33 @@ class Mutation:
     run_accruals: RunAccrualsPayload = strawberry.field(
         resolver=accrual_resolvers.run_accruals,
         description="Compute every eligible dealer's accrual for a program period now.")
+    acknowledge_alert: AlertPayload = strawberry.field(
+        resolver=alert_resolvers.acknowledge_alert,
+        description="Mark an OPEN alert as being looked into (ADMIN, FINANCE, SALES).")
+    dismiss_alert: AlertPayload = strawberry.field(
+        resolver=alert_resolvers.dismiss_alert,
+        description="Close an OPEN or ACKNOWLEDGED alert after review; the same anomaly is "
+                    "never raised again (ADMIN, FINANCE, SALES).")
+    record_violation: ViolationPayload = strawberry.field(
+        resolver=control_resolvers.record_violation,
+        description="Record a violation (违规); its penalty applies at once to every accrual "
+                    "it touches (FORFEIT_YEAR also disqualifies the dealer).")
+    reinstate_dealer: DealerPayload = strawberry.field(
+        resolver=control_resolvers.reinstate_dealer,
+        description="Lift a DISQUALIFIED dealer's disqualification (ADMIN).")
+    close_period: ClosePeriodPayload = strawberry.field(
+        resolver=control_resolvers.close_period,
+        description="Approve a program period's OPEN accruals and lock them for good.")
+    settle: SettlementPayload = strawberry.field(
+        resolver=control_resolvers.settle,
+        description="Pay a closed period's approved accruals: a line per dealer; never "
+                    "twice.")
+    open_dispute: DisputePayload = strawberry.field(
+        resolver=control_resolvers.open_dispute,
+        description="Dispute an approved accrual (a DEALER: its own).")
+    resolve_dispute: DisputePayload = strawberry.field(
+        resolver=control_resolvers.resolve_dispute,
+        description="Accept (optionally with an adjustment) or reject a dispute.")
     refresh_segments: segment_resolvers.RefreshSegmentsPayload = strawberry.field(
         resolver=segment_resolvers.refresh_segments,
         description="Recompute every segment's membership (tenure, trailing sales).")

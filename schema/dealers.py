@@ -18,6 +18,8 @@ from service.repositories.accruals import CURSOR_KIND as accrual_cursor
 
 if TYPE_CHECKING:
     from schema.accruals import AccrualConnection
+    from schema.control import Violation
+    from schema.scorecards import Scorecard
     from schema.segments import Segment
 
 DealerStatus = domain.DealerStatus
@@ -65,6 +67,23 @@ class Dealer(Node):
         except InvalidArgument as error:
             raise argument_error(error) from None
         return AccrualConnection.of(await info.context.loaders.accruals_by_dealer.load(key))
+
+    @strawberry.field(description="The dealer's violations, oldest first.")
+    async def violations(self, info: Info) -> list[
+            Annotated[Violation, strawberry.lazy("schema.control")]]:
+        from schema.control import Violation
+        found = await info.context.loaders.violations_by_dealer.load(self.code)
+        return [Violation.from_domain(v) for v in found]
+
+    @strawberry.field(description="The dealer's scorecards, oldest period first.")
+    async def scorecards(
+            self, info: Info, period: Annotated[str | None, strawberry.argument(
+                description="Only this period, e.g. 2026-Q1.")] = None,
+    ) -> list[Annotated[Scorecard, strawberry.lazy("schema.scorecards")]]:
+        from schema.scorecards import Scorecard
+        key = (self.code, period.strip() if period is not None else None)
+        found = await info.context.loaders.scorecards_by_dealer.load(key)
+        return [Scorecard.from_domain(card) for card in found]
 
 
 @strawberry.type(description="A dealer in a page of dealers.")

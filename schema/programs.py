@@ -14,6 +14,7 @@ from schema.relay import Node, to_global_id
 from service.repositories.programs import StoredProgram
 
 if TYPE_CHECKING:
+    from schema.scorecards import ScorecardTemplate
     from schema.segments import Segment
 
 RebateBasis = tiers.RebateBasis
@@ -81,6 +82,17 @@ class Program(Node):
     version: int = strawberry.field(description="Version number, from 1.")
     scorecard_template_code: str | None = strawberry.field(
         description="Code of the scorecard template whose multiplier applies.")
+
+    @strawberry.field(description="The scorecard template whose multiplier applies; null: "
+                                   "no scorecard.")
+    async def scorecard_template(self, info: Info) -> Annotated[
+            ScorecardTemplate, strawberry.lazy("schema.scorecards")] | None:
+        from schema.scorecards import ScorecardTemplate
+        if self.scorecard_template_code is None:
+            return None
+        found = await info.context.loaders.scorecard_template_by_code.load(
+            self.scorecard_template_code)
+        return ScorecardTemplate.from_domain(found) if found else None
 
     @classmethod
     def from_stored(cls, program: StoredProgram,

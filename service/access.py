@@ -24,7 +24,12 @@ ACCESS: dict[str, frozenset[Role]] = {
     "programs": EVERYONE,
     "accruals": EVERYONE,
     "rebateForecast": EVERYONE,
+    "scorecardTemplate": EVERYONE,  # templates are policy: a DEALER may read them
+    "scorecardTemplates": EVERYONE,
     "auditEvents": STAFF,
+    "alerts": STAFF,  # suspicions about a dealer: never shown to it
+    "disputes": EVERYONE,
+    "settlements": EVERYONE,
     # mutations
     "upsertDealer": frozenset({ADMIN, SALES}),
     "upsertSegment": frozenset({ADMIN, SALES}),
@@ -33,8 +38,18 @@ ACCESS: dict[str, frozenset[Role]] = {
     "updateProgram": frozenset({ADMIN, SALES}),  # SALES: drafts only
     "activateProgram": frozenset({ADMIN, FINANCE}),
     "retireProgram": frozenset({ADMIN}),
+    "createScorecardTemplate": frozenset({ADMIN, SALES}),
+    "recordScorecard": frozenset({ADMIN, SALES}),
     "recordTransactions": frozenset({ADMIN, SERVICE}),
+    "acknowledgeAlert": frozenset({ADMIN, FINANCE, SALES}),
+    "dismissAlert": frozenset({ADMIN, FINANCE, SALES}),
     "runAccruals": frozenset({ADMIN, FINANCE}),
+    "recordViolation": frozenset({ADMIN, SALES}),
+    "reinstateDealer": frozenset({ADMIN}),
+    "closePeriod": frozenset({ADMIN, FINANCE}),
+    "settle": frozenset({ADMIN, FINANCE}),
+    "openDispute": frozenset({ADMIN, FINANCE, SALES, DEALER}),  # a DEALER: its own accruals
+    "resolveDispute": frozenset({ADMIN, FINANCE}),
 }
 
 

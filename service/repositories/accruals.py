@@ -248,3 +248,25 @@ async def mark_forfeited(db: Database, accrual_id: str, step: CalculationStep, *
         {"$set": {"status": AccrualStatus.FORFEITED.value, "forfeitedAt": now},
          "$push": {"calculation": {"label": step.label, "formula": step.formula,
                                    "amount": step.amount}}})
+
+
+async def approve_open(db: Database, program_code: str, period: str, *,
+                       now: dt.datetime) -> int:
+    result = await db.accruals.update_many(
+        {"programCode": program_code, "period": period, "status": AccrualStatus.OPEN.value},
+        {"$set": {"status": AccrualStatus.APPROVED.value, "approvedAt": now}})
+    return result.modified_count
+
+
+async def get_many(db: Database, ids: Iterable[str], *,
+                   scope: str | None = None) -> dict[str, StoredAccrual]:
+    oids = []
+    for value in ids:
+        try:
+            oids.append(ObjectId(value))
+        except (InvalidId, TypeError):
+            continue
+    query: dict[str, Any] = {"_id": {"$in": oids}}
+    if scope is not None:
+        query["dealerCode"] = scope
+    return {str(doc["_id"]): from_doc(doc) async for doc in db.accruals.find(query)}

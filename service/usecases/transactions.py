@@ -18,7 +18,7 @@ from service.repositories import audit
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import transactions as txn_repo
-from service.usecases import accrual_jobs, membership
+from service.usecases import accrual_jobs, alerts, membership
 
 MAX_ROWS = 5000
 
@@ -107,7 +107,7 @@ async def record_transactions(deps: Deps, actor: Principal,
     result.accepted = len(inserted)
     result.errors.sort(key=lambda e: e.index)
     if inserted:
-        await _after_insert(deps, inserted)
+        await _after_insert(deps, inserted, batch_id)
     await audit.append(deps.db, actor=actor, action="recordTransactions",
                        entity_type="TransactionBatch", entity_id=batch_id, before=None,
                        after={"accepted": result.accepted, "duplicates": result.duplicates,
@@ -126,7 +126,7 @@ def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,
             "nothing changed", "CONFLICT"))
 
 
-async def _after_insert(deps: Deps, inserted: list[Transaction]) -> None:
+async def _after_insert(deps: Deps, inserted: list[Transaction], batch_id: str) -> None:
     """New sales: bump the dealers' sales version, queue recomputation, refresh segments."""
     dealers = sorted({t.dealer_code for t in inserted})
     await deps.db.dealers.update_many({"code": {"$in": dealers}},
@@ -134,3 +134,4 @@ async def _after_insert(deps: Deps, inserted: list[Transaction]) -> None:
     await accrual_jobs.mark_transactions(deps, inserted)
     changed = await membership.refresh_dealers_for_sales(deps, dealers)
     await accrual_jobs.mark_dealers_everywhere(deps, changed)
+    await alerts.check_cross_region(deps, inserted, batch_id)

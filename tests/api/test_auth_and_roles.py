@@ -34,6 +34,24 @@ SAMPLE_ARGS: dict[str, str] = {
     "retireProgram": '(input: {code: "NO-SUCH"})',
     "recordTransactions": "(input: {transactions: []})",
     "runAccruals": '(input: {programCode: "NO-SUCH", period: "2026-Q1"})',
+    "recordViolation": '(input: {dealerCode: "NO-SUCH", type: OTHER, occurredOn: "2026-01-05", '
+                       'description: "probe", penalty: {kind: FORFEIT_PERIOD}})',
+    "reinstateDealer": '(input: {dealerCode: "NO-SUCH"})',
+    "closePeriod": '(input: {programCode: "NO-SUCH", period: "2026-Q1"})',
+    "settle": '(input: {programCode: "NO-SUCH", period: "2026-Q1"})',
+    "openDispute": '(input: {accrualId: "QWNjcnVhbDo2NTAwMDAwMDAwMDAwMDAwMDAwMDAwMDA", '
+                   'reason: "probe"})',
+    "resolveDispute": '(input: {disputeId: "RGlzcHV0ZTo2NTAwMDAwMDAwMDAwMDAwMDAwMDAwMDA", '
+                      'accept: false})',
+    "acknowledgeAlert": '(input: {alertId: "QWxlcnQ6U1VSR0U6Tk8tU1VDSDpQOjIwMjYtUTE"})',
+    "dismissAlert": '(input: {alertId: "QWxlcnQ6U1VSR0U6Tk8tU1VDSDpQOjIwMjYtUTE", note: "probe"})',
+    "scorecardTemplate": '(code: "NO-SUCH")',
+    "createScorecardTemplate": '(input: {code: "ROLE-SC", name: "probe", bands: '
+                               '[{minScore: "0", multiplier: "1"}], kpis: [{code: "K", '
+                               'name: "k", weight: "100", target: "1", '
+                               'direction: HIGHER_IS_BETTER}]})',
+    "recordScorecard": '(input: {dealerCode: "NO-SUCH", templateCode: "ROLE-SC", '
+                       'period: "2026-Q1", values: [{kpiCode: "K", actual: "1"}]})',
 }
 SELECTIONS: dict[str, str] = {
     "node": "{ id }", "dealer": "{ code }", "dealers": "{ totalCount }",
@@ -45,6 +63,15 @@ SELECTIONS: dict[str, str] = {
     "createProgram": "{ userErrors { code } }", "updateProgram": "{ userErrors { code } }",
     "activateProgram": "{ userErrors { code } }", "retireProgram": "{ userErrors { code } }",
     "recordTransactions": "{ accepted }", "runAccruals": "{ userErrors { code } }",
+    "recordViolation": "{ userErrors { code } }", "reinstateDealer": "{ userErrors { code } }",
+    "closePeriod": "{ userErrors { code } }", "settle": "{ userErrors { code } }",
+    "openDispute": "{ userErrors { code } }", "resolveDispute": "{ userErrors { code } }",
+    "disputes": "{ status }", "settlements": "{ period }",
+    "alerts": "{ totalCount }", "acknowledgeAlert": "{ userErrors { code } }",
+    "dismissAlert": "{ userErrors { code } }",
+    "scorecardTemplate": "{ code }", "scorecardTemplates": "{ code }",
+    "createScorecardTemplate": "{ userErrors { code } }",
+    "recordScorecard": "{ userErrors { code } }",
 }
 
 

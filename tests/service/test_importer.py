@@ -151,6 +151,15 @@ def test_bad_lines_are_reported_with_their_line_numbers_and_not_sent(
     assert set(amounts(stored_txns, "B")) == {"B1", "B6"}
     assert "line 3 (B2): PARSE" in report.summary()
 
+    quote = csv_file(tmp_path, "quote.csv", [
+        'Q1,IM1,INVOICE,2026-06-01,P,1,"10,CNY,',         # line 2: the quote never closes
+        "Q2,IM1,INVOICE,2026-06-01,P,1,10,CNY,",
+        "Q3,IM1,INVOICE,2026-06-01,P,1,10,CNY,"])
+    report = run(api, quote)
+    assert (report.run.rows, report.run.accepted) == (3, 2)
+    assert [(e["line"], e["message"]) for e in errors_of(quote)] == [
+        (2, "unterminated quoted field")]
+
     jsonl = tmp_path / "bad.jsonl"
     jsonl.write_text('{"externalId": "BJ1", "dealerCode": "IM1", "kind": "PAYMENT", '
                      '"date": "2026-06-01", "amount": "5", "currency": "CNY"}\n'
@@ -205,6 +214,8 @@ def test_a_crash_mid_file_resumes_after_the_last_acknowledged_batch(
     assert state["line"] == 7 and state["totals"]["accepted"] == 4  # K1..K4 acknowledged
     assert len(amounts(stored_txns, "K")) == 4
     assert len(errors_of(path)) == 1
+    with importer.errors_path(path).open("a", encoding="utf-8") as handle:
+        handle.write('{"line": 8, "note": "written by the crashed run after its checkpoint"}\n')
 
     resumed = run(api, path, batch_size=2)
     assert resumed.resumed_at_line == 7

@@ -1,0 +1,105 @@
+"""Alert types: anomalies for staff to review (surges, cross-region selling), never penalties."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from domain import alerts as domain
+from resolvers.context import Info
+from schema.errors import UserError
+from schema.relay import Node, PageInfo, to_global_id
+from service.pagination import Page
+
+if TYPE_CHECKING:
+    from schema.dealers import Dealer
+
+AlertKind = domain.AlertKind
+strawberry.enum(AlertKind, description="SURGE: a period's basis more than 3× the average of "
+                                       "the three before (channel stuffing, merged orders); "
+                                       "CROSS_REGION: goods delivered outside the dealer's "
+                                       "region (窜货).")
+AlertStatus = domain.AlertStatus
+strawberry.enum(AlertStatus, description="OPEN (to review), ACKNOWLEDGED (being looked into), "
+                                         "DISMISSED (closed; never raised again).")
+
+
+@strawberry.type(description="An anomaly flagged for review. It changes no rebate: a confirmed "
+                             "breach is recorded as a violation by staff.")
+class Alert(Node):
+    kind: AlertKind = strawberry.field(description="What was noticed.")
+    status: AlertStatus = strawberry.field(description="Where the review stands.")
+    program_code: str | None = strawberry.field(
+        description="SURGE: the program whose basis jumped; null for CROSS_REGION.")
+    period: str | None = strawberry.field(
+        description="SURGE: the period that jumped, e.g. 2026-Q4; null for CROSS_REGION.")
+    message: str = strawberry.field(description="What was noticed, in words.")
+    details: JSON = strawberry.field(
+        description="The figures behind it. SURGE: basisKind, basis, average, previous "
+                    "[{period, basis}]; CROSS_REGION: batchId, dealerRegion, regions, count, "
+                    "externalIds (at most 50, `listed` of `count`). Decimals as strings.")
+    created_at: dt.datetime = strawberry.field(description="When it was raised.")
+    resolved_by: str | None = strawberry.field(
+        description="Who last acknowledged or dismissed it (the token's `sub`).")
+    resolved_at: dt.datetime | None = strawberry.field(
+        description="When it was last acknowledged or dismissed.")
+    resolution_note: str | None = strawberry.field(description="The reviewer's note.")
+    dealer_code: strawberry.Private[str]
+
+    @classmethod
+    def from_domain(cls, alert: domain.Alert) -> Alert:
+        return cls(id=to_global_id("Alert", alert.key), kind=alert.kind, status=alert.status,
+                   program_code=alert.program_code, period=alert.period,
+                   message=alert.message, details=JSON(dict(alert.details)),
+                   created_at=alert.created_at, resolved_by=alert.resolved_by,
+                   resolved_at=alert.resolved_at, resolution_note=alert.resolution_note,
+                   dealer_code=alert.dealer_code)
+
+    @strawberry.field(description="The dealer the alert is about.")
+    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
+        from schema.dealers import Dealer
+        found = await info.context.loaders.dealer_by_code.load(self.dealer_code)
+        assert found is not None  # dealers are never deleted; alerts are staff-only
+        return Dealer.from_domain(found)
+
+
+@strawberry.type(description="An alert in a page.")
+class AlertEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to continue.")
+    node: Alert = strawberry.field(description="The alert.")
+
+
+@strawberry.type(description="A page of alerts, newest first.")
+class AlertConnection:
+    edges: list[AlertEdge] = strawberry.field(description="The alerts of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging state.")
+    total_count: int = strawberry.field(description="Alerts matching, over all pages.")
+
+    @classmethod
+    def of(cls, page: Page[domain.Alert]) -> AlertConnection:
+        return cls(edges=[AlertEdge(cursor=c, node=Alert.from_domain(a))
+                          for a, c in zip(page.items, page.cursors, strict=True)],
+                   page_info=PageInfo.of(page), total_count=page.total)
+
+
+@strawberry.input(description="Acknowledge an OPEN alert: someone is looking into it.")
+class AcknowledgeAlertInput:
+    alert_id: strawberry.ID = strawberry.field(description="The alert's global ID.")
+    note: str | None = strawberry.field(
+        default=None, description="For the record, at most 2,000 characters.")
+
+
+@strawberry.input(description="Dismiss an OPEN or ACKNOWLEDGED alert: reviewed and closed.")
+class DismissAlertInput:
+    alert_id: strawberry.ID = strawberry.field(description="The alert's global ID.")
+    note: str | None = strawberry.field(
+        default=None, description="Why, for the record (at most 2,000 characters); without "
+                                  "one an earlier note is kept.")
+
+
+@strawberry.type(description="Result of acknowledgeAlert or dismissAlert.")
+class AlertPayload:
+    alert: Alert | None = strawberry.field(description="The alert after; null on errors.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; nothing changed.")

@@ -1,0 +1,57 @@
+"""closePeriod: approve a program period's accruals and lock them for good."""
+from __future__ import annotations
+
+from domain.errors import NotFound, Problems
+from domain.periods import Period, program_period
+from domain.programs import ProgramStatus
+from service.auth import Principal
+from service.deps import Deps
+from service.repositories import accruals as accrual_repo
+from service.repositories import audit, ledger
+from service.repositories import programs as program_repo
+from service.repositories.accruals import StoredAccrual
+from service.usecases.accrual_jobs import all_periods
+from service.usecases.computation import compute_period
+
+
+async def close_period(deps: Deps, actor: Principal, program_code: str,
+                       period_name: str) -> list[StoredAccrual]:
+    """Periods close in calendar order, once they have ended. The period is recomputed from
+    the latest data first, then locked, then its OPEN accruals approved; ON_HOLD ones stay
+    on hold and are approved the moment they are released."""
+    code, name = program_code.strip(), period_name.strip()
+    program = await program_repo.get(deps.db, code)
+    if program is None:
+        raise NotFound(("input", "programCode"), f"no program with code {code!r}")
+    problems = Problems()
+    period: Period | None = None
+    if program.status is ProgramStatus.DRAFT:
+        problems.add(("input", "programCode"), f"program {code} is a DRAFT")
+    try:
+        period = program_period(name, program.rules.period_kind, program.rules.valid_from,
+                                program.rules.valid_to)
+    except ValueError as error:
+        problems.add(("input", "period"), str(error))
+    locks = await ledger.locks(deps.db, code)
+    if period is not None:
+        if period.name in locks:
+            problems.add(("input", "period"), f"{period.name} is already closed", "LOCKED")
+        elif period.end >= deps.today():
+            problems.add(("input", "period"), f"{period.name} ends on {period.end}; close it "
+                                              "after that")
+        open_before = [p.name for p in all_periods(program.rules)
+                       if p.start < period.start and p.name not in locks]
+        if open_before:
+            problems.add(("input", "period"), f"close {', '.join(open_before)} first")
+    problems.raise_if_any()
+    assert period is not None
+    await compute_period(deps, program, period, locks=locks)
+    if not await ledger.lock(deps.db, code, period.name, period.start, actor=actor.sub,
+                             now=deps.now()):
+        problems.add(("input", "period"), f"{period.name} is already closed", "LOCKED")
+        problems.raise_if_any()
+    approved = await accrual_repo.approve_open(deps.db, code, period.name, now=deps.now())
+    await audit.append(deps.db, actor=actor, action="closePeriod", entity_type="Program",
+                       entity_id=code, before=None,
+                       after={"period": period.name, "approved": approved}, now=deps.now())
+    return await accrual_repo.for_period(deps.db, code, period.name)

@@ -1,0 +1,88 @@
+"""Scorecard use cases: define a template, record a dealer's actuals for a period.
+
+Recording (or re-recording) a scorecard marks the accruals that use its template for that
+period, so ON_HOLD accruals are released with the multiplier within seconds.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from domain.codes import normalise_text
+from domain.errors import Conflict, Problems, ValidationFailed
+from domain.periods import parse_period
+from domain.scorecards import (
+    Kpi,
+    ScoreBand,
+    Scorecard,
+    ScorecardTemplate,
+    score,
+    validate_actuals,
+    validate_template,
+)
+from service.auth import Principal
+from service.deps import Deps
+from service.repositories import audit
+from service.repositories import dealers as dealer_repo
+from service.repositories import scorecards as scorecard_repo
+from service.usecases import accrual_jobs
+
+
+async def create_scorecard_template(deps: Deps, actor: Principal, *, code: str, name: str,
+                                    kpis: Sequence[Kpi],
+                                    bands: Sequence[ScoreBand]) -> ScorecardTemplate:
+    template = validate_template(code=code, name=name, kpis=kpis, bands=bands)
+    if await scorecard_repo.get_template(deps.db, template.code) is not None:
+        raise Conflict(("input", "code"),
+                       f"scorecard template {template.code!r} already exists")
+    doc = await scorecard_repo.insert_template(deps.db, template, now=deps.now())
+    await audit.append(deps.db, actor=actor, action="createScorecardTemplate",
+                       entity_type="ScorecardTemplate", entity_id=template.code, before=None,
+                       after=doc, now=deps.now())
+    return template
+
+
+async def _checked(deps: Deps, dealer_code: str, template_code: str, period: str,
+                   values: Sequence[tuple[str, Decimal]]) -> Scorecard:
+    """Every problem of a recordScorecard input at once: dealer, template, period, values."""
+    problems = Problems()
+    if await dealer_repo.get(deps.db, dealer_code) is None:
+        problems.add(("input", "dealerCode"), f"no dealer with code {dealer_code!r}",
+                     "NOT_FOUND")
+    template = await scorecard_repo.get_template(deps.db, template_code)
+    if template is None:
+        problems.add(("input", "templateCode"),
+                     f"no scorecard template with code {template_code!r}", "NOT_FOUND")
+    try:
+        parsed = parse_period(period)
+    except ValueError as error:
+        problems.add(("input", "period"), str(error))
+    else:
+        if parsed.start > deps.today():
+            problems.add(("input", "period"),
+                         f"{period} has not begun yet (today is {deps.today()})")
+    actuals: dict[str, Decimal] = {}
+    if template is not None:
+        try:
+            actuals = validate_actuals(template, values)
+        except ValidationFailed as error:
+            problems.items.extend(error.problems)
+    problems.raise_if_any()
+    assert template is not None
+    return Scorecard(dealer_code=dealer_code, template_code=template_code, period=period,
+                     sheet=score(template, actuals))
+
+
+async def record_scorecard(deps: Deps, actor: Principal, dealer_code: str, template_code: str,
+                           period: str, values: Sequence[tuple[str, Decimal]]) -> Scorecard:
+    """Score and store a dealer's actuals; re-recording replaces the scorecard (audited)."""
+    dealer_code = normalise_text(dealer_code)
+    template_code = normalise_text(template_code)
+    period = period.strip()
+    card = await _checked(deps, dealer_code, template_code, period, values)
+    before, after = await scorecard_repo.replace(deps.db, card, now=deps.now())
+    await audit.append(deps.db, actor=actor, action="recordScorecard", entity_type="Scorecard",
+                       entity_id=card.key,
+                       before=before, after=after, now=deps.now(), dealer_code=dealer_code)
+    await accrual_jobs.mark_scorecard(deps, dealer_code, template_code, period)
+    return card

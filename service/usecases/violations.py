@@ -1,0 +1,91 @@
+"""Violations: recorded, then applied at once to every accrual they touch."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from domain.dealers import DealerStatus
+from domain.errors import NotFound, Problems
+from domain.periods import DateRange
+from domain.programs import Accumulation, ProgramStatus
+from domain.violations import PenaltyKind, Violation, ViolationType, validate_violation
+from service.auth import Principal
+from service.deps import Deps
+from service.repositories import audit
+from service.repositories import dealers as dealer_repo
+from service.repositories import programs as program_repo
+from service.repositories import violations as violation_repo
+from service.usecases.accrual_jobs import all_periods, started_periods
+from service.usecases.computation import recompute
+
+
+async def record_violation(deps: Deps, actor: Principal, *, dealer_code: str,
+                           type_: ViolationType, occurred_on: dt.date, description: str,
+                           kind: PenaltyKind, percent: Decimal | None) -> Violation:
+    code = dealer_code.strip()
+    dealer = await dealer_repo.get(deps.db, code)
+    problems = Problems()
+    if dealer is None:
+        problems.add(("input", "dealerCode"), f"no dealer with code {code!r}", "NOT_FOUND")
+    text = validate_violation(description=description, occurred_on=occurred_on, kind=kind,
+                              percent=percent, today=deps.today(), problems=problems)
+    violation = await violation_repo.insert(
+        deps.db, Violation(id="", dealer_code=code, type=type_, occurred_on=occurred_on,
+                           description=text, kind=kind, percent=percent),
+        actor=actor.sub, now=deps.now())
+    before_status = dealer.status if dealer else None
+    if kind is PenaltyKind.FORFEIT_YEAR:
+        await deps.db.dealers.update_one({"code": code},
+                                         {"$set": {"status": DealerStatus.DISQUALIFIED.value}})
+    await audit.append(deps.db, actor=actor, action="recordViolation", entity_type="Violation",
+                       entity_id=violation.id, before=None,
+                       after={"dealerCode": code, "type": type_.value,
+                              "occurredOn": occurred_on.isoformat(), "description": text,
+                              "penalty": {"kind": kind.value, "percent": percent},
+                              "dealerStatus": [getattr(before_status, "value", None),
+                                               "DISQUALIFIED" if kind is PenaltyKind.FORFEIT_YEAR
+                                               else getattr(before_status, "value", None)]},
+                       now=deps.now(), dealer_code=code)
+    await apply_violation(deps, violation)
+    return violation
+
+
+async def apply_violation(deps: Deps, violation: Violation) -> None:
+    """Recompute, now, every accrual of the dealer the violation touches: the period it is
+    dated in (and, for year-to-date programs and caps, the later ones), or under
+    FORFEIT_YEAR every period of the programs whose validity contains its date."""
+    today = deps.today()
+    for status in (ProgramStatus.ACTIVE, ProgramStatus.RETIRED):
+        for program in await program_repo.list_programs(deps.db, status=status):
+            rules = program.rules
+            if not DateRange(rules.valid_from, rules.valid_to).contains(violation.occurred_on):
+                continue
+            if violation.kind is PenaltyKind.FORFEIT_YEAR:
+                periods = all_periods(rules)
+            else:
+                periods = [p for p in started_periods(rules, today)
+                           if p.end >= violation.occurred_on]
+                if rules.accumulation is Accumulation.PER_PERIOD and not rules.terms_have_cap:
+                    periods = [p for p in periods if p.start <= violation.occurred_on]
+            periods = [p for p in periods if p.start <= max(today, violation.occurred_on)]
+            await recompute(deps, program, [p.name for p in periods], violation.dealer_code)
+
+
+async def reinstate_dealer(deps: Deps, actor: Principal, code: str, note: str | None) -> None:
+    """An ADMIN lifts a disqualification; what was forfeited stays forfeited."""
+    dealer = await dealer_repo.get(deps.db, code.strip())
+    if dealer is None:
+        raise NotFound(("input", "dealerCode"), f"no dealer with code {code!r}")
+    if dealer.status is not DealerStatus.DISQUALIFIED:
+        problems = Problems()
+        problems.add(("input", "dealerCode"),
+                     f"dealer {dealer.code} is {dealer.status.value}, not DISQUALIFIED")
+        problems.raise_if_any()
+    await deps.db.dealers.update_one({"code": dealer.code, "status": "DISQUALIFIED"},
+                                     {"$set": {"status": DealerStatus.ACTIVE.value}})
+    await audit.append(deps.db, actor=actor, action="reinstateDealer", entity_type="Dealer",
+                       entity_id=dealer.code, before={"status": "DISQUALIFIED"},
+                       after={"status": "ACTIVE", "note": note}, now=deps.now(),
+                       dealer_code=dealer.code)
+    from service.usecases.accrual_jobs import mark_dealers_everywhere
+    await mark_dealers_everywhere(deps, [dealer.code])

@@ -1,0 +1,450 @@
+"""`make bench`: how fast data gets in and accruals come out, against the embedded server.
+
+One run, everything real and over the wire:
+
+1. a temporary embedded server (SecantusDB) and the service started as a subprocess
+   (`rebates serve`, its own port and secret, no demo data);
+2. DEALERS dealers (one upsertDealer call each) and one ACTIVE quarterly program;
+3. ROWS transactions written to bench.csv (fixed seed, spread over last calendar year) and
+   imported with the CLI as a subprocess (`rebates import transactions bench.csv`): wall
+   time and the importer's peak RSS (os.wait4 on that process only) — compared with a bare
+   `insert_many` of the same documents (batches of 5,000) into a scratch collection;
+4. the time until the accrual worker has drained (`accrual_jobs` with `dirty: true` = 0);
+5. `runAccruals` over GraphQL vs a bare `$group` (sum of amount by dealerCode).
+
+Prints the figures and writes them into BENCHMARKS.md between the bench markers (the rest
+of that file, the analysis, is kept).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python tools/bench.py` from a checkout without install
+    sys.path.insert(0, str(ROOT))
+
+from pymongo import MongoClient  # noqa: E402
+
+from service.auth import Role, issue_token  # noqa: E402
+from service.db import CODEC_OPTIONS, INDEXES  # noqa: E402
+from service.embedded import EmbeddedServer, free_port  # noqa: E402
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+PROGRAM = "BENCH-SALES"
+DATABASE = "bench"
+INSERT_BATCH = 5000
+
+UPSERT_DEALER = """mutation($input: DealerInput!) {
+  upsertDealer(input: $input) { dealer { code } userErrors { field message } } }"""
+CREATE_PROGRAM = """mutation($input: ProgramInput!) {
+  createProgram(input: $input) { program { code status } userErrors { field message } } }"""
+RUN_ACCRUALS = """mutation($input: RunAccrualsInput!) {
+  runAccruals(input: $input) {
+    accruals { dealer { code } cumulativeBasis grossAmount netAmount }
+    userErrors { field message } } }"""
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---- the data -----------------------------------------------------------------------------
+
+def dealer_codes(count: int) -> list[str]:
+    return [f"B{i:05d}" for i in range(1, count + 1)]
+
+
+def write_csv(path: Path, rows: int, dealers: list[str], year: int, seed: int,
+              prefix: str = "BT") -> None:
+    """INVOICE 90 %, RETURN 10 %; amounts 100.00–10,000.00; dates uniform over `year`."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    days = (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days + 1
+    start = dt.date(year, 1, 1)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["externalId", "dealerCode", "kind", "date", "productCode", "quantity",
+                      "amount", "currency", "region"])
+        for i in range(rows):
+            kind = "RETURN" if rng.random() < 0.1 else "INVOICE"
+            day = start + dt.timedelta(days=rng.randrange(days))
+            amount = Decimal(rng.randrange(10_000, 1_000_001)) / 100
+            out.writerow([f"{prefix}{i:08d}", rng.choice(dealers), kind, day.isoformat(),
+                          f"P{rng.randrange(1, 21):02d}", rng.randrange(1, 50),
+                          f"{amount:.2f}", "CNY", "EAST"])
+
+
+def csv_documents(path: Path) -> Iterator[dict[str, Any]]:
+    """The same rows, typed as the service stores them (Decimal128 through the codec)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            yield {"externalId": row["externalId"], "dealerCode": row["dealerCode"],
+                   "kind": row["kind"], "date": row["date"], "productCode": row["productCode"],
+                   "quantity": Decimal(row["quantity"]), "amount": Decimal(row["amount"]),
+                   "currency": row["currency"], "region": row["region"]}
+
+
+def program_input(year: int) -> dict[str, Any]:
+    return {"code": PROGRAM, "name": "Bench: quarterly sales with annual true-up",
+            "basis": "SALES_AMOUNT", "rateKind": "PERCENT", "tierMode": "RETROACTIVE",
+            "periodKind": "QUARTER", "accumulation": "YEAR_TO_DATE",
+            "validFrom": f"{year}-01-01", "validTo": f"{year}-12-31", "currency": "CNY",
+            "payoutForm": "CREDIT_NOTE",
+            "terms": [{"tiers": [{"threshold": "0", "rate": "1"},
+                                 {"threshold": "500000", "rate": "2"},
+                                 {"threshold": "1000000", "rate": "3"}]}],
+            "activate": True}
+
+
+# ---- the service ---------------------------------------------------------------------------
+
+class GraphQL:
+    """A keep-alive GraphQL client (standard library)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
+        self.token = token
+
+    def __call__(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        self.connection.request("POST", "/graphql", body, {
+            "Content-Type": "application/json", "Authorization": f"Bearer {self.token}"})
+        response = self.connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200 or answer.get("errors"):
+            raise RuntimeError(f"GraphQL failed: HTTP {response.status} {answer}")
+        data: dict[str, Any] = answer["data"]
+        return data
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def cli_command() -> list[str]:
+    """`rebates` from this virtualenv, else the same module run by this interpreter."""
+    script = Path(sys.executable).parent / "rebates"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the service exited ({process.returncode}); see {log}:\n"
+                             + log.read_text(errors="replace")[-2000:])
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return
+            connection.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the service was not ready within 120 s; see {log}")
+
+
+def run_measured(command: list[str], env: dict[str, str], stdout: Path,
+                 stderr: Path) -> tuple[float, int, int]:
+    """(seconds, exit code, peak RSS in bytes) of one child process, via os.wait4."""
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err,  # noqa: S603
+                                   cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, process.returncode, usage.ru_maxrss * 1024  # ru_maxrss: KiB on Linux
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    rows: int
+    dealers: int
+    year: int
+    seed: int
+    csv_bytes: int = 0
+    dealer_seconds: float = 0.0
+    import_seconds: float = 0.0
+    import_rss: int = 0
+    small_rows: int = 0
+    small_rss: int = 0
+    bare_insert_seconds: float = 0.0
+    pending_at_import_end: int = 0
+    drain_seconds: float = 0.0
+    accruals_q1_seconds: float = 0.0
+    accruals_q4_seconds: float = 0.0
+    accruals_count: int = 0
+    group_seconds: float = 0.0
+    checks: list[str] = field(default_factory=list)
+    import_summary: str = ""
+
+
+def bench(args: argparse.Namespace, work: Path) -> Figures:
+    year = dt.date.today().year - 1  # a whole calendar year, entirely in the past
+    figures = Figures(rows=args.rows, dealers=args.dealers, year=year, seed=args.seed)
+    dealers = dealer_codes(args.dealers)
+    data = work / "bench.csv"
+    say(f"writing {args.rows:,} transactions for {args.dealers:,} dealers to {data}")
+    write_csv(data, args.rows, dealers, year, args.seed)
+    figures.csv_bytes = data.stat().st_size
+
+    server = EmbeddedServer(work / "db", log_path=work / "secantusd.log")
+    uri = server.start()
+    mongo: MongoClient[dict[str, Any]] = MongoClient(uri)
+    service: subprocess.Popen[bytes] | None = None
+    try:
+        db = mongo.get_database(DATABASE, codec_options=CODEC_OPTIONS)
+
+        say("bare insert_many of the same documents into a scratch collection")
+        scratch = mongo.get_database("bench_scratch", codec_options=CODEC_OPTIONS)["bare"]
+        scratch.drop()
+        scratch.create_indexes(INDEXES["transactions"])  # the same indexes as the service's
+        started = time.perf_counter()
+        batch: list[dict[str, Any]] = []
+        for doc in csv_documents(data):
+            batch.append(doc)
+            if len(batch) == INSERT_BATCH:
+                scratch.insert_many(batch, ordered=False)
+                batch = []
+        if batch:
+            scratch.insert_many(batch, ordered=False)
+        figures.bare_insert_seconds = time.perf_counter() - started
+        assert scratch.estimated_document_count() == args.rows
+        mongo.drop_database("bench_scratch")
+
+        port, secret = free_port(), secrets.token_urlsafe(48)
+        env = {**os.environ, "REBATES_MONGODB_URI": uri, "REBATES_DATABASE": DATABASE,
+               "REBATES_DEMO": "0", "PORT": str(port), "REBATES_JWT_SECRET": secret,
+               "REBATES_DATA_DIR": str(work / "data"), "REBATES_LOG_LEVEL": "WARNING",
+               "PYTHONPATH": str(ROOT)}
+        env.pop("REBATES_TOKEN", None)
+        log = work / "service.log"
+        say(f"starting the service on port {port}")
+        with log.open("wb") as handle:
+            service = subprocess.Popen([*cli_command(), "serve"], env=env,  # noqa: S603
+                                       stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+        wait_ready(port, service, log)
+        admin = GraphQL(port, issue_token(secret, sub="bench", role=Role.ADMIN))
+        try:
+            say(f"creating {args.dealers:,} dealers (one upsertDealer call each)")
+            started = time.perf_counter()
+            for index, code in enumerate(dealers):
+                result = admin(UPSERT_DEALER, {"input": {
+                    "code": code, "name": f"Bench dealer {code}",
+                    "region": ("EAST", "SOUTH", "NORTH", "WEST")[index % 4],
+                    "channel": "RETAIL", "joinedOn": "2020-01-01"}})
+                assert not result["upsertDealer"]["userErrors"], result
+            figures.dealer_seconds = time.perf_counter() - started
+            created = admin(CREATE_PROGRAM, {"input": program_input(year)})["createProgram"]
+            assert not created["userErrors"], created
+            wait_drained(db, 120)  # activation marks the whole program; start from quiet
+
+            say(f"importing {args.rows:,} rows with the CLI (subprocess)")
+            token = issue_token(secret, sub="bench-import", role=Role.SERVICE)
+            command = [*cli_command(), "import", "transactions", str(data),
+                       "--url", f"http://127.0.0.1:{port}/graphql", "--token", token]
+            seconds, code, rss = run_measured(command, env, work / "import.out",
+                                              work / "import.err")
+            figures.import_seconds, figures.import_rss = seconds, rss
+            figures.import_summary = (work / "import.out").read_text()
+            if code != 0:
+                raise SystemExit(f"the import failed ({code}):\n{figures.import_summary}\n"
+                                 + (work / "import.err").read_text()[-2000:])
+            stored = db["transactions"].count_documents({})
+            figures.checks.append(f"transactions stored after the import: {stored:,}")
+            assert stored == args.rows, stored
+
+            figures.pending_at_import_end = db["accrual_jobs"].count_documents({"dirty": True})
+            say(f"waiting for the accrual worker ({figures.pending_at_import_end} jobs dirty)")
+            figures.drain_seconds = wait_drained(db, args.drain_timeout)
+
+            say("runAccruals (GraphQL) vs a bare $group")
+            started = time.perf_counter()
+            q1 = admin(RUN_ACCRUALS, {"input": {"programCode": PROGRAM,
+                                                "period": f"{year}-Q1"}})["runAccruals"]
+            figures.accruals_q1_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            q4 = admin(RUN_ACCRUALS, {"input": {"programCode": PROGRAM,
+                                                "period": f"{year}-Q4"}})["runAccruals"]
+            figures.accruals_q4_seconds = time.perf_counter() - started
+            assert not q1["userErrors"] and not q4["userErrors"], (q1, q4)
+            figures.accruals_count = len(q4["accruals"])
+
+            started = time.perf_counter()
+            grouped = list(db["transactions"].aggregate([
+                {"$group": {"_id": "$dealerCode", "total": {"$sum": "$amount"}}}]))
+            figures.group_seconds = time.perf_counter() - started
+            assert len(grouped) == len({r["dealer"]["code"] for r in q4["accruals"]})
+            figures.checks.append(check_against_group(db, q4["accruals"]))
+
+            if args.flat_check_rows:
+                small = work / "small.csv"
+                write_csv(small, args.flat_check_rows, dealers, year, args.seed + 1, "BS")
+                say(f"peak RSS of a {args.flat_check_rows:,}-row import, for comparison")
+                command[command.index(str(data))] = str(small)
+                _, code, figures.small_rss = run_measured(command, env, work / "small.out",
+                                                          work / "small.err")
+                figures.small_rows = args.flat_check_rows
+                assert code == 0, (work / "small.out").read_text()
+        finally:
+            admin.close()
+    finally:
+        if service is not None:
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(30)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+        mongo.close()
+        server.stop()
+    return figures
+
+
+def wait_drained(db: Any, timeout: float) -> float:
+    started = time.perf_counter()
+    while db["accrual_jobs"].count_documents({"dirty": True}):
+        if time.perf_counter() - started > timeout:
+            raise SystemExit(f"the accrual worker did not drain within {timeout:.0f} s")
+        time.sleep(0.25)
+    return time.perf_counter() - started
+
+
+def check_against_group(db: Any, accruals: list[dict[str, Any]]) -> str:
+    """The accruals' year-to-date basis equals INVOICE − RETURN summed by MongoDB itself."""
+    signed = {d["_id"]: d["net"] for d in db["transactions"].aggregate([{"$group": {
+        "_id": "$dealerCode", "net": {"$sum": {"$cond": [
+            {"$eq": ["$kind", "RETURN"]}, {"$multiply": ["$amount", -1]}, "$amount"]}}}}])}
+    mismatched = [a["dealer"]["code"] for a in accruals
+                  if Decimal(a["cumulativeBasis"]) != signed.get(a["dealer"]["code"])]
+    if mismatched:
+        raise SystemExit(f"Q4 cumulative basis differs from the $group for {mismatched[:5]}")
+    return (f"Q4 cumulativeBasis of all {len(accruals):,} accruals = INVOICE − RETURN per "
+            "dealer from a signed $group (exact, Decimal128)")
+
+
+# ---- the report -----------------------------------------------------------------------------
+
+def mib(value: int) -> str:
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def secantus_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("SecantusDB")
+    except Exception:  # pragma: no cover - reporting only
+        return "?"
+
+
+def render(figures: Figures, seconds: float) -> str:
+    f = figures
+    rate = f.rows / f.import_seconds if f.import_seconds else 0
+    bare_rate = f.rows / f.bare_insert_seconds if f.bare_insert_seconds else 0
+    lines = [
+        BEGIN,
+        f"Measured {dt.date.today().isoformat()} with `make bench` "
+        f"({f.rows:,} transactions, {f.dealers:,} dealers, seed {f.seed}; the whole run took "
+        f"{seconds:,.0f} s). Machine: {os.cpu_count()} cores, {platform.machine()}, "
+        f"Python {platform.python_version()}, SecantusDB {secantus_version()} (embedded, "
+        "one process), the service as one `rebates serve` process.",
+        "",
+        "| what | time | compared with | ratio |",
+        "|---|---:|---|---:|",
+        f"| import {f.rows:,} rows through the CLI (`rebates import transactions`, "
+        f"{f.csv_bytes / 2**20:,.1f} MiB CSV, batches of 5,000 over HTTP) | "
+        f"{f.import_seconds:,.1f} s ({rate:,.0f} rows/s) | bare `insert_many` of the same "
+        f"documents, batches of 5,000: {f.bare_insert_seconds:,.1f} s ({bare_rate:,.0f} "
+        f"rows/s) | {f.import_seconds / f.bare_insert_seconds:,.1f}× |",
+        f"| peak memory (max RSS) of the import process | {mib(f.import_rss)} | "
+        + (f"the same CLI importing {f.small_rows:,} rows: {mib(f.small_rss)} | "
+           f"{f.import_rss / f.small_rss:,.2f}× |" if f.small_rss else "– | – |"),
+        f"| accruals follow the data: worker drained after the import | "
+        f"{f.drain_seconds:,.1f} s after the import ended ({f.pending_at_import_end:,} "
+        "dealer × program jobs still dirty then) | – | – |",
+        f"| `runAccruals` {f.year}-Q1 over GraphQL ({f.dealers:,} dealers) | "
+        f"{f.accruals_q1_seconds:,.2f} s | bare `$group` (sum of amount by dealerCode over "
+        f"all {f.rows:,} transactions): {f.group_seconds:,.2f} s | "
+        f"{f.accruals_q1_seconds / f.group_seconds:,.1f}× |",
+        f"| `runAccruals` {f.year}-Q4 over GraphQL (YEAR_TO_DATE: recomputes Q1–Q4, "
+        f"returns {f.accruals_count:,} accruals) | {f.accruals_q4_seconds:,.2f} s | the same "
+        f"`$group`: {f.group_seconds:,.2f} s | {f.accruals_q4_seconds / f.group_seconds:,.1f}× |",
+        f"| creating the dealers: {f.dealers:,} `upsertDealer` calls, one by one | "
+        f"{f.dealer_seconds:,.1f} s ({f.dealers / f.dealer_seconds:,.0f} calls/s) | – | – |",
+        "",
+        "Checks made by the run: " + "; ".join(f.checks) + ".",
+        "",
+        "The importer's own summary:",
+        "",
+        "```",
+        f.import_summary.rstrip(),
+        "```",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_report(path: Path, block: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = ("# Benchmarks\n\n" + block + "\n") if not text else text.rstrip() + "\n\n" \
+            + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--dealers", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=20261)
+    parser.add_argument("--flat-check-rows", type=int, default=10_000,
+                        help="also measure the importer's RSS on a file this small (0: skip)")
+    parser.add_argument("--drain-timeout", type=float, default=600)
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
+                        help="the report to update (default BENCHMARKS.md)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="rebates-bench-"))
+    started = time.perf_counter()
+    try:
+        figures = bench(args, work)
+    finally:
+        if args.keep:
+            say(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    block = render(figures, time.perf_counter() - started)
+    print("\n" + block.replace(BEGIN + "\n", "").replace("\n" + END, ""))
+    write_report(args.out, block)
+    say(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
