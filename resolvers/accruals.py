@@ -21,6 +21,7 @@ from schema.errors import user_errors_of
 from service.errors import InvalidArgument
 from service.pagination import check_first, decode_cursor
 from service.repositories import accruals as accrual_repo
+from service.usecases import accrual_jobs
 from service.usecases import accruals as use_cases
 
 
@@ -70,3 +71,8 @@ async def rebate_forecast(
         return None
     result, program = found
     return RebateForecast.of(result, dealer_code.strip(), program, period.strip())
+
+
+async def accrual_backlog(info: Info) -> int:
+    allow(info)
+    return await accrual_jobs.pending(info.context.deps)

@@ -77,6 +77,10 @@ class Query:
     settlements: list[Settlement] = strawberry.field(
         resolver=control_resolvers.settlements,
         description="Payout documents; a DEALER sees those paying it, with its own lines.")
+    accrual_backlog: int = strawberry.field(
+        resolver=accrual_resolvers.accrual_backlog,
+        description="Dealer × program recomputations waiting for the worker (0 = accruals "
+                    "are current). For operations dashboards.")
     audit_events: AuditEventConnection = strawberry.field(
         resolver=audit_resolvers.audit_events,
         description="The audit log, newest first (staff).")

@@ -27,6 +27,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     "scorecardTemplate": EVERYONE,  # templates are policy: a DEALER may read them
     "scorecardTemplates": EVERYONE,
     "auditEvents": STAFF,
+    "accrualBacklog": STAFF,
     "alerts": STAFF,  # suspicions about a dealer: never shown to it
     "disputes": EVERYONE,
     "settlements": EVERYONE,

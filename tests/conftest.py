@@ -23,6 +23,13 @@ from service.embedded import EmbeddedServer, free_port
 
 TEST_SECRET = "test-secret-" + "x" * 40
 FIXED_NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
+_STARTED = time.monotonic()
+
+
+def ticking_clock() -> dt.datetime:
+    """Today is always 2026-11-20 (figures stay put), but time ticks, so "recorded after the
+    period was closed" means what it says."""
+    return FIXED_NOW + dt.timedelta(seconds=time.monotonic() - _STARTED)
 
 
 class CommandCounter(monitoring.CommandListener):
@@ -118,7 +125,7 @@ def serving(settings: Settings) -> Iterator[str]:
     from service.app import create_app
 
     port = free_port()
-    app = create_app(settings, clock=lambda: FIXED_NOW)
+    app = create_app(settings, clock=ticking_clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on")
     server = uvicorn.Server(config)

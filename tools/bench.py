@@ -117,22 +117,38 @@ def program_input(year: int) -> dict[str, Any]:
 # ---- the service ---------------------------------------------------------------------------
 
 class GraphQL:
-    """A keep-alive GraphQL client (standard library)."""
+    """A keep-alive GraphQL client (standard library) that reconnects when the server has
+    closed an idle connection."""
 
     def __init__(self, port: int, token: str) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
+        self.port = port
         self.token = token
+        self.connection = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=3600)
 
     def __call__(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables}).encode()
-        self.connection.request("POST", "/graphql", body, {
-            "Content-Type": "application/json", "Authorization": f"Bearer {self.token}"})
-        response = self.connection.getresponse()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        try:
+            self.connection.request("POST", "/graphql", body, headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.connection.close()
+            self.connection = self._connect()
+            self.connection.request("POST", "/graphql", body, headers)
+            response = self.connection.getresponse()
         answer = json.loads(response.read())
         if response.status != 200 or answer.get("errors"):
             raise RuntimeError(f"GraphQL failed: HTTP {response.status} {answer}")
         data: dict[str, Any] = answer["data"]
         return data
+
+    def fresh(self) -> None:
+        """Before a timed call: a new connection, so no reconnect lands inside the timing."""
+        self.connection.close()
+        self.connection = self._connect()
 
     def close(self) -> None:
         self.connection.close()
@@ -164,8 +180,8 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def run_measured(command: list[str], env: dict[str, str], stdout: Path,
-                 stderr: Path) -> tuple[float, int, int]:
-    """(seconds, exit code, peak RSS in bytes) of one child process, via os.wait4."""
+                 stderr: Path) -> tuple[float, int, int, float]:
+    """(seconds, exit code, peak RSS in bytes, CPU seconds) of one child, via os.wait4."""
     with stdout.open("wb") as out, stderr.open("wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err,  # noqa: S603
@@ -173,10 +189,18 @@ def run_measured(command: list[str], env: dict[str, str], stdout: Path,
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, process.returncode, usage.ru_maxrss * 1024  # ru_maxrss: KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return (elapsed, process.returncode, usage.ru_maxrss * 1024,
+            usage.ru_utime + usage.ru_stime)
 
 
 # ---- the run -------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @dataclass
 class Figures:
@@ -188,11 +212,14 @@ class Figures:
     dealer_seconds: float = 0.0
     import_seconds: float = 0.0
     import_rss: int = 0
+    import_cpu: float = 0.0
+    service_cpu: float = 0.0
+    database_cpu: float = 0.0
     small_rows: int = 0
     small_rss: int = 0
     bare_insert_seconds: float = 0.0
-    pending_at_import_end: int = 0
-    drain_seconds: float = 0.0
+    drain: Drain | None = None
+    cancelled_jobs: int = 0
     accruals_q1_seconds: float = 0.0
     accruals_q4_seconds: float = 0.0
     accruals_count: int = 0
@@ -212,27 +239,12 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
 
     server = EmbeddedServer(work / "db", log_path=work / "secantusd.log")
     uri = server.start()
+    database_pid = server._proc.pid if server._proc else 0
     mongo: MongoClient[dict[str, Any]] = MongoClient(uri)
     service: subprocess.Popen[bytes] | None = None
     try:
         db = mongo.get_database(DATABASE, codec_options=CODEC_OPTIONS)
-
-        say("bare insert_many of the same documents into a scratch collection")
-        scratch = mongo.get_database("bench_scratch", codec_options=CODEC_OPTIONS)["bare"]
-        scratch.drop()
-        scratch.create_indexes(INDEXES["transactions"])  # the same indexes as the service's
-        started = time.perf_counter()
-        batch: list[dict[str, Any]] = []
-        for doc in csv_documents(data):
-            batch.append(doc)
-            if len(batch) == INSERT_BATCH:
-                scratch.insert_many(batch, ordered=False)
-                batch = []
-        if batch:
-            scratch.insert_many(batch, ordered=False)
-        figures.bare_insert_seconds = time.perf_counter() - started
-        assert scratch.estimated_document_count() == args.rows
-        mongo.drop_database("bench_scratch")
+        figures.bare_insert_seconds = bare_insert(mongo, data, args.rows)
 
         port, secret = free_port(), secrets.token_urlsafe(48)
         env = {**os.environ, "REBATES_MONGODB_URI": uri, "REBATES_DATABASE": DATABASE,
@@ -259,32 +271,42 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
             figures.dealer_seconds = time.perf_counter() - started
             created = admin(CREATE_PROGRAM, {"input": program_input(year)})["createProgram"]
             assert not created["userErrors"], created
-            wait_drained(db, 120)  # activation marks the whole program; start from quiet
+            assert wait_drained(db, 300).drained  # activation: one job, no sales yet
 
             say(f"importing {args.rows:,} rows with the CLI (subprocess)")
             token = issue_token(secret, sub="bench-import", role=Role.SERVICE)
             command = [*cli_command(), "import", "transactions", str(data),
                        "--url", f"http://127.0.0.1:{port}/graphql", "--token", token]
-            seconds, code, rss = run_measured(command, env, work / "import.out",
-                                              work / "import.err")
-            figures.import_seconds, figures.import_rss = seconds, rss
+            cpu = cpu_seconds(service.pid), cpu_seconds(database_pid)
+            profiler = start_profiler(args.py_spy, service.pid, database_pid, work)
+            measured = run_measured(command, env, work / "import.out", work / "import.err")
+            stop_profiler(profiler)
+            figures.service_cpu = cpu_seconds(service.pid) - cpu[0]
+            figures.database_cpu = cpu_seconds(database_pid) - cpu[1]
+            figures.import_seconds, code, figures.import_rss, figures.import_cpu = measured
             figures.import_summary = (work / "import.out").read_text()
             if code != 0:
                 raise SystemExit(f"the import failed ({code}):\n{figures.import_summary}\n"
                                  + (work / "import.err").read_text()[-2000:])
             stored = db["transactions"].count_documents({})
-            figures.checks.append(f"transactions stored after the import: {stored:,}")
+            figures.checks.append(f"{stored:,} transactions stored after the import")
             assert stored == args.rows, stored
 
-            figures.pending_at_import_end = db["accrual_jobs"].count_documents({"dirty": True})
-            say(f"waiting for the accrual worker ({figures.pending_at_import_end} jobs dirty)")
-            figures.drain_seconds = wait_drained(db, args.drain_timeout)
+            say("waiting for the accrual worker "
+                f"({db['accrual_jobs'].count_documents({'dirty': True})} jobs dirty, "
+                f"at most {args.drain_timeout:.0f} s)")
+            figures.drain = wait_drained(db, args.drain_timeout)
+            if not figures.drain.drained:
+                say("not drained: cancelling the remaining jobs so runAccruals runs alone")
+                figures.cancelled_jobs = cancel_jobs(db)
 
             say("runAccruals (GraphQL) vs a bare $group")
+            admin.fresh()
             started = time.perf_counter()
             q1 = admin(RUN_ACCRUALS, {"input": {"programCode": PROGRAM,
                                                 "period": f"{year}-Q1"}})["runAccruals"]
             figures.accruals_q1_seconds = time.perf_counter() - started
+            admin.fresh()
             started = time.perf_counter()
             q4 = admin(RUN_ACCRUALS, {"input": {"programCode": PROGRAM,
                                                 "period": f"{year}-Q4"}})["runAccruals"]
@@ -304,8 +326,8 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                 write_csv(small, args.flat_check_rows, dealers, year, args.seed + 1, "BS")
                 say(f"peak RSS of a {args.flat_check_rows:,}-row import, for comparison")
                 command[command.index(str(data))] = str(small)
-                _, code, figures.small_rss = run_measured(command, env, work / "small.out",
-                                                          work / "small.err")
+                _, code, figures.small_rss, _ = run_measured(
+                    command, env, work / "small.out", work / "small.err")
                 figures.small_rows = args.flat_check_rows
                 assert code == 0, (work / "small.out").read_text()
         finally:
@@ -314,7 +336,7 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
         if service is not None:
             service.send_signal(signal.SIGTERM)
             try:
-                service.wait(30)
+                service.wait(60)
             except subprocess.TimeoutExpired:
                 service.kill()
                 service.wait()
@@ -323,13 +345,82 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
     return figures
 
 
-def wait_drained(db: Any, timeout: float) -> float:
+def bare_insert(mongo: MongoClient[dict[str, Any]], data: Path, rows: int) -> float:
+    """The same documents, parsed from the same file, straight into a scratch collection
+    with the same indexes as the service's transactions collection."""
+    say("bare insert_many of the same documents into a scratch collection")
+    scratch = mongo.get_database("bench_scratch", codec_options=CODEC_OPTIONS)["bare"]
+    scratch.drop()
+    scratch.create_indexes(INDEXES["transactions"])
     started = time.perf_counter()
-    while db["accrual_jobs"].count_documents({"dirty": True}):
+    batch: list[dict[str, Any]] = []
+    for doc in csv_documents(data):
+        batch.append(doc)
+        if len(batch) == INSERT_BATCH:
+            scratch.insert_many(batch, ordered=False)
+            batch = []
+    if batch:
+        scratch.insert_many(batch, ordered=False)
+    seconds = time.perf_counter() - started
+    assert scratch.count_documents({}) == rows
+    mongo.drop_database("bench_scratch")
+    return seconds
+
+
+def start_profiler(py_spy: str | None, service_pid: int, database_pid: int,
+                   work: Path) -> list[subprocess.Popen[bytes]]:
+    """Optional: py-spy on the service and on the database while the import runs."""
+    if not py_spy:
+        return []
+    return [subprocess.Popen(  # noqa: S603 - the operator's py-spy
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
+         "--nonblocking", "-o", str(work / f"profile-{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, pid in (("service", service_pid), ("database", database_pid))]
+
+
+def stop_profiler(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        profiler.wait(120)
+
+
+@dataclass
+class Drain:
+    drained: bool
+    seconds: float
+    dirty_at_start: int
+    dirty_at_end: int
+    finished_jobs: int  # jobs the worker completed while we waited
+
+
+def wait_drained(db: Any, timeout: float) -> Drain:
+    """Wait until no accrual job is dirty (or the timeout); count what the worker did."""
+    jobs = db["accrual_jobs"]
+    started = time.perf_counter()
+    since = dt.datetime.now(dt.UTC)
+    dirty = first = jobs.count_documents({"dirty": True})
+    while dirty:
         if time.perf_counter() - started > timeout:
-            raise SystemExit(f"the accrual worker did not drain within {timeout:.0f} s")
+            break
         time.sleep(0.25)
-    return time.perf_counter() - started
+        dirty = jobs.count_documents({"dirty": True})
+    seconds = time.perf_counter() - started
+    finished = db["accruals"].distinct("dealerCode", {"computedAt": {"$gte": since}})
+    return Drain(not dirty, seconds, first, dirty, len(finished))
+
+
+def cancel_jobs(db: Any) -> int:
+    """Take the remaining jobs off the worker's list and wait for its current one to end,
+    so that runAccruals is timed alone (it recomputes every dealer anyway)."""
+    cancelled = db["accrual_jobs"].update_many(
+        {"dirty": True}, {"$set": {"dirty": False, "periods": [], "cancelledByBench": True}})
+    deadline = time.perf_counter() + 600
+    while db["accrual_jobs"].count_documents({"leaseUntil": {"$ne": None}}) and \
+            time.perf_counter() < deadline:
+        time.sleep(0.25)
+    return int(cancelled.modified_count)
 
 
 def check_against_group(db: Any, accruals: list[dict[str, Any]]) -> str:
@@ -425,7 +516,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261)
     parser.add_argument("--flat-check-rows", type=int, default=10_000,
                         help="also measure the importer's RSS on a file this small (0: skip)")
-    parser.add_argument("--drain-timeout", type=float, default=600)
+    parser.add_argument("--drain-timeout", type=float, default=120,
+                        help="seconds to wait for the accrual worker after the import")
+    parser.add_argument("--py-spy", metavar="PATH",
+                        help="profile the service and the database during the import")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
                         help="the report to update (default BENCHMARKS.md)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")

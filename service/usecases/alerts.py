@@ -6,7 +6,8 @@ alert and never reopens one that staff have acknowledged or dismissed.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -37,8 +38,15 @@ from service.auth import Principal
 from service.deps import Deps
 from service.repositories import alerts as alert_repo
 from service.repositories import audit
-from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
+from service.repositories.programs import StoredProgram
+
+
+async def _dealer_field(deps: Deps, codes: Iterable[str], name: str) -> dict[str, Any]:
+    """One field of some dealers, without the rest of their documents."""
+    cursor = deps.db.dealers.find({"code": {"$in": sorted(codes)}},
+                                  {"code": 1, name: 1, "_id": 0})
+    return {doc["code"]: doc.get(name) async for doc in cursor}
 
 
 async def check_cross_region(deps: Deps, transactions: Sequence[Transaction],
@@ -47,8 +55,7 @@ async def check_cross_region(deps: Deps, transactions: Sequence[Transaction],
     with_region = [t for t in transactions if t.region]
     if not with_region:
         return 0
-    homes = {code: dealer.region for code, dealer in (await dealer_repo.get_many(
-        deps.db, {t.dealer_code for t in with_region})).items()}
+    homes = await _dealer_field(deps, {t.dealer_code for t in with_region}, "region")
     moved: dict[str, list[Transaction]] = {}
     for txn in with_region:
         if cross_region(txn.region, homes.get(txn.dealer_code)):
@@ -71,7 +78,8 @@ async def check_cross_region(deps: Deps, transactions: Sequence[Transaction],
 
 
 async def check_surges(deps: Deps, program_code: str, period_name: str,
-                       dealer_codes: Sequence[str] | None) -> int:
+                       dealer_codes: Sequence[str] | None, *,
+                       program: StoredProgram | None = None) -> int:
     """SURGE alerts for a computed program period (None: every dealer with an accrual).
 
     Each dealer's period `basis` is compared with its accruals of the three periods right
@@ -82,9 +90,11 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
 
     Cheap enough to run after every computation: one read of the program, one of the
     accruals of those four periods for all the dealers, the joining dates only of dealers
-    that look like a surge, and one bulk write. Returns how many alerts were newly raised.
+    that look like a surge, and one bulk write (a caller holding the program passes it and
+    saves the first read). Returns how many alerts were newly raised.
     """
-    program = await program_repo.get(deps.db, program_code)
+    if program is None or program.code != program_code:
+        program = await program_repo.get(deps.db, program_code)
     if program is None or (dealer_codes is not None and not dealer_codes):
         return 0
     rules = program.rules
@@ -95,25 +105,27 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     history = history_periods(period)
     if not comparable(history[0], valid_from=rules.valid_from, joined_on=None):
         return 0  # the program has not run three full periods before this one
-    query: dict[str, Any] = {"programCode": rules.code,
-                                "period": {"$in": [p.name for p in (*history, period)]}}
+    names = [p.name for p in (*history, period)]
+    query: dict[str, Any] = {"programCode": rules.code, "period": {"$in": names}}
     if dealer_codes is not None:
         query["dealerCode"] = {"$in": list(dealer_codes)}
     figures: dict[str, dict[str, Decimal]] = {}
     async for doc in deps.db.accruals.find(query, {"dealerCode": 1, "period": 1, "basis": 1,
                                                   "_id": 0}):
         figures.setdefault(doc["dealerCode"], {})[doc["period"]] = doc["basis"]
-    suspects = {code: [PeriodBasis(p.name, found.get(p.name, ZERO)) for p in history]
-                for code, found in figures.items()
-                if period.name in found and is_surge(found[period.name],
-                                                     [found.get(p.name, ZERO) for p in history])}
+    suspects: dict[str, list[PeriodBasis]] = {}
+    for code, found in figures.items():
+        previous = [PeriodBasis(p.name, found.get(p.name, ZERO)) for p in history]
+        if period.name in found and is_surge(found[period.name], [p.basis for p in previous]):
+            suspects[code] = previous
     if not suspects:
         return 0
-    dealers = await dealer_repo.get_many(deps.db, suspects)
+    joined_on = await _dealer_field(deps, suspects, "joinedOn")
     drafts = []
     for code, previous in sorted(suspects.items()):
-        joined = dealers[code].joined_on if code in dealers else None
-        if not all(comparable(p, valid_from=rules.valid_from, joined_on=joined)
+        joined = joined_on.get(code)
+        if not all(comparable(p, valid_from=rules.valid_from,
+                              joined_on=date.fromisoformat(joined) if joined else None)
                    for p in history):
             continue
         basis = figures[code][period.name]

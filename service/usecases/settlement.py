@@ -44,10 +44,10 @@ async def settle(deps: Deps, actor: Principal, program_code: str,
     lines = []
     for doc in claimed:
         net = doc["netAmount"]
-        tax = round_money(percent_of(net, program.rules.tax_rate)) \
-            if form is PayoutForm.CASH and net > 0 else ZERO
+        taxed = form is PayoutForm.CASH and net > 0
+        tax = round_money(percent_of(net, program.rules.tax_rate) if taxed else ZERO)
         lines.append(SettlementLine(dealer_code=doc["dealerCode"], accrual_id=str(doc["_id"]),
-                                    amount=net, tax_withheld=tax + ZERO, payable=net - tax,
+                                    amount=net, tax_withheld=tax, payable=net - tax,
                                     form=form))
     total = sum((line.payable for line in lines), ZERO)
     settlement = await settlement_repo.insert(

@@ -78,3 +78,8 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> float:
             return time.monotonic() - start
         assert time.monotonic() - start < timeout, "not reached in time"
         time.sleep(0.1)
+
+
+def settled(api: Api) -> None:
+    """Wait until the worker has caught up with everything recorded so far."""
+    wait_for(lambda: api.gql("{ accrualBacklog }")["accrualBacklog"] == 0)

@@ -66,7 +66,7 @@ SELECTIONS: dict[str, str] = {
     "recordViolation": "{ userErrors { code } }", "reinstateDealer": "{ userErrors { code } }",
     "closePeriod": "{ userErrors { code } }", "settle": "{ userErrors { code } }",
     "openDispute": "{ userErrors { code } }", "resolveDispute": "{ userErrors { code } }",
-    "disputes": "{ status }", "settlements": "{ period }",
+    "disputes": "{ status }", "settlements": "{ period }", "accrualBacklog": "",
     "alerts": "{ totalCount }", "acknowledgeAlert": "{ userErrors { code } }",
     "dismissAlert": "{ userErrors { code } }",
     "scorecardTemplate": "{ code }", "scorecardTemplates": "{ code }",

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tests.api.engine_helpers import accruals, create_program, dealer, record, row, wait_for
-from tests.conftest import Api
+from tests.conftest import COMMANDS, Api
 
 TEMPLATE_FIELDS = """id code name kpis { code name weight target direction }
   bands { minScore multiplier }"""
@@ -195,6 +195,24 @@ def test_a_program_shows_the_template_it_is_scored_with(api: Api) -> None:
     assert data["program"]["scorecardTemplate"] == {
         "code": "SC-2026", "bands": [{"minScore": "60"}, {"minScore": "80"}, {"minScore": "95"}]}
     assert {"code": "SC-SHOWN", "scorecardTemplate": {"code": "SC-2026"}} in data["plain"]
+
+
+def test_scorecards_of_a_page_of_dealers_cost_one_query_whatever_the_page_size(
+        api: Api) -> None:
+    """Dealer.scorecards, Scorecard.template and Scorecard.dealer go through DataLoaders."""
+    for code in ["SD1", "SD2", "SD3"]:
+        record_scorecard(api, scorecard_input(code, "2026-Q2"))
+    finds = []
+    for size in [1, 3, 50]:
+        before = len(COMMANDS.names.get(api.db_name, []))
+        data = api.gql("""query($n: Int!) { dealers(first: $n) { edges { node { code
+                            scorecards { period template { code } dealer { code } } } } } }""",
+                       {"n": size})
+        assert any(e["node"]["scorecards"] for e in data["dealers"]["edges"])
+        # the worker's polling (findAndModify) shares the database: count reads only
+        finds.append(COMMANDS.names[api.db_name][before:].count("find"))
+    # dealers page, scorecards, templates, scorecards' dealers: one find each
+    assert finds == [4, 4, 4]
 
 
 # SPEC §3 "From gross to net" step 1, through the worker: the accrual computation reads

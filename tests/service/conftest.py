@@ -8,13 +8,13 @@ import pytest
 from service.config import Settings
 from service.db import Database
 from service.deps import Deps
-from tests.conftest import FIXED_NOW
+from tests.conftest import ticking_clock
 
 
 @pytest.fixture(scope="module")
 async def deps(settings: Settings) -> AsyncIterator[Deps]:
     db = Database.connect(settings.mongodb_uri or "", settings.database)
     await db.ensure_indexes()
-    yield Deps(db=db, settings=settings, clock=lambda: FIXED_NOW)
+    yield Deps(db=db, settings=settings, clock=ticking_clock)
     await db.client.drop_database(settings.database)
     await db.close()

@@ -15,6 +15,7 @@ from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
 from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.repositories import programs as program_repo
 from service.usecases.accruals import run_accruals
 from service.usecases.alerts import (
     acknowledge_alert,
@@ -171,6 +172,10 @@ async def test_checking_every_dealer_costs_the_same_few_commands_as_checking_one
     assert await check_surges(deps, code, "2026-Q4", None) == 10
     # the program, the accruals of four quarters, the suspects' joining dates, one write
     assert COMMANDS.counts[deps.settings.database] - before == 4
+    stored = await program_repo.get(deps.db, code)
+    before = COMMANDS.counts[deps.settings.database]
+    assert await check_surges(deps, code, "2026-Q4", None, program=stored) == 0
+    assert COMMANDS.counts[deps.settings.database] - before == 3  # the caller had the program
 
 
 def sale(external_id: str, dealer: str, day: str, amount: str, product: str,
