@@ -450,36 +450,54 @@ def secantus_version() -> str:
         return "?"
 
 
+def drain_text(f: Figures) -> str:
+    d = f.drain
+    if d is None:
+        return "–"
+    if d.drained:
+        return (f"accruals follow the data: {d.seconds:,.1f} s after the import "
+                f"({d.dirty_at_start:,} dealer × program jobs were still dirty when it ended)")
+    rate = d.finished_jobs / d.seconds if d.seconds else 0
+    estimate = f"; at that rate all would take ≈ {d.dirty_at_start / rate / 60:,.0f} min" \
+        if rate else ""
+    return (f"**not drained** {d.seconds:,.0f} s after the import: {d.dirty_at_end:,} of "
+            f"{d.dirty_at_start:,} dealer × program jobs still dirty ({d.finished_jobs:,} "
+            f"dealers recomputed meanwhile{estimate}); the bench then cancelled the "
+            f"{f.cancelled_jobs:,} remaining jobs so that runAccruals is timed alone")
+
+
 def render(figures: Figures, seconds: float) -> str:
     f = figures
     rate = f.rows / f.import_seconds if f.import_seconds else 0
     bare_rate = f.rows / f.bare_insert_seconds if f.bare_insert_seconds else 0
+    cores = os.cpu_count() or 1
     lines = [
         BEGIN,
         f"Measured {dt.date.today().isoformat()} with `make bench` "
         f"({f.rows:,} transactions, {f.dealers:,} dealers, seed {f.seed}; the whole run took "
-        f"{seconds:,.0f} s). Machine: {os.cpu_count()} cores, {platform.machine()}, "
+        f"{seconds / 60:,.1f} min). Machine: {cores} cores, {platform.machine()}, "
         f"Python {platform.python_version()}, SecantusDB {secantus_version()} (embedded, "
-        "one process), the service as one `rebates serve` process.",
+        "one process); the service is one `rebates serve` process.",
         "",
-        "| what | time | compared with | ratio |",
-        "|---|---:|---|---:|",
+        "| what | measured | compared with | ratio |",
+        "|---|---|---|---:|",
         f"| import {f.rows:,} rows through the CLI (`rebates import transactions`, "
         f"{f.csv_bytes / 2**20:,.1f} MiB CSV, batches of 5,000 over HTTP) | "
         f"{f.import_seconds:,.1f} s ({rate:,.0f} rows/s) | bare `insert_many` of the same "
-        f"documents, batches of 5,000: {f.bare_insert_seconds:,.1f} s ({bare_rate:,.0f} "
-        f"rows/s) | {f.import_seconds / f.bare_insert_seconds:,.1f}× |",
+        f"documents, batches of 5,000, same indexes: {f.bare_insert_seconds:,.1f} s "
+        f"({bare_rate:,.0f} rows/s) | {f.import_seconds / f.bare_insert_seconds:,.1f}× |",
         f"| peak memory (max RSS) of the import process | {mib(f.import_rss)} | "
         + (f"the same CLI importing {f.small_rows:,} rows: {mib(f.small_rss)} | "
            f"{f.import_rss / f.small_rss:,.2f}× |" if f.small_rss else "– | – |"),
-        f"| accruals follow the data: worker drained after the import | "
-        f"{f.drain_seconds:,.1f} s after the import ended ({f.pending_at_import_end:,} "
-        "dealer × program jobs still dirty then) | – | – |",
+        f"| CPU used during the import | importer {f.import_cpu:,.1f} s, service "
+        f"{f.service_cpu:,.1f} s, database {f.database_cpu:,.1f} s | wall time × {cores} "
+        f"cores = {f.import_seconds * cores:,.0f} CPU-s available | – |",
+        f"| accrual worker after the import | {drain_text(f)} | – | – |",
         f"| `runAccruals` {f.year}-Q1 over GraphQL ({f.dealers:,} dealers) | "
         f"{f.accruals_q1_seconds:,.2f} s | bare `$group` (sum of amount by dealerCode over "
         f"all {f.rows:,} transactions): {f.group_seconds:,.2f} s | "
         f"{f.accruals_q1_seconds / f.group_seconds:,.1f}× |",
-        f"| `runAccruals` {f.year}-Q4 over GraphQL (YEAR_TO_DATE: recomputes Q1–Q4, "
+        f"| `runAccruals` {f.year}-Q4 over GraphQL (YEAR_TO_DATE: recomputes Q1–Q4; "
         f"returns {f.accruals_count:,} accruals) | {f.accruals_q4_seconds:,.2f} s | the same "
         f"`$group`: {f.group_seconds:,.2f} s | {f.accruals_q4_seconds / f.group_seconds:,.1f}× |",
         f"| creating the dealers: {f.dealers:,} `upsertDealer` calls, one by one | "

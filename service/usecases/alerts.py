@@ -93,9 +93,11 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     that look like a surge, and one bulk write (a caller holding the program passes it and
     saves the first read). Returns how many alerts were newly raised.
     """
+    if dealer_codes is not None and not dealer_codes:
+        return 0
     if program is None or program.code != program_code:
         program = await program_repo.get(deps.db, program_code)
-    if program is None or (dealer_codes is not None and not dealer_codes):
+    if program is None:
         return 0
     rules = program.rules
     try:

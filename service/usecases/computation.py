@@ -26,11 +26,13 @@ from domain.violations import Violation, forfeits_year, penalties_for
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
 from service.repositories import ledger
+from service.repositories import scorecards as scorecard_repo
 from service.repositories import violations as violation_repo
 from service.repositories.accruals import ComputedAccrual, EarlierPeriods
 from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
 from service.repositories.programs import StoredProgram
 from service.repositories.segments import priorities_taken
+from service.usecases import alerts
 
 DEALER_FIELDS = {"code": 1, "status": 1, "segmentCodes": 1, "salesVersion": 1, "_id": 0}
 
@@ -75,7 +77,6 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
     rules = program.rules
     scorecards: dict[str, ScorecardResult] = {}
     if rules.scorecard_template_code is not None:
-        from service.repositories import scorecards as scorecard_repo
         scorecards = await scorecard_repo.results_for(
             deps.db, rules.scorecard_template_code, period.name, codes)
     return Inputs(
@@ -192,6 +193,8 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
     kept = {c.dealer_code for c in computed}
     await accrual_repo.discard_recomputable(deps.db, rules.code, period.name,
                                             [c for c in dealers if c not in kept])
+    await alerts.check_surges(deps, rules.code, period.name,
+                              None if dealer_codes is None else sorted(kept), program=program)
     return len(computed)
 
 
