@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers import accruals as accrual_resolvers
@@ -26,6 +27,7 @@ from schema.control import (
     ViolationPayload,
 )
 from schema.dealers import Dealer, DealerConnection, DealerPayload
+from schema.limits import Limits, limit_extensions
 from schema.masking import MaskUnexpectedErrors
 from schema.programs import Program, ProgramPayload
 from schema.relay import Node
@@ -156,11 +158,14 @@ class Mutation:
         description="Recompute every segment's membership (tenure, trailing sales).")
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(limits: Limits | None = None) -> strawberry.Schema:
+    """One schema per process: its limit extensions (and their validation rules) are built
+    here once, never per request."""
     return strawberry.Schema(
         query=Query, mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=[MaskUnexpectedErrors])
+        extensions=[*limit_extensions(limits or Limits()), MaskUnexpectedErrors,
+                    lambda: ValidationCache(maxsize=256), lambda: ParserCache(maxsize=256)])
 
 
 schema = build_schema()

@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,7 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from resolvers.context import Context, build_context
-from schema import schema as graphql_schema
+from schema import build_schema
+from schema.limits import Limits
 from service import demo
 from service.auth import (
     AuthError,
@@ -39,12 +41,21 @@ from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
+from service.limits import BodySizeLimit, RateLimiter, error_response
 from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-IDE_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-               "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/graphql-response+json"})
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "Cache-Control": "no-store"}
+# GraphiQL is a page with inline scripts from the CDN it names; nothing else may load.
+IDE_HEADERS = {**SECURITY_HEADERS, "X-Frame-Options": "DENY",
+               "Content-Security-Policy": (
+                   "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+                   "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
+                   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                   "form-action 'none'")}
 
 
 def _unauthenticated(message: str, request_id: str) -> JSONResponse:
@@ -78,12 +89,18 @@ class RequestId:
 
 
 class RebatesGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our authentication and context."""
+    """Strawberry's ASGI view behind our checks: authentication, CSRF, rate, time budget."""
 
     def __init__(self, settings: Settings, secret: str) -> None:
-        super().__init__(graphql_schema, graphql_ide="graphiql" if settings.graphiql else None)
+        limits = Limits(max_depth=settings.max_depth, max_aliases=settings.max_aliases,
+                        max_tokens=settings.max_tokens, max_cost=settings.max_cost,
+                        introspection=settings.introspection)
+        super().__init__(build_schema(limits),
+                         graphql_ide="graphiql" if settings.graphiql else None)
         self.settings = settings
         self.secret = secret
+        self.rate_limiter = RateLimiter(settings.rate_limit_per_minute,
+                                        settings.rate_limit_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -95,15 +112,54 @@ class RebatesGraphQL(GraphQL[Context, None]):
             page.headers.update(IDE_HEADERS)
             await page(scope, receive, send)
             return
+        refusal = self._refusal(request, request_id)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self._within_budget(scope, receive, send)
+
+    def _refusal(self, request: Request, request_id: str) -> Response | None:
+        """Why this request stops here, if it does."""
+        if request.method == "POST":
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media not in JSON_MEDIA_TYPES:
+                # A browser sends a cross-site form or text/plain POST without asking first;
+                # requiring JSON forces a CORS preflight, so forged requests never arrive.
+                return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
+                                      "send the operation as Content-Type: application/json")
         try:
             principal = decode_token(
                 bearer_token(request.headers.get("authorization")), self.secret,
                 issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience)
         except AuthError as error:
-            await _unauthenticated(str(error), request_id)(scope, receive, send)
-            return
-        scope["state"]["principal"] = principal
-        await super().__call__(scope, receive, send)
+            return _unauthenticated(str(error), request_id)
+        wait = self.rate_limiter.retry_after((principal.sub, principal.role, principal.dealer))
+        if wait is not None:
+            return error_response(429, "RATE_LIMITED",
+                                  f"too many requests for this token; retry in {wait} s",
+                                  headers={"Retry-After": str(wait)})
+        request.scope["state"]["principal"] = principal
+        return None
+
+    async def _within_budget(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                await super().__call__(scope, receive, tracking_send)
+        except TimeoutError:
+            log.warning("request %s: over the %.0f s budget, cancelled",
+                        scope["state"].get("request_id"), self.settings.request_timeout)
+            if not started:
+                await error_response(
+                    503, "TIMEOUT", f"the request took longer than "
+                    f"{self.settings.request_timeout:g} s and was cancelled; ask for less",
+                    headers={"Retry-After": "5"})(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.scope["state"]
@@ -172,4 +228,39 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
                 Route("/graphql", RebatesGraphQL(settings, secret), methods=["GET", "POST"])],
-        middleware=[Middleware(RequestId)], lifespan=lifespan)
+        middleware=_middleware(settings), lifespan=lifespan)
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    stack = [Middleware(RequestId), Middleware(SecurityHeaders),
+             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        stack.insert(1, Middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False,
+            max_age=600))
+    return stack
+
+
+class SecurityHeaders:
+    """Every response: no sniffing, no referrer, no caching of figures."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message.setdefault("headers", []).extend(
+                    (name.lower().encode(), value.encode())
+                    for name, value in SECURITY_HEADERS.items()
+                    if name.lower().encode() not in present)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,18 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="business time zone: what 'today' means")
     base_currency: str = Field("CNY", description="currency of segment trailing-sales rules")
     demo: bool = Field(True, description="load the demo dataset into an empty database")
-    graphiql: bool = True
+    graphiql: bool = Field(True, description="serve GraphiQL to browsers (off in production)")
+    introspection: bool = Field(True, description="allow schema introspection")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed to call from a browser (comma list)")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_depth: int = Field(12, ge=2)
+    max_aliases: int = Field(30, ge=0)
+    max_tokens: int = Field(10_000, ge=100)
+    max_cost: int = Field(25_000, ge=1)
+    request_timeout: float = Field(30.0, gt=0, description="seconds a request may take")
+    rate_limit_per_minute: int = Field(600, ge=0, description="per token; 0 = off")
+    rate_limit_burst: int = Field(120, ge=1)
     log_level: str = "INFO"
     embedded_command: str = Field("secantusd-py", description="embedded server executable")
     embedded_start_timeout: float = 30.0
@@ -34,6 +46,13 @@ class Settings(BaseSettings):
     def _database_name(cls, value: str) -> str:
         if not value or any(c in value for c in '/\\. "$') or len(value) > 63:
             raise ValueError("must be a plain MongoDB database name")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("timezone")
