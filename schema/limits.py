@@ -39,7 +39,9 @@ PLAIN_LIST_SIZE = 100  # what an unpaginated list (segments, programs, …) is a
 # Lists that are parts of one object and stay short: a trace, tiers, terms, KPIs, bands.
 SMALL_LISTS = {"calculation": 20, "tiers": 10, "terms": 10, "kpis": 20, "bands": 10,
                "results": 20, "userErrors": 10, "Dealer.segments": 10,
-               "Dealer.scorecards": 12, "Dealer.violations": 10}
+               "Dealer.scorecards": 12, "Dealer.violations": 10,
+               # a program period is settled once or a few times; lines are one per dealer
+               "Query.settlements": 20, "Settlement.lines": 100}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from service.auth import DEFAULT_TTL_SECONDS, Role, issue_token, load_secret
 from service.config import Settings, get_settings
@@ -101,7 +102,37 @@ def parser() -> argparse.ArgumentParser:
     txns.add_argument("--timeout", type=float, default=300.0,
                       help="seconds to wait for one batch (default 300)")
     txns.set_defaults(run=_import_transactions)
+
+    export = commands.add_parser("export", help="write data out for other systems")
+    exports = export.add_subparsers(dest="what", required=True)
+    payout = exports.add_parser(
+        "settlement", help="a settled program period's payout lines, for the finance system")
+    payout.add_argument("program", help="program code")
+    payout.add_argument("period", help="period, e.g. 2026-Q1")
+    payout.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    payout.add_argument("--output", type=Path,
+                        help="file to write (default settlement-PROGRAM-PERIOD.FORMAT)")
+    payout.add_argument("--url", help="GraphQL endpoint (default http://127.0.0.1:$PORT/graphql)")
+    payout.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a FINANCE "
+                                        "token signed with the data directory's secret)")
+    payout.set_defaults(run=_export_settlement)
     return top
+
+
+def _export_settlement(settings: Settings, args: argparse.Namespace) -> int:
+    from service import exporter, importer
+
+    token = args.token or os.environ.get("REBATES_TOKEN")
+    if not token:
+        if not settings.jwt_secret and not (settings.data_dir / "jwt-secret").exists():
+            print("rebates export: no token: pass --token or set REBATES_TOKEN",
+                  file=sys.stderr)
+            return 2
+        token = issue_token(load_secret(settings), sub="export-cli", role=Role.FINANCE,
+                            ttl_seconds=3600, issuer=settings.jwt_issuer,
+                            audience=settings.jwt_audience)
+    url = args.url or importer.default_url(settings.host, settings.port)
+    return exporter.run_cli(url, token, args.program, args.period, args.format, args.output)
 
 
 def main(argv: list[str] | None = None) -> int:
