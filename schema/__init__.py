@@ -1,9 +1,13 @@
 """The GraphQL schema: Query and Mutation assembled from the feature resolvers."""
 from __future__ import annotations
 
+import logging
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from resolvers import accruals as accrual_resolvers
 from resolvers import alerts as alert_resolvers
@@ -28,7 +32,7 @@ from schema.control import (
 )
 from schema.dealers import Dealer, DealerConnection, DealerPayload
 from schema.limits import Limits, limit_extensions
-from schema.masking import MaskUnexpectedErrors
+from schema.masking import MaskUnexpectedErrors, is_unexpected
 from schema.programs import Program, ProgramPayload
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
@@ -158,10 +162,24 @@ class Mutation:
         description="Recompute every segment's membership (tenure, trailing sales).")
 
 
+log = logging.getLogger("rebates.graphql")
+
+
+class RebatesSchema(strawberry.Schema):
+    """Logs what a client got wrong at DEBUG; crashes are logged (with the request id and
+    the stack) by MaskUnexpectedErrors, so nothing expected fills the error log."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        for error in errors:
+            if not is_unexpected(error):
+                log.debug("refused: %s", error.message)
+
+
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:
     """One schema per process: its limit extensions (and their validation rules) are built
     here once, never per request."""
-    return strawberry.Schema(
+    return RebatesSchema(
         query=Query, mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[*limit_extensions(limits or Limits()), MaskUnexpectedErrors,

@@ -1,6 +1,8 @@
 """Health, readiness, request ids, error masking, and the cost of nested fields."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -79,3 +81,31 @@ def test_readyz_turns_503_when_the_database_goes_away(tmp_path: Path) -> None:
             assert client.get("/healthz").status_code == 200
     finally:
         server.stop()
+
+
+def test_unexpected_errors_are_masked_with_a_request_id_that_is_in_the_logs(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import strawberry
+
+    from schema import RebatesSchema
+    from schema.masking import MaskUnexpectedErrors
+
+    @strawberry.type
+    class Crashing:
+        @strawberry.field
+        def figure(self) -> str:
+            raise RuntimeError("pymongo said: /srv/rebates/secret.py line 3")
+
+    @dataclass
+    class FakeContext:
+        request_id: str = "req-123"
+
+    crashing = RebatesSchema(query=Crashing, extensions=[MaskUnexpectedErrors])
+    with caplog.at_level(logging.ERROR, logger="rebates.errors"):
+        result = crashing.execute_sync("{ figure }", context_value=FakeContext())
+    assert result.errors is not None
+    error = result.errors[0]
+    assert error.message == "Internal error (request id req-123)"
+    assert error.extensions == {"code": "INTERNAL", "requestId": "req-123"}
+    assert "secret" not in str(error.formatted)
+    assert "req-123" in caplog.text and "secret.py" in caplog.text
