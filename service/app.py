@@ -66,7 +66,8 @@ def _unauthenticated(message: str, request_id: str) -> JSONResponse:
 
 
 class RequestId:
-    """Give every request an id (or keep a sane X-Request-ID), echo it, log with it."""
+    """Give every request an id (or keep a sane X-Request-ID) and echo it; add the security
+    headers every response carries (no sniffing, no referrer, no caching of figures)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,8 +82,12 @@ class RequestId:
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append(
-                    (b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                present = {name.lower() for name, _ in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend((name.lower().encode(), value.encode())
+                               for name, value in SECURITY_HEADERS.items()
+                               if name.lower().encode() not in present)
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -232,7 +237,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    stack = [Middleware(RequestId), Middleware(SecurityHeaders),
+    stack = [Middleware(RequestId),
              Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
     if settings.cors_origins:
         stack.insert(1, Middleware(
@@ -242,25 +247,3 @@ def _middleware(settings: Settings) -> list[Middleware]:
             max_age=600))
     return stack
 
-
-class SecurityHeaders:
-    """Every response: no sniffing, no referrer, no caching of figures."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message.setdefault("headers", []).extend(
-                    (name.lower().encode(), value.encode())
-                    for name, value in SECURITY_HEADERS.items()
-                    if name.lower().encode() not in present)
-            await send(message)
-
-        await self.app(scope, receive, with_headers)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from domain.codes import clean_code, clean_name
 from domain.errors import Conflict, NotFound, Problems
@@ -30,6 +31,15 @@ def _cleaned(rules: ProgramRules) -> ProgramRules:
     scratch = Problems()  # validate_program reports; here we only normalise
     return replace(rules, code=clean_code(rules.code, ("code",), scratch),
                    name=clean_name(rules.name, ("name",), scratch))
+
+
+async def _replace(deps: Deps, current: StoredProgram, rules: ProgramRules,
+                   status: ProgramStatus) -> dict[str, Any]:
+    """Write the program's new state unless someone changed it since we read it."""
+    doc = await program_repo.replace_current(deps.db, current, rules, status, now=deps.now())
+    if doc is None:
+        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    return doc
 
 
 def _check_activation(actor: Principal, activate: bool) -> None:
@@ -69,9 +79,7 @@ async def update_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
     version = check_edit(current.rules, current.status, rules)
     status = ProgramStatus.ACTIVE if activate else current.status
     edited = replace(rules, version=version)
-    doc = await program_repo.replace_current(deps.db, current, edited, status, now=deps.now())
-    if doc is None:
-        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    doc = await _replace(deps, current, edited, status)
     await audit.append(deps.db, actor=actor, action="updateProgram", entity_type="Program",
                        entity_id=rules.code, before=program_repo.to_doc(current.rules,
                                                                         current.status),
@@ -94,10 +102,7 @@ async def activate_program(deps: Deps, actor: Principal, code: str) -> StoredPro
         problems.raise_if_any()
     segments, templates = await _known(deps)
     validate_program(current.rules, segments, templates)  # a segment may have gone since
-    doc = await program_repo.replace_current(deps.db, current, current.rules,
-                                             ProgramStatus.ACTIVE, now=deps.now())
-    if doc is None:
-        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    await _replace(deps, current, current.rules, ProgramStatus.ACTIVE)
     await audit.append(deps.db, actor=actor, action="activateProgram", entity_type="Program",
                        entity_id=current.code, before={"status": current.status.value},
                        after={"status": "ACTIVE", "version": current.rules.version},
@@ -112,10 +117,7 @@ async def retire_program(deps: Deps, actor: Principal, code: str) -> StoredProgr
         raise NotFound(("input", "code"), f"no program with code {code!r}")
     if current.status is ProgramStatus.RETIRED:
         return current
-    doc = await program_repo.replace_current(deps.db, current, current.rules,
-                                             ProgramStatus.RETIRED, now=deps.now())
-    if doc is None:
-        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    await _replace(deps, current, current.rules, ProgramStatus.RETIRED)
     await audit.append(deps.db, actor=actor, action="retireProgram", entity_type="Program",
                        entity_id=current.code, before={"status": current.status.value},
                        after={"status": "RETIRED"}, now=deps.now())
