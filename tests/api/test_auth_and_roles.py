@@ -219,3 +219,32 @@ def test_mutations_are_attributed_to_the_token_subject(api: Api) -> None:
     events = api.gql('{ auditEvents(entityId: "SUBJ") { edges { node { actor role } } } }')
     assert events["auditEvents"]["edges"][0]["node"] == {"actor": "crm-sync@example",
                                                          "role": "SALES"}
+
+
+def test_issuer_and_audience_are_checked_when_configured(settings: Any, tmp_path: Any) -> None:
+    import httpx
+
+    from tests.conftest import serving
+
+    strict = settings.model_copy(update={"jwt_issuer": "https://idp.example",
+                                         "jwt_audience": "rebates", "data_dir": tmp_path})
+    good = issue_token(TEST_SECRET, sub="x", role=Role.ADMIN, issuer="https://idp.example",
+                       audience="rebates")
+    wrong_issuer = issue_token(TEST_SECRET, sub="x", role=Role.ADMIN, issuer="https://evil",
+                               audience="rebates")
+    no_audience = issue_token(TEST_SECRET, sub="x", role=Role.ADMIN,
+                              issuer="https://idp.example")
+    with serving(strict) as url, httpx.Client(base_url=url) as client:
+        def status(token: str) -> int:
+            return client.post("/graphql", json={"query": "{ __typename }"},
+                               headers={"authorization": f"Bearer {token}"}).status_code
+        assert status(good) == 200
+        assert status(wrong_issuer) == 401
+        assert status(no_audience) == 401
+
+
+def test_an_expired_token_within_the_leeway_is_still_accepted(api: Api) -> None:
+    token = issue_token(TEST_SECRET, sub="x", role=Role.ADMIN, ttl_seconds=-10)
+    response = api.client.post("/graphql", json={"query": "{ __typename }"},
+                               headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200  # 10 s late is within the 30 s leeway
