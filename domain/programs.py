@@ -132,6 +132,8 @@ def validate_program(
             problems.add((*path, "productCodes", str(index)), "product code must not be blank")
         elif product in seen_products:
             problems.add((*path, "productCodes", str(index)), f"{product!r} is listed twice")
+        else:  # the same rules as a transaction's productCode, which it must match
+            clean_code(product, (*path, "productCodes", str(index)), problems)
         seen_products.add(product)
     template = spec.scorecard_template_code
     if template is not None and template not in known_template_codes:

@@ -9,6 +9,7 @@ import strawberry
 from domain.errors import RebateError
 from resolvers.context import Info
 from resolvers.guard import allow, argument_error, bad_input
+from resolvers.programs import program_if_visible
 from schema.accruals import (
     Accrual,
     AccrualConnection,
@@ -21,6 +22,7 @@ from schema.errors import user_errors_of
 from service.errors import InvalidArgument
 from service.pagination import check_first, decode_cursor
 from service.repositories import accruals as accrual_repo
+from service.repositories import programs as program_repo
 from service.usecases import accrual_jobs
 from service.usecases import accruals as use_cases
 
@@ -61,6 +63,11 @@ async def rebate_forecast(
             description="What the dealer might still sell (or collect).")],
 ) -> RebateForecast | None:
     allow(info)
+    if info.context.scope is not None and await program_if_visible(
+            info, await program_repo.get(info.context.deps.db, program_code.strip())) is None:
+        # A DEALER: a program without terms for it (or a DRAFT) is null whatever the period,
+        # exactly like a program that does not exist; a period error would confirm it.
+        return None
     try:
         found = await use_cases.rebate_forecast(
             info.context.deps, scope=info.context.scope, dealer_code=dealer_code,

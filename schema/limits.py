@@ -41,7 +41,9 @@ SMALL_LISTS = {"calculation": 20, "tiers": 10, "terms": 10, "kpis": 20, "bands":
                "results": 20, "userErrors": 10, "Dealer.segments": 10,
                "Dealer.scorecards": 12, "Dealer.violations": 10,
                # a program period is settled once or a few times; lines are one per dealer
-               "Query.settlements": 20, "Settlement.lines": 100}
+               "Query.settlements": 20, "Settlement.lines": 100,
+               # segments are a handful of policy classes, not a growing list
+               "Query.segments": 30}
 
 
 @dataclass(frozen=True)

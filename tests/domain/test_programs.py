@@ -79,6 +79,9 @@ def test_a_year_to_date_program_of_exactly_one_leap_year_passes() -> None:
         ({"tax_rate": D("100.01")}, ("input", "taxRate"), "INVALID"),
         ({"product_codes": ("P-1", "P-1")}, ("input", "productCodes", "1"), "INVALID"),
         ({"product_codes": ("",)}, ("input", "productCodes", "0"), "INVALID"),
+        ({"product_codes": ("P-1", "P\x001")}, ("input", "productCodes", "1"), "INVALID"),
+        ({"product_codes": ('{"$gt": ""}',)}, ("input", "productCodes", "0"), "INVALID"),
+        ({"product_codes": ("P" * 65,)}, ("input", "productCodes", "0"), "INVALID"),
         ({"scorecard_template_code": "NOPE"}, ("input", "scorecardTemplateCode"), "NOT_FOUND"),
         ({"terms": ()}, ("input", "terms"), "INVALID"),
         (
