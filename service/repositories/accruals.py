@@ -18,6 +18,7 @@ from domain.net import AccrualStatus
 from domain.periods import Period
 from service.db import Database
 from service.pagination import Page, page_of
+from service.repositories.query import one_of
 
 CURSOR_KIND = "accrual"
 # Statuses a recomputation may overwrite; anything else is approved money (issue 4 locks it).
@@ -123,7 +124,7 @@ class EarlierPeriods:
 async def earlier_periods(db: Database, program_code: str, period: Period,
                           dealer_codes: Iterable[str]) -> dict[str, EarlierPeriods]:
     cursor = db.accruals.find(
-        {"programCode": program_code, "dealerCode": {"$in": list(dealer_codes)},
+        {"programCode": program_code, "dealerCode": one_of(dealer_codes),
          "periodStart": {"$lt": period.start.isoformat()}},
         {"dealerCode": 1, "period": 1, "grossAmount": 1, "netAmount": 1, "_id": 0},
     ).sort("periodStart", 1)
@@ -145,7 +146,7 @@ async def for_period(db: Database, program_code: str, period: str, *,
                      dealer_codes: Iterable[str] | None = None) -> list[StoredAccrual]:
     query: dict[str, Any] = {"programCode": program_code, "period": period}
     if dealer_codes is not None:
-        query["dealerCode"] = {"$in": list(dealer_codes)}
+        query["dealerCode"] = one_of(dealer_codes)
     return [from_doc(d) async for d in db.accruals.find(query).sort("dealerCode", 1)]
 
 
@@ -200,7 +201,7 @@ async def discard_recomputable(db: Database, program_code: str, period: str,
     """A dealer no longer eligible (no terms apply, disqualified) loses its unapproved accrual."""
     if dealer_codes:
         await db.accruals.delete_many({"programCode": program_code, "period": period,
-                                       "dealerCode": {"$in": list(dealer_codes)},
+                                       "dealerCode": one_of(dealer_codes),
                                        "status": {"$in": list(RECOMPUTABLE)}})
 
 

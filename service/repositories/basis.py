@@ -15,6 +15,7 @@ from domain.money import ZERO
 from domain.periods import DateRange, Period, parse_period
 from domain.programs import ProgramRules
 from service.db import Database
+from service.repositories.query import one_of
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def match_stage(rules: ProgramRules, window: DateRange,
     if rules.product_codes:
         match["productCode"] = {"$in": list(rules.product_codes)}
     if dealer_codes is not None:
-        match["dealerCode"] = {"$in": list(dealer_codes)}
+        match["dealerCode"] = one_of(dealer_codes)
     return {"$match": match}
 
 

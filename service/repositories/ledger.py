@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.net import Adjustment
 from service.db import Database
+from service.repositories.query import one_of
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ async def for_targets(db: Database, program_code: str, period: str,
                       dealer_codes: Iterable[str] | None = None) -> dict[str, list[Adjustment]]:
     query: dict[str, Any] = {"programCode": program_code, "targetPeriod": period}
     if dealer_codes is not None:
-        query["dealerCode"] = {"$in": list(dealer_codes)}
+        query["dealerCode"] = one_of(dealer_codes)
     found: dict[str, list[Adjustment]] = {}
     async for doc in db.adjustments.find(query).sort("createdAt", 1):
         found.setdefault(doc["dealerCode"], []).append(Adjustment(doc["amount"], doc["cause"]))
@@ -77,7 +78,7 @@ async def booked_from(db: Database, program_code: str, source_period: str,
     """Per dealer: the entries of a kind already booked for a locked period, and how many."""
     cursor = await db.adjustments.aggregate([
         {"$match": {"programCode": program_code, "sourcePeriod": source_period,
-                    "kind": kind, "dealerCode": {"$in": list(dealer_codes)}}},
+                    "kind": kind, "dealerCode": one_of(dealer_codes)}},
         {"$group": {"_id": "$dealerCode", "amount": {"$sum": "$amount"},
                     "count": {"$sum": 1}}}])
     return {row["_id"]: (Decimal(row["amount"]), row["count"]) async for row in cursor}

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.db import Database
+from service.repositories.query import one_of
 
 
 def year_before(day: dt.date) -> dt.date:
@@ -23,7 +24,7 @@ async def trailing_sales(db: Database, *, as_of: dt.date, currency: str,
         "date": {"$gte": year_before(as_of).isoformat(), "$lt": as_of.isoformat()},
         "kind": {"$in": ["INVOICE", "RETURN"]}, "currency": currency}
     if dealer_codes is not None:
-        match["dealerCode"] = {"$in": list(dealer_codes)}
+        match["dealerCode"] = one_of(dealer_codes)
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
         {"$group": {"_id": "$dealerCode", "net": {"$sum": {"$cond": [

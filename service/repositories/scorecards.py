@@ -26,6 +26,7 @@ from domain.scorecards import (
 )
 from service.db import Database
 from service.errors import unique_violation_as_conflict
+from service.repositories.query import one_of
 
 
 def _kpi_doc(kpi: Kpi) -> dict[str, Any]:
@@ -103,7 +104,7 @@ async def get(db: Database, dealer_code: str, template_code: str, period: str, *
 async def by_dealers(db: Database, dealer_codes: Iterable[str], *,
                      periods: Iterable[str] | None, scope: str | None) -> list[Scorecard]:
     """Scorecards of many dealers (optionally only some periods), oldest period first."""
-    query: dict[str, Any] = {"dealerCode": {"$in": list(dict.fromkeys(dealer_codes))}}
+    query: dict[str, Any] = {"dealerCode": one_of(dealer_codes)}
     if periods is not None:
         query["period"] = {"$in": list(dict.fromkeys(periods))}
     sort = [("dealerCode", 1), ("periodStart", 1), ("period", 1), ("templateCode", 1)]
@@ -118,7 +119,7 @@ async def results_for(db: Database, template_code: str, period_name: str,
     Dealers without a scorecard are absent (their accruals are ON_HOLD).
     """
     query = {"templateCode": template_code, "period": period_name,
-             "dealerCode": {"$in": list(dict.fromkeys(dealer_codes))}}
+             "dealerCode": one_of(dealer_codes)}
     fields = {"dealerCode": 1, "score": 1, "multiplier": 1, "_id": 0}
     return {doc["dealerCode"]: ScorecardResult(score=doc["score"], multiplier=doc["multiplier"])
             async for doc in db.scorecards.find(query, fields)}

@@ -11,6 +11,7 @@ from bson.errors import InvalidId
 
 from domain.violations import PenaltyKind, Violation, ViolationType
 from service.db import Database
+from service.repositories.query import one_of
 
 
 def from_doc(doc: dict[str, Any]) -> Violation:
@@ -37,7 +38,7 @@ async def insert(db: Database, violation: Violation, *, actor: str,
 async def for_dealers(db: Database, dealer_codes: Iterable[str], *, start: dt.date,
                       end: dt.date) -> dict[str, list[Violation]]:
     """Violations dated start..end (inclusive), per dealer."""
-    cursor = db.violations.find({"dealerCode": {"$in": list(dealer_codes)},
+    cursor = db.violations.find({"dealerCode": one_of(dealer_codes),
                                  "occurredOn": {"$gte": start.isoformat(),
                                                 "$lte": end.isoformat()}})
     found: dict[str, list[Violation]] = {}
@@ -53,7 +54,7 @@ async def for_dealer(db: Database, dealer_code: str) -> list[Violation]:
 
 async def by_dealers(db: Database, dealer_codes: Iterable[str]) -> dict[str, list[Violation]]:
     found: dict[str, list[Violation]] = {}
-    cursor = db.violations.find({"dealerCode": {"$in": list(dealer_codes)}}).sort(
+    cursor = db.violations.find({"dealerCode": one_of(dealer_codes)}).sort(
         [("occurredOn", 1), ("_id", 1)])
     async for doc in cursor:
         found.setdefault(doc["dealerCode"], []).append(from_doc(doc))

@@ -40,6 +40,7 @@ from service.repositories import alerts as alert_repo
 from service.repositories import audit
 from service.repositories import programs as program_repo
 from service.repositories.programs import StoredProgram
+from service.repositories.query import one_of
 
 
 async def _dealer_field(deps: Deps, codes: Iterable[str], name: str) -> dict[str, Any]:
@@ -110,7 +111,7 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     names = [p.name for p in (*history, period)]
     query: dict[str, Any] = {"programCode": rules.code, "period": {"$in": names}}
     if dealer_codes is not None:
-        query["dealerCode"] = {"$in": list(dealer_codes)}
+        query["dealerCode"] = one_of(dealer_codes)
     figures: dict[str, dict[str, Decimal]] = {}
     async for doc in deps.db.accruals.find(query, {"dealerCode": 1, "period": 1, "basis": 1,
                                                   "_id": 0}):

@@ -31,6 +31,7 @@ from service.repositories import violations as violation_repo
 from service.repositories.accruals import ComputedAccrual, EarlierPeriods
 from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
 from service.repositories.programs import StoredProgram
+from service.repositories.query import one_of
 from service.repositories.segments import priorities_taken
 from service.usecases import alerts
 
@@ -56,7 +57,7 @@ async def dealer_terms(deps: Deps, program: StoredProgram, codes: Sequence[str],
     """Each dealer's document and the terms it gets (None: no terms apply)."""
     priorities = {code: priority for priority, code in (await priorities_taken(deps.db)).items()}
     found: dict[str, tuple[dict[str, Any], Terms | None]] = {}
-    async for doc in deps.db.dealers.find({"code": {"$in": list(codes)}}, DEALER_FIELDS):
+    async for doc in deps.db.dealers.find({"code": one_of(codes)}, DEALER_FIELDS):
         memberships = [(s, priorities[s]) for s in doc.get("segmentCodes", ()) if s in priorities]
         found[doc["code"]] = (doc, choose_terms(program.rules.terms, memberships))
     return found

@@ -89,14 +89,12 @@ async def record_transactions(deps: Deps, actor: Principal,
             _same_or_conflict(result, index, checked, fresh[checked.external_id][1].fingerprint)
         else:
             fresh[checked.external_id] = (index, checked)
-    stored = await txn_repo.fingerprints(deps.db, fresh)
-    for external_id, fingerprint in stored.items():
-        index, txn = fresh.pop(external_id)
-        _same_or_conflict(result, index, txn, fingerprint)
     batch_id = uuid.uuid4().hex
     now = deps.now()
     docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now)
             for _, t in fresh.values()]
+    # Insert first: the unique index finds rows already stored far faster than a lookup of
+    # every externalId would; only those rows' fingerprints are then read.
     raced = await txn_repo.insert_new(deps.db, docs)
     if raced:
         stored = await txn_repo.fingerprints(deps.db, raced)
