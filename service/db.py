@@ -62,6 +62,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING),
                     ("periodStart", ASCENDING)], name="dealer_program"),
         IndexModel([("status", ASCENDING)], name="status"),
+        # the embedded server plans an index only for a filter of exactly its fields
+        IndexModel([("programCode", ASCENDING), ("period", ASCENDING)], name="program_period"),
     ],
     "accrual_jobs": [
         IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING)], unique=True,

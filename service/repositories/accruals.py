@@ -9,7 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from domain.accrual import AccrualFigures, EarlierGross
@@ -18,7 +18,7 @@ from domain.net import AccrualStatus
 from domain.periods import Period
 from service.db import Database
 from service.pagination import Page, page_of
-from service.repositories.query import one_of
+from service.repositories.query import narrowing, one_of
 
 CURSOR_KIND = "accrual"
 # Statuses a recomputation may overwrite; anything else is approved money (issue 4 locks it).
@@ -87,30 +87,44 @@ def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
 
 async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
                         now: dt.datetime) -> int:
-    """Upsert recomputed accruals; returns how many were written.
+    """Write recomputed accruals; returns how many were written.
 
     A write lands only on an accrual that is still recomputable and was computed from the
     same or older sales data (`inputsVersion`): a slow, stale computation can never
     overwrite a newer one, and the unique key means a dealer never gets two accruals for
-    one program period, however many workers run.
+    one program period, however many workers run. Existing accruals are found with one
+    read and then updated by `_id` with the guard in the filter (a compare-and-set); new
+    ones are inserted, and a twin inserted meanwhile wins.
     """
     if not items:
         return 0
-    operations = [UpdateOne(
-        {"programCode": item.program_code, "period": item.period.name,
-         "dealerCode": item.dealer_code, "status": {"$in": list(RECOMPUTABLE)},
-         "inputsVersion": {"$lte": item.inputs_version}},
-        {"$set": _figures_doc(item, now)}, upsert=True) for item in items]
+    first = items[0]
+    query: dict[str, Any] = {"programCode": first.program_code, "period": first.period.name}
+    if (dealers := narrowing(item.dealer_code for item in items)) is not None:
+        query["dealerCode"] = dealers
+    stored = {doc["dealerCode"]: doc["_id"]
+              async for doc in db.accruals.find(query, {"dealerCode": 1})}
+    operations: list[UpdateOne | InsertOne[dict[str, Any]]] = []
+    for item in items:
+        figures = _figures_doc(item, now)
+        if item.dealer_code in stored:
+            operations.append(UpdateOne(
+                {"_id": stored[item.dealer_code], "status": {"$in": list(RECOMPUTABLE)},
+                 "inputsVersion": {"$lte": item.inputs_version}}, {"$set": figures}))
+        else:
+            operations.append(InsertOne({"programCode": item.program_code,
+                                         "period": item.period.name,
+                                         "dealerCode": item.dealer_code, **figures}))
     try:
         result = await db.accruals.bulk_write(operations, ordered=False)
     except BulkWriteError as error:
-        # duplicate key: the accrual exists but is locked or newer — leave it be
+        # duplicate key: inserted meanwhile by another computation — leave it be
         others = [e for e in error.details.get("writeErrors", []) if e.get("code") != 11000]
         if others:
             raise
         details = error.details
-        return int(details.get("nUpserted", 0)) + int(details.get("nModified", 0))
-    return result.upserted_count + result.modified_count
+        return int(details.get("nInserted", 0)) + int(details.get("nModified", 0))
+    return result.inserted_count + result.modified_count
 
 
 @dataclass(frozen=True)
@@ -123,13 +137,18 @@ class EarlierPeriods:
 
 async def earlier_periods(db: Database, program_code: str, period: Period,
                           dealer_codes: Iterable[str]) -> dict[str, EarlierPeriods]:
+    wanted = set(dealer_codes)
+    query: dict[str, Any] = {"programCode": program_code,
+                             "periodStart": {"$lt": period.start.isoformat()}}
+    if (dealers := narrowing(wanted)) is not None:
+        query["dealerCode"] = dealers
     cursor = db.accruals.find(
-        {"programCode": program_code, "dealerCode": one_of(dealer_codes),
-         "periodStart": {"$lt": period.start.isoformat()}},
-        {"dealerCode": 1, "period": 1, "grossAmount": 1, "netAmount": 1, "_id": 0},
+        query, {"dealerCode": 1, "period": 1, "grossAmount": 1, "netAmount": 1, "_id": 0},
     ).sort("periodStart", 1)
     found: dict[str, EarlierPeriods] = {}
     async for doc in cursor:
+        if doc["dealerCode"] not in wanted:
+            continue
         entry = found.setdefault(doc["dealerCode"], EarlierPeriods([], Decimal(0)))
         entry.gross.append(EarlierGross(doc["period"], doc["grossAmount"]))
         found[doc["dealerCode"]] = EarlierPeriods(entry.gross, entry.net + doc["netAmount"])

@@ -5,12 +5,13 @@ import datetime as dt
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from domain.dealers import Dealer, DealerDraft, DealerStatus
 from service.db import Database
 from service.errors import unique_violation_as_conflict
 from service.pagination import Page, page_of
+from service.repositories.query import narrowing
 
 CURSOR_KIND = "dealer"
 MEMBERSHIP_FIELDS = {"code": 1, "region": 1, "channel": 1, "joinedOn": 1, "segmentCodes": 1,
@@ -50,8 +51,17 @@ async def existing_codes(db: Database, codes: Iterable[str]) -> set[str]:
     wanted = [c for c in dict.fromkeys(codes) if isinstance(c, str)]
     if not wanted:
         return set()
-    cursor = db.dealers.find({"code": {"$in": wanted}}, {"code": 1, "_id": 0})
-    return {doc["code"] async for doc in cursor}
+    narrowed = narrowing(wanted)
+    cursor = db.dealers.find({} if narrowed is None else {"code": narrowed},
+                             {"code": 1, "_id": 0})
+    return {doc["code"] async for doc in cursor} & set(wanted)
+
+
+async def bump_sales_version(db: Database, codes: Iterable[str]) -> None:
+    """New sales for these dealers: computations stamped before now are older (one indexed
+    update per dealer — faster on the embedded server than one `$in` over all)."""
+    await db.dealers.bulk_write([UpdateOne({"code": code}, {"$inc": {"salesVersion": 1}})
+                                 for code in dict.fromkeys(codes)], ordered=False)
 
 
 async def page(db: Database, *, first: int, after: str | None, segment_code: str | None,

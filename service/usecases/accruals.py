@@ -10,13 +10,13 @@ from domain.programs import Accumulation, ProgramStatus
 from service.auth import Principal
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
-from service.repositories import audit
+from service.repositories import audit, ledger
 from service.repositories import programs as program_repo
 from service.repositories.accruals import StoredAccrual
-from service.repositories.basis import DealerBasis, basis_by_dealer
+from service.repositories.basis import DealerBasis, basis_by_dealer, monthly_basis
 from service.repositories.programs import StoredProgram
 from service.usecases.accrual_jobs import started_periods
-from service.usecases.computation import compute_period, dealer_terms, windows
+from service.usecases.computation import compute_period, dealer_terms, span, windows
 
 
 def _check_period(program: StoredProgram | None, code: str, period_name: str) -> Period:
@@ -46,8 +46,10 @@ async def run_accruals(deps: Deps, actor: Principal, program_code: str,
         to_compute = [p for p in started_periods(program.rules, max(deps.today(), period.end))
                       if p.start <= period.start]
     count = 0
+    locks = await ledger.locks(deps.db, code)
+    monthly = await monthly_basis(deps.db, program.rules, span(program, to_compute))
     for each in to_compute:
-        count = await compute_period(deps, program, each)
+        count = await compute_period(deps, program, each, locks=locks, monthly=monthly)
     result = await accrual_repo.for_period(deps.db, code, period.name)
     await audit.append(deps.db, actor=actor, action="runAccruals", entity_type="Program",
                        entity_id=code, before=None,

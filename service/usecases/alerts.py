@@ -40,7 +40,6 @@ from service.repositories import alerts as alert_repo
 from service.repositories import audit
 from service.repositories import programs as program_repo
 from service.repositories.programs import StoredProgram
-from service.repositories.query import one_of
 
 
 async def _dealer_field(deps: Deps, codes: Iterable[str], name: str) -> dict[str, Any]:
@@ -109,9 +108,16 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     if not comparable(history[0], valid_from=rules.valid_from, joined_on=None):
         return 0  # the program has not run three full periods before this one
     names = [p.name for p in (*history, period)]
-    query: dict[str, Any] = {"programCode": rules.code, "period": {"$in": names}}
-    if dealer_codes is not None:
-        query["dealerCode"] = one_of(dealer_codes)
+    codes = list(dict.fromkeys(dealer_codes)) if dealer_codes is not None else None
+    query: dict[str, Any]
+    if codes is not None and len(codes) == 1:  # the worker's case: on the dealer's index
+        query = {"dealerCode": codes[0], "programCode": rules.code,
+                 "periodStart": {"$gte": history[0].start.isoformat(),
+                                 "$lte": period.start.isoformat()}}
+    else:
+        query = {"programCode": rules.code, "period": {"$in": names}}
+        if codes is not None:
+            query["dealerCode"] = {"$in": codes}
     figures: dict[str, dict[str, Decimal]] = {}
     async for doc in deps.db.accruals.find(query, {"dealerCode": 1, "period": 1, "basis": 1,
                                                   "_id": 0}):

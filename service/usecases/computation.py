@@ -29,9 +29,15 @@ from service.repositories import ledger
 from service.repositories import scorecards as scorecard_repo
 from service.repositories import violations as violation_repo
 from service.repositories.accruals import ComputedAccrual, EarlierPeriods
-from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
+from service.repositories.basis import (
+    DealerBasis,
+    Monthly,
+    basis_by_dealer,
+    late_transactions,
+    monthly_basis,
+)
 from service.repositories.programs import StoredProgram
-from service.repositories.query import one_of
+from service.repositories.query import narrowing
 from service.repositories.segments import priorities_taken
 from service.usecases import alerts
 
@@ -57,7 +63,12 @@ async def dealer_terms(deps: Deps, program: StoredProgram, codes: Sequence[str],
     """Each dealer's document and the terms it gets (None: no terms apply)."""
     priorities = {code: priority for priority, code in (await priorities_taken(deps.db)).items()}
     found: dict[str, tuple[dict[str, Any], Terms | None]] = {}
-    async for doc in deps.db.dealers.find({"code": one_of(codes)}, DEALER_FIELDS):
+    wanted = set(codes)
+    dealers = narrowing(wanted)
+    async for doc in deps.db.dealers.find({} if dealers is None else {"code": dealers},
+                                          DEALER_FIELDS):
+        if doc["code"] not in wanted:
+            continue
         memberships = [(s, priorities[s]) for s in doc.get("segmentCodes", ()) if s in priorities]
         found[doc["code"]] = (doc, choose_terms(program.rules.terms, memberships))
     return found
@@ -146,9 +157,16 @@ def eligible(program: StoredProgram, dealer: dict[str, Any], terms: Terms | None
     return has_adjustments or forfeits_year(violations, validity(program))
 
 
+def span(program: StoredProgram, periods: Sequence[Period]) -> DateRange:
+    """From validFrom through the last of `periods`: one monthly pass covers them all."""
+    end = min(max(p.end for p in periods), program.rules.valid_to)
+    return DateRange(program.rules.valid_from, max(end, program.rules.valid_from))
+
+
 async def compute_period(deps: Deps, program: StoredProgram, period: Period,
                          dealer_codes: Sequence[str] | None = None, *,
-                         locks: dict[str, ledger.PeriodLock] | None = None) -> int:
+                         locks: dict[str, ledger.PeriodLock] | None = None,
+                         monthly: Monthly | None = None) -> int:
     """Recompute one open program period for some dealers (None: every dealer concerned).
 
     Dealers' sales versions are read before the basis, so a computation racing with new
@@ -164,15 +182,21 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
     if window is None or cumulative is None:
         return 0
     if dealer_codes is None:
-        basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative)
+        basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
+                                      monthly=monthly)
         landing = await ledger.for_targets(deps.db, rules.code, period.name)
         codes = sorted(set(basis) | set(landing) | await accrual_repo.dealers_of_period(
             deps.db, rules.code, period.name))
         dealers = await dealer_terms(deps, program, codes)
     else:
-        dealers = await dealer_terms(deps, program, dealer_codes)
         basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
-                                      dealer_codes=list(dealers))
+                                      dealer_codes=dealer_codes, monthly=monthly)
+        landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
+        stored = await accrual_repo.for_period(deps.db, rules.code, period.name,
+                                               dealer_codes=dealer_codes)
+        concerned = set(basis) | set(landing) | {a.dealer_code for a in stored}
+        dealers = await dealer_terms(deps, program,
+                                     [c for c in dealer_codes if c in concerned])
     inputs = await gather_inputs(deps, program, period, list(dealers))
     late = {dealer: late_data_step(items) for dealer, items in (await late_transactions(
         deps.db, rules, locks, before=period, dealer_codes=list(dealers))).items()} \
@@ -205,6 +229,10 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     from service.usecases.accrual_jobs import ALL_DEALERS, all_periods
     wanted = set(period_names)
     periods = [p for p in all_periods(program.rules) if p.name in wanted]
+    if not periods:
+        return 0
     codes = None if dealer_code == ALL_DEALERS else [dealer_code]
     locks = await ledger.locks(deps.db, program.code)
-    return sum([await compute_period(deps, program, p, codes, locks=locks) for p in periods])
+    monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
+    return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly)
+                for p in periods])

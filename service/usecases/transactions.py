@@ -127,8 +127,7 @@ def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,
 async def _after_insert(deps: Deps, inserted: list[Transaction], batch_id: str) -> None:
     """New sales: bump the dealers' sales version, queue recomputation, refresh segments."""
     dealers = sorted({t.dealer_code for t in inserted})
-    await deps.db.dealers.update_many({"code": {"$in": dealers}},
-                                      {"$inc": {"salesVersion": 1}})
+    await dealer_repo.bump_sales_version(deps.db, dealers)
     await accrual_jobs.mark_transactions(deps, inserted)
     changed = await membership.refresh_dealers_for_sales(deps, dealers)
     await accrual_jobs.mark_dealers_everywhere(deps, changed)

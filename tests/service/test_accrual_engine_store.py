@@ -153,3 +153,29 @@ async def test_a_suspended_dealer_accrues_on_hold(deps: Deps) -> None:
     found = await accrual_repo.for_period(deps.db, "RACE", "2026-Q1", dealer_codes=["E5"])
     assert [a.status.value for a in found] == ["ON_HOLD"]
     assert any("SUSPENDED" in s.formula for s in found[0].calculation)
+
+
+async def test_a_program_starting_mid_month_counts_from_its_first_day(deps: Deps) -> None:
+    await create_program(deps, ADMIN, rules(
+        "MIDMONTH", accumulation=Accumulation.YEAR_TO_DATE, product_codes=("MID",),
+        valid_from=dt.date(2026, 2, 15)), activate=True)
+    await record_transactions(deps, ADMIN, [
+        sale("mid-1", "E4", "2026-02-10", "5000", product="MID"),   # before validFrom
+        sale("mid-2", "E4", "2026-02-20", "1000", product="MID"),
+        sale("mid-3", "E4", "2026-05-20", "2000", product="MID")])
+    await run_accruals(deps, ADMIN, "MIDMONTH", "2026-Q2")
+    found = await deps.db.accruals.find({"programCode": "MIDMONTH"}).to_list()
+    assert {d["period"]: (d["basis"], d["cumulativeBasis"]) for d in found} == {
+        "2026-Q1": (D("1000"), D("1000")), "2026-Q2": (D("2000"), D("3000"))}
+
+
+async def test_no_accrual_for_a_period_before_a_dealers_first_sale(deps: Deps) -> None:
+    await create_program(deps, ADMIN, rules("LATESTART", product_codes=("LS",)),
+                         activate=True)
+    await record_transactions(deps, ADMIN, [sale("ls-1", "E5", "2026-08-01", "100",
+                                                 product="LS")])
+    await AccrualWorker(deps).drain()
+    await run_accruals(deps, ADMIN, "LATESTART", "2026-Q4")
+    periods = {d["period"] for d in await deps.db.accruals.find(
+        {"programCode": "LATESTART", "dealerCode": "E5"}).to_list()}
+    assert periods == {"2026-Q3", "2026-Q4"}  # YEAR_TO_DATE: from the first sale on
