@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Any
 
 from service.deps import Deps
 from service.repositories import programs as program_repo
@@ -43,17 +44,21 @@ class AccrualWorker:
     async def drain(self) -> int:
         """Process jobs until none is left that this worker may take; returns how many."""
         done = 0
-        while (job := await accrual_jobs.claim(self.deps, self.owner)) is not None:
-            await self._process(job)
-            done += 1
+        while jobs := await accrual_jobs.claim_batch(self.deps, self.owner):
+            await self._process(jobs)
+            done += len(jobs)
         return done
 
-    async def _process(self, job: dict[str, object]) -> None:
-        program = await program_repo.get(self.deps.db, str(job["programCode"]))
+    async def _process(self, jobs: list[dict[str, Any]]) -> None:
+        """Jobs of one program: its whole population, or a set of dealers together."""
+        program = await program_repo.get(self.deps.db, str(jobs[0]["programCode"]))
         if program is not None:
-            periods = [str(p) for p in job.get("periods") or ()]  # type: ignore[attr-defined]
-            await recompute(self.deps, program, periods, str(job["dealerCode"]))
-        await accrual_jobs.finish(self.deps, job)
+            periods = sorted({str(p) for job in jobs for p in job.get("periods") or ()})
+            dealers = [str(job["dealerCode"]) for job in jobs]
+            codes = None if dealers == [accrual_jobs.ALL_DEALERS] else dealers
+            await recompute(self.deps, program, periods, codes)
+        for job in jobs:
+            await accrual_jobs.finish(self.deps, job)
 
     async def _run(self) -> None:
         while True:

@@ -164,9 +164,11 @@ async def dealers_of_period(db: Database, program_code: str, period: str) -> set
 async def for_period(db: Database, program_code: str, period: str, *,
                      dealer_codes: Iterable[str] | None = None) -> list[StoredAccrual]:
     query: dict[str, Any] = {"programCode": program_code, "period": period}
-    if dealer_codes is not None:
-        query["dealerCode"] = one_of(dealer_codes)
-    return [from_doc(d) async for d in db.accruals.find(query).sort("dealerCode", 1)]
+    wanted = None if dealer_codes is None else set(dealer_codes)
+    if wanted is not None and (narrowed := narrowing(wanted)) is not None:
+        query["dealerCode"] = narrowed
+    return [from_doc(d) async for d in db.accruals.find(query).sort("dealerCode", 1)
+            if wanted is None or d["dealerCode"] in wanted]
 
 
 async def get(db: Database, accrual_id: str, *, scope: str | None = None) -> StoredAccrual | None:

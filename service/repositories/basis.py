@@ -15,6 +15,7 @@ from domain.money import ZERO
 from domain.periods import DateRange, Period, parse_period
 from domain.programs import ProgramRules
 from service.db import Database
+from service.repositories.query import LONG_LIST
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def match_stages(rules: ProgramRules, window: DateRange,
         first: dict[str, Any] = {"dealerCode": codes[0], "date": dates}
     else:
         first = {"date": dates}
-        if codes is not None:
+        if codes is not None and len(codes) <= LONG_LIST:  # else the caller filters
             rest["dealerCode"] = {"$in": codes}
     return [{"$match": first}, {"$match": rest}]
 

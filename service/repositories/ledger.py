@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.net import Adjustment
 from service.db import Database
-from service.repositories.query import one_of
+from service.repositories.query import narrowing, one_of
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,13 @@ async def add_adjustment(db: Database, *, dealer_code: str, program_code: str,
 async def for_targets(db: Database, program_code: str, period: str,
                       dealer_codes: Iterable[str] | None = None) -> dict[str, list[Adjustment]]:
     query: dict[str, Any] = {"programCode": program_code, "targetPeriod": period}
-    if dealer_codes is not None:
-        query["dealerCode"] = one_of(dealer_codes)
+    wanted = None if dealer_codes is None else set(dealer_codes)
+    if wanted is not None and (narrowed := narrowing(wanted)) is not None:
+        query["dealerCode"] = narrowed
     found: dict[str, list[Adjustment]] = {}
     async for doc in db.adjustments.find(query).sort("createdAt", 1):
+        if wanted is not None and doc["dealerCode"] not in wanted:
+            continue
         found.setdefault(doc["dealerCode"], []).append(Adjustment(doc["amount"], doc["cause"]))
     return found
 

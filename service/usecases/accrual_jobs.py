@@ -8,8 +8,10 @@ aggregation each.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 
@@ -97,7 +99,7 @@ async def mark_dealers_everywhere(deps: Deps, dealer_codes: Iterable[str]) -> No
     await mark(deps, marks)
 
 
-async def claim(deps: Deps, owner: str) -> dict[str, object] | None:
+async def claim(deps: Deps, owner: str) -> dict[str, Any] | None:
     """Take the oldest dirty job nobody holds (or whose holder's lease ran out)."""
     now = deps.now()
     return await deps.db.accrual_jobs.find_one_and_update(
@@ -106,7 +108,26 @@ async def claim(deps: Deps, owner: str) -> dict[str, object] | None:
         sort=[("markedAt", 1)], return_document=ReturnDocument.AFTER)
 
 
-async def finish(deps: Deps, job: dict[str, object]) -> bool:
+async def claim_batch(deps: Deps, owner: str) -> list[dict[str, Any]]:
+    """The oldest free job, plus every other free dealer job of the same program.
+
+    After a big import most dealers of a program are dirty at once; computing them together
+    takes one pass over the transactions instead of one per dealer.
+    """
+    first = await claim(deps, owner)
+    if first is None or first["dealerCode"] == ALL_DEALERS:
+        return [first] if first is not None else []
+    now, token = deps.now(), uuid.uuid4().hex
+    await deps.db.accrual_jobs.update_many(
+        {"programCode": first["programCode"], "dirty": True,
+         "dealerCode": {"$ne": ALL_DEALERS},
+         "$or": [{"leaseUntil": None}, {"leaseUntil": {"$lt": now}}]},
+        {"$set": {"leaseUntil": now + LEASE, "owner": owner, "claim": token}})
+    others = await deps.db.accrual_jobs.find({"claim": token}).to_list()
+    return [first, *(job for job in others if job["_id"] != first["_id"])]
+
+
+async def finish(deps: Deps, job: dict[str, Any]) -> bool:
     """Done, unless it was marked again meanwhile (then it stays dirty for another round)."""
     done = await deps.db.accrual_jobs.update_one(
         {"_id": job["_id"], "version": job["version"]},

@@ -224,14 +224,15 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
 
 
 async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[str],
-                    dealer_code: str) -> int:
-    """Recompute the named periods in calendar order (a true-up needs earlier gross first)."""
-    from service.usecases.accrual_jobs import ALL_DEALERS, all_periods
+                    dealer_codes: Sequence[str] | None) -> int:
+    """Recompute the named periods in calendar order (a true-up needs earlier gross first)
+    for these dealers (None: every dealer concerned), with one monthly pass for them all."""
+    from service.usecases.accrual_jobs import all_periods
     wanted = set(period_names)
     periods = [p for p in all_periods(program.rules) if p.name in wanted]
     if not periods:
         return 0
-    codes = None if dealer_code == ALL_DEALERS else [dealer_code]
+    codes = None if dealer_codes is None else list(dealer_codes)
     locks = await ledger.locks(deps.db, program.code)
     monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
     return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly)

@@ -68,7 +68,8 @@ async def apply_violation(deps: Deps, violation: Violation) -> None:
                 if rules.accumulation is Accumulation.PER_PERIOD and not rules.terms_have_cap:
                     periods = [p for p in periods if p.start <= violation.occurred_on]
             periods = [p for p in periods if p.start <= max(today, violation.occurred_on)]
-            await recompute(deps, program, [p.name for p in periods], violation.dealer_code)
+            await recompute(deps, program, [p.name for p in periods],
+                            [violation.dealer_code])
 
 
 async def reinstate_dealer(deps: Deps, actor: Principal, code: str, note: str | None) -> None:
