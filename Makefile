@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint schema token clean
+.PHONY: run test lint schema token bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ schema: $(VENV)/.embedded  ## re-export schema.graphql from the code
 
 token: $(VENV)/.embedded  ## print an ADMIN token for scripts (uses the data directory's secret)
 	$(BIN)/rebates token --role ADMIN
+
+bench: $(VENV)/.dev  ## import 200,000 transactions and run accruals; writes BENCHMARKS.md
+	$(BIN)/python tools/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

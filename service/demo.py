@@ -1,15 +1,40 @@
-"""A small demo dataset so that `make run` shows something real at once."""
+"""A small demo dataset so that `make run` shows something real at once.
+
+6 dealers and 3 segments; two ACTIVE programs over the current year; a year of sales facts
+(from 1 January up to yesterday, by the service's clock) and the accruals of every period
+begun so far, computed before the service answers its first request. Deterministic: the
+same date gives the same data (fixed seed), a few thousand rows at most, loaded in seconds.
+
+- DEMO-COLLECT (回款返利): quarterly with annual true-up (YEAR_TO_DATE) on collected cash,
+  retroactive tiers 0 → 1 %, 1,000,000 → 2 %; KEY-ACCOUNTS dealers 0 → 1.5 %,
+  1,000,000 → 2.5 %. The KA dealers cross the million during the year: their true-up shows.
+- DEMO-UNITS (新品返利): monthly, per unit of the new range (NX-100, NX-200) net of
+  returns, retroactive 2.00 / unit, 100 units → 3.00, 250 units → 4.00; PILOT dealers get
+  3.00 / 4.50 / 6.00. Other products (STD-10) are invoiced too but do not count.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import random
+from decimal import Decimal
 
+from domain.basis import TransactionKind
+from domain.periods import PeriodKind
+from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
 from domain.segments import SegmentRule
+from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.usecases.accrual_jobs import started_periods
+from service.usecases.accruals import run_accruals
 from service.usecases.dealers import upsert_dealer
+from service.usecases.programs import create_program
 from service.usecases.segments import upsert_segment
+from service.usecases.transactions import MAX_ROWS, TransactionRow, record_transactions
 
 DEMO_ACTOR = Principal(sub="demo-loader", role=Role.ADMIN)
+SEED = 20260101
+CURRENCY = "CNY"
 
 DEALERS = [
     # code, name, region, channel, joined on
@@ -20,6 +45,78 @@ DEALERS = [
     ("D005", "珠江零售 Pearl River Retail", "SOUTH", "RETAIL", dt.date(2023, 6, 1)),
     ("D006", "京北贸易 Jingbei Trading", "NORTH", "ONLINE", dt.date(2022, 3, 20)),
 ]
+
+# Weekly collected cash (min, max) and weekly invoice lines per dealer: the KA dealers
+# collect about 1.3 million a year (the second tier), the others 0.3–0.6 million.
+WEEKLY_PAYMENT = {"D001": (20_000, 32_000), "D004": (18_000, 30_000), "D002": (8_000, 14_000),
+                  "D003": (5_000, 9_000), "D005": (6_000, 11_000), "D006": (7_000, 12_000)}
+INVOICES_PER_WEEK = {"D001": 4, "D004": 4, "D002": 3, "D003": 3, "D005": 2, "D006": 3}
+PRODUCTS = {"NX-100": Decimal("450.00"), "NX-200": Decimal("820.00"),
+            "STD-10": Decimal("120.00")}
+NEW_RANGE = ("NX-100", "NX-200")
+
+
+def _tiers(*pairs: tuple[str, str]) -> tuple[Tier, ...]:
+    return tuple(Tier(Decimal(threshold), Decimal(rate)) for threshold, rate in pairs)
+
+
+def programs(year: int) -> list[ProgramRules]:
+    valid_from, valid_to = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    return [
+        ProgramRules(
+            code="DEMO-COLLECT", name=f"回款返利 Collections rebate {year}",
+            basis=RebateBasis.COLLECTED_AMOUNT, rate_kind=RateKind.PERCENT,
+            tier_mode=TierMode.RETROACTIVE, period_kind=PeriodKind.QUARTER,
+            accumulation=Accumulation.YEAR_TO_DATE, valid_from=valid_from, valid_to=valid_to,
+            currency=CURRENCY, payout_form=PayoutForm.CASH, tax_rate=Decimal("6"),
+            terms=(Terms(None, _tiers(("0", "1"), ("1000000", "2"))),
+                   Terms("KEY-ACCOUNTS", _tiers(("0", "1.5"), ("1000000", "2.5"))))),
+        ProgramRules(
+            code="DEMO-UNITS", name=f"新品返利 New range per unit {year}",
+            basis=RebateBasis.QUANTITY, rate_kind=RateKind.PER_UNIT,
+            tier_mode=TierMode.RETROACTIVE, period_kind=PeriodKind.MONTH,
+            accumulation=Accumulation.PER_PERIOD, valid_from=valid_from, valid_to=valid_to,
+            currency=CURRENCY, payout_form=PayoutForm.CREDIT_NOTE, product_codes=NEW_RANGE,
+            terms=(Terms(None, _tiers(("0", "2.00"), ("100", "3.00"), ("250", "4.00"))),
+                   Terms("PILOT", _tiers(("0", "3.00"), ("100", "4.50"), ("250", "6.00"))))),
+    ]
+
+
+def transactions(first: dt.date, last: dt.date) -> list[TransactionRow]:
+    """Weekly payments and a few invoices a week per dealer, some returns, first..last."""
+    rng = random.Random(SEED)  # noqa: S311 - demo data, not secrets
+    rows: list[TransactionRow] = []
+    for code, _name, region, _channel, _joined in DEALERS:
+        low, high = WEEKLY_PAYMENT[code]
+        day, number = first, 0
+        while day <= last:
+            week_end = min(day + dt.timedelta(days=6), last)
+            span = (week_end - day).days
+            number += 1
+            amount = Decimal(rng.randrange(low * 100, high * 100)) / 100
+            rows.append(TransactionRow(
+                external_id=f"DEMO-{code}-PAY-{number:03d}", dealer_code=code,
+                kind=TransactionKind.PAYMENT, date=day + dt.timedelta(days=rng.randint(0, span)),
+                amount=amount, currency=CURRENCY))
+            for line in range(INVOICES_PER_WEEK[code]):
+                product = rng.choice(list(PRODUCTS))
+                quantity = rng.randint(1, 12) if product in NEW_RANGE else rng.randint(10, 80)
+                on = day + dt.timedelta(days=rng.randint(0, span))
+                rows.append(TransactionRow(
+                    external_id=f"DEMO-{code}-INV-{number:03d}-{line + 1}", dealer_code=code,
+                    kind=TransactionKind.INVOICE, date=on, product_code=product,
+                    quantity=Decimal(quantity), amount=PRODUCTS[product] * quantity,
+                    currency=CURRENCY, region=region))
+                if product in NEW_RANGE and rng.random() < 0.06 and on < last:
+                    back = rng.randint(1, min(3, quantity))
+                    rows.append(TransactionRow(
+                        external_id=f"DEMO-{code}-RET-{number:03d}-{line + 1}",
+                        dealer_code=code, kind=TransactionKind.RETURN,
+                        date=on + dt.timedelta(days=1), product_code=product,
+                        quantity=Decimal(back), amount=PRODUCTS[product] * back,
+                        currency=CURRENCY, region=region))
+            day = week_end + dt.timedelta(days=1)
+    return rows
 
 
 async def is_empty(deps: Deps) -> bool:
@@ -41,3 +138,27 @@ async def load(deps: Deps) -> None:
     await upsert_segment(deps, DEMO_ACTOR, code="PILOT", name="New-product pilot",
                          description="Hand-picked dealers piloting the new range.",
                          priority=30, dealer_codes=["D003", "D006"])
+    await load_sales(deps)
+
+
+async def load_sales(deps: Deps) -> None:
+    """The programs, the year's transactions up to yesterday, and their accruals now."""
+    yesterday = deps.today() - dt.timedelta(days=1)
+    year = yesterday.year  # on 1 January: last year, which is complete
+    rows = transactions(dt.date(year, 1, 1), yesterday)
+    for start in range(0, len(rows), MAX_ROWS):
+        result = await record_transactions(deps, DEMO_ACTOR, rows[start:start + MAX_ROWS])
+        if result.errors:
+            raise RuntimeError(f"demo transactions refused: {result.errors[:3]}")
+    # Programs after the sales: activation queues one whole-program job each for the
+    # worker, instead of one per dealer and program for every batch of sales.
+    created = [await create_program(deps, DEMO_ACTOR, rules, activate=True)
+               for rules in programs(year)]
+    # Compute at once, so the first query shows accruals (the worker would get there too,
+    # a few seconds later). A YEAR_TO_DATE run covers its earlier periods as well.
+    for program in created:
+        periods = started_periods(program.rules, deps.today())
+        if program.rules.accumulation is Accumulation.YEAR_TO_DATE:
+            periods = periods[-1:]
+        for period in periods:
+            await run_accruals(deps, DEMO_ACTOR, program.code, period.name)

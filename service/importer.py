@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -331,6 +331,32 @@ class _Refused(Exception):
         self.code = code
 
 
+class _TooSlow(Exception):
+    """The service cancelled the request at its time budget: send fewer rows at a time."""
+
+
+class _RateLimited(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limited for {wait:g} s")
+        self.wait = wait
+
+
+MAX_RATE_LIMIT_WAITS = 30
+MAX_RATE_LIMIT_SECONDS = 60.0
+
+
+def _combine(parts: list[tuple[int, BatchResult]]) -> BatchResult:
+    """Results of consecutive slices (each with its offset) as one, indexes shifted back."""
+    total = BatchResult()
+    for offset, part in parts:
+        total.accepted += part.accepted
+        total.duplicates += part.duplicates
+        for error in part.errors:
+            error.index += offset
+            total.errors.append(error)
+    return total
+
+
 class Client:
     """recordTransactions over HTTP (standard library only: the service has no httpx)."""
 
@@ -342,21 +368,33 @@ class Client:
         self.retries = retries
         self.requests = 0
         self.answered = False
+        self.max_rows = MAX_BATCH  # lowered when the service says a request took too long
+        self.slowest = 0.0  # seconds of the slowest request
+        self.notes: list[str] = []
 
     def record(self, rows: list[dict[str, str]]) -> BatchResult:
-        """Send rows; a request refused as a whole is split until the bad rows are isolated."""
+        """Send rows. A request refused as a whole is split until the bad rows are isolated;
+        one cancelled at the service's time budget is re-sent in halves from then on (the
+        rows it may have stored already come back as duplicates: nothing is counted twice)."""
+        if len(rows) > (step := self.max_rows):  # (it may shrink while the slices go out)
+            return _combine([(start, self.record(rows[start:start + step]))
+                             for start in range(0, len(rows), step)])
         try:
             return self._post(rows)
         except _Refused as refused:
             if len(rows) == 1:
                 return BatchResult(errors=[RowResult(0, rows[0].get("externalId"),
                                                      str(refused), refused.code)])
+        except _TooSlow as slow:
+            if len(rows) == 1:
+                raise ImportFailed(
+                    f"the service cannot record even one row in time: {slow}") from None
+            self.max_rows = len(rows) // 2
+            self.notes.append(f"the service timed out on {len(rows):,} rows; sending "
+                              f"{self.max_rows:,} per request from then on")
+            return self.record(rows)
         half = len(rows) // 2
-        first, second = self.record(rows[:half]), self.record(rows[half:])
-        for error in second.errors:
-            error.index += half
-        return BatchResult(first.accepted + second.accepted,
-                           first.duplicates + second.duplicates, first.errors + second.errors)
+        return _combine([(0, self.record(rows[:half])), (half, self.record(rows[half:]))])
 
     def _post(self, rows: list[dict[str, str]]) -> BatchResult:
         body = json.dumps({"query": MUTATION, "operationName": "Import",
@@ -364,20 +402,27 @@ class Client:
                           ensure_ascii=False, separators=(",", ":")).encode()
         # Until the service has answered once, a failure is most likely a wrong URL or a
         # service that is not running: say so at once instead of retrying.
-        retries = self.retries if self.answered else ()
-        for attempt in range(len(retries) + 1):
+        retries = list(self.retries if self.answered else ())
+        waits = 0
+        while True:
             try:
                 result = self._attempt(body)
+            except _RateLimited as limited:
+                waits += 1
+                if waits > MAX_RATE_LIMIT_WAITS:
+                    raise ImportFailed("the service keeps answering 429 (rate limited); "
+                                       "re-run later to continue from the checkpoint") from None
+                time.sleep(min(limited.wait, MAX_RATE_LIMIT_SECONDS))
             except _Transient as transient:
-                if attempt == len(retries):
-                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                    raise ImportFailed(f"{transient}{tries}; re-run to continue from the "
+                if not retries:
+                    tries = len(self.retries) + 1 if self.answered else 1
+                    more = f" (after {tries} attempts)" if tries > 1 else ""
+                    raise ImportFailed(f"{transient}{more}; re-run to continue from the "
                                        "last checkpoint") from None
-                time.sleep(retries[attempt])
+                time.sleep(retries.pop(0))
             else:
                 self.answered = True
                 return result
-        raise AssertionError("unreachable")
 
     def _attempt(self, body: bytes) -> BatchResult:
         request = urllib.request.Request(  # noqa: S310 - the URL is the operator's
@@ -386,17 +431,21 @@ class Client:
                      "Authorization": f"Bearer {self.token}",
                      "User-Agent": "rebates-import/1"})
         self.requests += 1
+        started = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                status, payload = response.status, response.read()
+                status, payload, headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:
-            status, payload = error.code, error.read()
+            status, payload, headers = error.code, error.read(), error.headers
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise _Transient(f"cannot reach {self.url}: {reason}") from None
-        return self._interpret(status, payload)
+        finally:
+            self.slowest = max(self.slowest, time.monotonic() - started)
+        return self._interpret(status, payload, headers)
 
-    def _interpret(self, status: int, payload: bytes) -> BatchResult:
+    def _interpret(self, status: int, payload: bytes,
+                   headers: Mapping[str, str]) -> BatchResult:
         try:
             answer = json.loads(payload) if payload else {}
         except ValueError:
@@ -413,7 +462,11 @@ class Client:
             raise ImportFailed(f"the service refused the request ({code}): {message}")
         if status == 413:
             raise _Refused("the request is too large for the service", "TOO_LARGE")
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise _RateLimited(_seconds(headers.get("Retry-After")))
+        if code == "TIMEOUT":
+            raise _TooSlow(message)
+        if status >= 500:
             raise _Transient(f"the service answered HTTP {status}: {message}")
         data = answer.get("data")
         result = data.get("recordTransactions") if isinstance(data, dict) else None
@@ -432,6 +485,13 @@ class Client:
 
 class _Transient(Exception):
     """Worth retrying: the service or the network may be back in a moment."""
+
+
+def _seconds(retry_after: str | None) -> float:
+    try:
+        return max(0.1, float(retry_after or 1))
+    except ValueError:  # an HTTP date: not worth parsing, wait a little
+        return 1.0
 
 
 # ---- checkpoint, errors file, progress -------------------------------------------------------
@@ -564,6 +624,8 @@ class ImportReport:
     note: str | None
     first_errors: list[dict[str, Any]]
     requests: int
+    notes: list[str] = field(default_factory=list)
+    slowest_request: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
@@ -580,9 +642,12 @@ class ImportReport:
 
         lines = [f"import {self.path.name} ({self.format}): "
                  f"{'done' if self.ok else 'done with errors'}"]
-        if self.note:
-            lines.append(f"  note: {self.note}")
-        if self.resumed_at_line is not None:
+        for note in ([self.note] if self.note else []) + self.notes:
+            lines.append(f"  note: {note}")
+        if self.resumed_at_line is not None and not self.run.rows:
+            lines.append("  nothing to send: the checkpoint covers the whole file "
+                         "(--restart sends it again)")
+        elif self.resumed_at_line is not None:
             lines.append(f"  resumed at line {self.resumed_at_line:,} "
                          "(rows before it were already imported; see 'whole file')")
         lines += [
@@ -593,7 +658,7 @@ class ImportReport:
             f"  {'errors':12}{sum(self.run.errors.values()):>12,}"
             f"{sum(self.total.errors.values()):>14,}   by code: {counts(self.total)}",
             f"  elapsed {self.elapsed:,.1f} s, {self.rows_per_second:,.0f} rows/s, "
-            f"{self.requests:,} requests"]
+            f"{self.requests:,} requests (slowest {self.slowest_request:,.1f} s)"]
         if self.first_errors:
             lines.append(f"  errors are in {errors_path(self.path)}; the first ones:")
             lines += [f"    line {e['line']}"
@@ -657,6 +722,8 @@ def import_transactions(path: Path | str, *, url: str, token: str,
                         flush()
                 elif record.error is not None:
                     failed.append(record)
+                    if len(failed) >= MAX_BATCH:  # a file of bad lines: memory stays flat too
+                        flush()
             position = (size, position[1])  # the whole file has been read
             if batch or failed or position[0] != point.offset:
                 flush()
@@ -664,7 +731,8 @@ def import_transactions(path: Path | str, *, url: str, token: str,
                 bar.update(size, run.rows, final=True)
     return ImportReport(path=path, format=source.kind, run=run, total=point.totals,
                         elapsed=time.monotonic() - started, resumed_at_line=resumed,
-                        note=note, first_errors=first_errors, requests=client.requests)
+                        note=note, first_errors=first_errors, requests=client.requests,
+                        notes=client.notes, slowest_request=client.slowest)
 
 
 @dataclass
@@ -675,8 +743,9 @@ class _Sent:
 
 def _send(client: Client, batch: list[Record], failed: list[Record]) -> _Sent:
     totals = Totals()
-    refused: list[dict[str, Any]] = [{"line": r.line, "externalId": r.external_id, "code": r.code,
-                "message": r.error} for r in failed]
+    refused: list[dict[str, Any]] = [
+        {"line": r.line, "externalId": r.external_id, "code": r.code, "message": r.error}
+        for r in failed]
     if batch:
         result = client.record([r.row for r in batch if r.row is not None])
         totals.accepted, totals.duplicates = result.accepted, result.duplicates

@@ -1,15 +1,17 @@
 """`rebates import transactions`: CSV/JSONL files streamed into the real running service."""
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pymongo import MongoClient
@@ -189,6 +191,7 @@ def test_a_rerun_resumes_from_the_checkpoint_and_restart_finds_duplicates(
     again = run(api, path)
     assert (again.run.rows, again.requests, again.resumed_at_line) == (0, 0, 7)
     assert again.total.accepted == 5 and again.ok
+    assert "nothing to send" in again.summary()
 
     restarted = run(api, path, restart=True)
     assert (restarted.run.rows, restarted.run.accepted, restarted.run.duplicates) == (5, 0, 5)
@@ -324,3 +327,54 @@ def test_the_cli_exit_codes(api: Api, tmp_path: Path, stored_txns: Any) -> None:
     header.write_text("externalId,dealer,amount\nA,B,1\n", encoding="utf-8")
     wrong = cli(str(header), "--url", url(api), "--token", "t")
     assert wrong.returncode == 2 and "kind" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+class LimitsStub(http.server.BaseHTTPRequestHandler):
+    """Stands for the service's HTTP limits: a 429 first, then a time budget of 3 rows."""
+
+    calls: ClassVar[list[int]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        rows = body["variables"]["input"]["transactions"]
+        self.calls.append(len(rows))
+        if len(self.calls) == 1:
+            self._answer(429, {"errors": [{"message": "slow down",
+                                           "extensions": {"code": "RATE_LIMITED"}}]},
+                         {"Retry-After": "0.1"})
+        elif len(rows) > 3:
+            self._answer(503, {"errors": [{"message": "took longer than 30 s",
+                                           "extensions": {"code": "TIMEOUT"}}]})
+        else:
+            self._answer(200, {"data": {"recordTransactions": {
+                "accepted": len(rows), "duplicates": 0, "errors": []}}})
+
+    def _answer(self, status: int, body: dict[str, Any],
+                headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json",
+                            "Content-Length": str(len(data)), **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_rate_limits_are_waited_out_and_time_budgets_halve_the_batches() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LimitsStub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = Client(f"http://127.0.0.1:{server.server_address[1]}/graphql", "t")
+        rows = [{"externalId": f"H{i}"} for i in range(10)]
+        result = client.record(rows)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert (result.accepted, result.errors) == (10, [])
+    assert LimitsStub.calls == [10, 10, 5, 2, 2, 1, 2, 2, 1]
+    assert client.max_rows == 2 and len(client.notes) == 2

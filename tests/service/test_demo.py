@@ -1,0 +1,100 @@
+"""The demo dataset of `make run`: a year of sales and accruals, there at once."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain.money import round_money
+from service import demo
+from service.deps import Deps
+from service.worker import AccrualWorker
+from tests.conftest import FIXED_NOW
+
+PROGRAMS = ("DEMO-COLLECT", "DEMO-UNITS")
+
+
+async def accruals_of(deps: Deps, program: str) -> list[dict[str, Any]]:
+    return await deps.db.accruals.find({"programCode": program}).sort(
+        [("dealerCode", 1), ("periodStart", 1)]).to_list()
+
+
+@pytest.fixture(scope="module")
+async def loaded(deps: Deps) -> float:
+    assert await demo.is_empty(deps)
+    started = time.perf_counter()
+    await demo.load(deps)
+    return time.perf_counter() - started
+
+
+async def test_a_year_of_transactions_up_to_yesterday(deps: Deps, loaded: float) -> None:
+    assert loaded < 20  # typically 1–3 s; generous against a busy machine
+    assert not await demo.is_empty(deps)
+    count = await deps.db.transactions.count_documents({})
+    assert 500 <= count <= 5000
+    dates = await deps.db.transactions.distinct("date")
+    yesterday = FIXED_NOW.date() - dt.timedelta(days=1)
+    assert min(dates) <= "2026-01-07" and max(dates) <= yesterday.isoformat()
+    assert max(dates) >= (yesterday - dt.timedelta(days=7)).isoformat()
+    kinds = set(await deps.db.transactions.distinct("kind"))
+    assert kinds == {"INVOICE", "RETURN", "PAYMENT"}
+    programs = {p["code"]: p["status"] async for p in deps.db.programs.find({})}
+    assert programs == dict.fromkeys(PROGRAMS, "ACTIVE")
+
+
+async def test_accruals_exist_at_once_for_both_programs(deps: Deps, loaded: float) -> None:
+    collect = await accruals_of(deps, "DEMO-COLLECT")
+    units = await accruals_of(deps, "DEMO-UNITS")
+    # every dealer has terms: 4 quarters, and 11 months begun by 20 November
+    assert len(collect) == 6 * 4 and len(units) == 6 * 11
+    for rows in (collect, units):
+        assert any(a["netAmount"] > 0 for a in rows)
+        assert all(a["status"] == "OPEN" for a in rows)
+
+
+async def test_key_accounts_cross_the_million_and_true_up(deps: Deps, loaded: float) -> None:
+    """The SPEC's worked example, live: Σ gross over the quarters = R(the year's basis)."""
+    collect = await accruals_of(deps, "DEMO-COLLECT")
+    d001 = [a for a in collect if a["dealerCode"] == "D001"]
+    year = d001[-1]
+    assert year["period"] == "2026-Q4" and year["cumulativeBasis"] >= Decimal("1000000")
+    assert year["rate"] == Decimal("2.5")  # KEY-ACCOUNTS terms, second tier
+    total_gross = sum((a["grossAmount"] for a in d001), Decimal(0))
+    assert total_gross == round_money(year["cumulativeBasis"] * Decimal("0.025"))
+    d002_q1 = next(a for a in collect if a["dealerCode"] == "D002" and a["period"] == "2026-Q1")
+    assert d002_q1["rate"] == Decimal("1")  # default terms, first tier
+    assert d002_q1["grossAmount"] == round_money(d002_q1["basis"] / 100)
+
+
+async def test_units_count_the_new_range_net_of_returns(deps: Deps, loaded: float) -> None:
+    units = await accruals_of(deps, "DEMO-UNITS")
+    pipeline = [{"$match": {"dealerCode": "D003", "productCode": {"$in": ["NX-100", "NX-200"]},
+                            "date": {"$gte": "2026-03-01", "$lte": "2026-03-31"}}},
+                {"$group": {"_id": "$kind", "units": {"$sum": "$quantity"}}}]
+    by_kind = {row["_id"]: row["units"]
+               async for row in await deps.db.transactions.aggregate(pipeline)}
+    march = next(a for a in units if a["dealerCode"] == "D003" and a["period"] == "2026-03")
+    assert march["basis"] == by_kind.get("INVOICE", 0) - by_kind.get("RETURN", 0) > 0
+    assert march["rate"] in {Decimal("3.00"), Decimal("4.50"), Decimal("6.00")}  # PILOT
+    assert march["grossAmount"] == march["basis"] * march["rate"]
+    assert await deps.db.transactions.count_documents(
+        {"kind": "RETURN", "productCode": {"$in": ["NX-100", "NX-200"]}}) > 0
+
+
+async def test_the_worker_agrees_with_what_the_demo_computed(deps: Deps, loaded: float) -> None:
+    before = {(a["programCode"], a["dealerCode"], a["period"]): a["netAmount"]
+              for p in PROGRAMS for a in await accruals_of(deps, p)}
+    assert await AccrualWorker(deps).drain() > 0
+    after = {(a["programCode"], a["dealerCode"], a["period"]): a["netAmount"]
+             for p in PROGRAMS for a in await accruals_of(deps, p)}
+    assert after == before
+
+
+def test_the_data_is_deterministic() -> None:
+    first, last = dt.date(2026, 1, 1), dt.date(2026, 11, 19)
+    assert demo.transactions(first, last) == demo.transactions(first, last)
+    assert len({r.external_id for r in demo.transactions(first, last)}) == \
+        len(demo.transactions(first, last))
