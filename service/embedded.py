@@ -66,7 +66,9 @@ class EmbeddedServer:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+        # retryWrites off: the embedded server slows every write down once it has tracked
+        # some thousands of retryable ones (measured by make bench); it is one local process
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true&retryWrites=false"
 
     def start(self, timeout: float = 30.0) -> str:
         if isinstance(self.storage_path, Path):

@@ -54,6 +54,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROGRAM = "BENCH-SALES"
 DATABASE = "bench"
 INSERT_BATCH = 5000
+REGIONS = ("EAST", "SOUTH", "NORTH", "WEST")  # dealer i is in REGIONS[i % 4]
 DEALERS_PER_REQUEST = 25  # under the service's alias limit
 # Long enough for every call the bench makes; the service's default budget is 30 s.
 REQUEST_BUDGET_SECONDS = "3600"
@@ -80,7 +81,8 @@ def dealer_codes(count: int) -> list[str]:
 
 def write_csv(path: Path, rows: int, dealers: list[str], year: int, seed: int,
               prefix: str = "BT") -> None:
-    """INVOICE 90 %, RETURN 10 %; amounts 100.00–10,000.00; dates uniform over `year`."""
+    """INVOICE 90 %, RETURN 10 %; amounts 100.00–10,000.00; dates uniform over `year`;
+    each row in its dealer's region."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     days = (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days + 1
     start = dt.date(year, 1, 1)
@@ -92,9 +94,11 @@ def write_csv(path: Path, rows: int, dealers: list[str], year: int, seed: int,
             kind = "RETURN" if rng.random() < 0.1 else "INVOICE"
             day = start + dt.timedelta(days=rng.randrange(days))
             amount = Decimal(rng.randrange(10_000, 1_000_001)) / 100
-            out.writerow([f"{prefix}{i:08d}", rng.choice(dealers), kind, day.isoformat(),
+            which = rng.randrange(len(dealers))
+            # the goods stay in the dealer's own region (no cross-region alerts)
+            out.writerow([f"{prefix}{i:08d}", dealers[which], kind, day.isoformat(),
                           f"P{rng.randrange(1, 21):02d}", rng.randrange(1, 50),
-                          f"{amount:.2f}", "CNY", "EAST"])
+                          f"{amount:.2f}", "CNY", REGIONS[which % len(REGIONS)]])
 
 
 def csv_documents(path: Path) -> Iterator[dict[str, Any]]:
@@ -169,7 +173,7 @@ def create_dealers(admin: GraphQL, codes: list[str], first: int) -> None:
                       for i in range(len(codes)))
     declared = ", ".join(f"$i{i}: DealerInput!" for i in range(len(codes)))
     variables = {f"i{i}": {"code": code, "name": f"Bench dealer {code}",
-                           "region": ("EAST", "SOUTH", "NORTH", "WEST")[(first + i) % 4],
+                           "region": REGIONS[(first + i) % len(REGIONS)],
                            "channel": "RETAIL", "joinedOn": "2020-01-01"}
                  for i, code in enumerate(codes)}
     result = admin(f"mutation({declared}) {{ {fields} }}", variables)
@@ -316,6 +320,9 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
             stored = db["transactions"].count_documents({})
             figures.checks.append(f"{stored:,} transactions stored after the import")
             assert stored == args.rows, stored
+            alerts = db["alerts"].count_documents({})
+            figures.checks.append(f"{alerts:,} alerts in the database after it (each row is "
+                                  "in its dealer's region)")
 
             say("waiting for the accrual worker "
                 f"({db['accrual_jobs'].count_documents({'dirty': True})} jobs dirty, "

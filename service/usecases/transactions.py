@@ -1,11 +1,14 @@
 """recordTransactions: validate every row, store the good ones once, report the rest by index."""
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from domain.basis import BASIS_RULES, QUANTITY, TransactionKind
 from domain.programs import ProgramStatus
@@ -93,6 +96,15 @@ async def record_transactions(deps: Deps, actor: Principal,
     now = deps.now()
     docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now)
             for _, t in fresh.values()]
+    # Shielded: once rows are stored, their dirty marks and audit event must follow even if
+    # the request is cancelled at its time budget, or no worker would ever recompute them.
+    await asyncio.shield(_store(deps, actor, rows, result, fresh, docs, batch_id, now))
+    return result
+
+
+async def _store(deps: Deps, actor: Principal, rows: Sequence[TransactionRow],
+                 result: RecordResult, fresh: dict[str, tuple[int, Transaction]],
+                 docs: list[dict[str, Any]], batch_id: str, now: dt.datetime) -> None:
     # Insert first: the unique index finds rows already stored far faster than a lookup of
     # every externalId would; only those rows' fingerprints are then read.
     raced = await txn_repo.insert_new(deps.db, docs)
@@ -110,7 +122,6 @@ async def record_transactions(deps: Deps, actor: Principal,
                        entity_type="TransactionBatch", entity_id=batch_id, before=None,
                        after={"accepted": result.accepted, "duplicates": result.duplicates,
                               "errors": len(result.errors), "rows": len(rows)}, now=now)
-    return result
 
 
 def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,
