@@ -10,24 +10,24 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
-import uuid
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from resolvers.context import Context, build_context
 from schema import build_schema
 from schema.limits import Limits
-from service import demo
+from service import demo, failpoints
 from service.auth import (
     AuthError,
     Principal,
@@ -37,18 +37,23 @@ from service.auth import (
     issue_token,
     load_secret,
 )
+from service.budget import OverBudget, TimeBudget
 from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
-from service.limits import BodySizeLimit, RateLimiter, error_response
+from service.http_errors import (
+    RETRY_AFTER_SECONDS,
+    BadRequest,
+    database_unreachable,
+    read_operation,
+)
+from service.limits import RateLimiter, error_response
+from service.middleware import SECURITY_HEADERS, middleware_stack
 from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
-REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/graphql-response+json"})
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                    "Cache-Control": "no-store"}
 # GraphiQL is a page with inline scripts from the CDN it names; nothing else may load.
 IDE_HEADERS = {**SECURITY_HEADERS, "X-Frame-Options": "DENY",
                "Content-Security-Policy": (
@@ -56,6 +61,10 @@ IDE_HEADERS = {**SECURITY_HEADERS, "X-Frame-Options": "DENY",
                    "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
                    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
                    "form-action 'none'")}
+# Strawberry's own request errors, by status; anything else it refuses is a BAD_REQUEST.
+STRAWBERRY_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+# How long shutdown waits for mutations still finishing past their time budget.
+MUTATION_GRACE_SECONDS = 30.0
 
 
 def _unauthenticated(message: str, request_id: str) -> JSONResponse:
@@ -65,36 +74,9 @@ def _unauthenticated(message: str, request_id: str) -> JSONResponse:
         headers={"WWW-Authenticate": 'Bearer realm="rebates"', "X-Request-ID": request_id})
 
 
-class RequestId:
-    """Give every request an id (or keep a sane X-Request-ID) and echo it; add the security
-    headers every response carries (no sniffing, no referrer, no caching of figures)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                present = {name.lower() for name, _ in headers}
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.extend((name.lower().encode(), value.encode())
-                               for name, value in SECURITY_HEADERS.items()
-                               if name.lower().encode() not in present)
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 class RebatesGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view behind our checks: authentication, CSRF, rate, time budget."""
+    """Strawberry's ASGI view behind our checks: authentication, CSRF, rate, body, time
+    budget. Every refusal is a JSON error with a code (`error_response`), never plain text."""
 
     def __init__(self, settings: Settings, secret: str) -> None:
         limits = Limits(max_depth=settings.max_depth, max_aliases=settings.max_aliases,
@@ -106,6 +88,7 @@ class RebatesGraphQL(GraphQL[Context, None]):
         self.secret = secret
         self.rate_limiter = RateLimiter(settings.rate_limit_per_minute,
                                         settings.rate_limit_burst)
+        self.budget = TimeBudget(settings.request_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -117,14 +100,14 @@ class RebatesGraphQL(GraphQL[Context, None]):
             page.headers.update(IDE_HEADERS)
             await page(scope, receive, send)
             return
-        refusal = self._refusal(request, request_id)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        await self._within_budget(scope, receive, send)
+        response = self._refusal(request, request_id) or await self._answer(request, request_id)
+        await response(scope, receive, send)
 
     def _refusal(self, request: Request, request_id: str) -> Response | None:
         """Why this request stops here, if it does."""
+        if request.method not in ("GET", "POST"):
+            return error_response(405, "METHOD_NOT_ALLOWED", "send operations by POST (or "
+                                  "queries by GET)", headers={"Allow": "GET, POST"})
         if request.method == "POST":
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if media not in JSON_MEDIA_TYPES:
@@ -146,25 +129,84 @@ class RebatesGraphQL(GraphQL[Context, None]):
         request.scope["state"]["principal"] = principal
         return None
 
-    async def _within_budget(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+    async def _answer(self, request: Request, request_id: str) -> Response:
+        """Run the operation within the time budget; failures become their HTTP status."""
+        body = await request.body() if request.method == "POST" else b""  # may be a 413
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        writes = False
         try:
-            async with asyncio.timeout(self.settings.request_timeout):
-                await super().__call__(scope, receive, tracking_send)
-        except TimeoutError:
-            log.warning("request %s: over the %.0f s budget, cancelled",
-                        scope["state"].get("request_id"), self.settings.request_timeout)
-            if not started:
-                await error_response(
-                    503, "TIMEOUT", f"the request took longer than "
-                    f"{self.settings.request_timeout:g} s and was cancelled; ask for less",
-                    headers={"Retry-After": "5"})(scope, receive, send)
+            if request.method == "POST":
+                operation = read_operation(body)
+                kind = self._operation_type(operation.query, operation.operation_name)
+            else:  # strawberry reads the parameters; a mutation it refuses over GET
+                kind = self._operation_type(request.query_params.get("query"),
+                                            request.query_params.get("operationName"))
+            writes = request.method == "POST" and kind is OperationType.MUTATION
+            return await self.budget.run(self._run(request), finish_anyway=writes,
+                                         name=f"request {request_id}")
+        except BadRequest as error:
+            return error_response(400, "BAD_REQUEST", str(error))
+        except OverBudget:
+            limit = self.settings.request_timeout
+            log.warning("request %s: over the %g s budget; %s", request_id, limit,
+                        "the mutation finishes in the background" if writes else "cancelled")
+            return error_response(503, "TIMEOUT", (
+                f"the request took longer than {limit:g} s; the mutation goes on to finish: "
+                "look for its effect before sending it again" if writes else
+                f"the request took longer than {limit:g} s and was cancelled; ask for less"),
+                headers=retry)
+        except Exception as error:
+            if database_unreachable(error):
+                log.warning("request %s: database unreachable: %s", request_id, error)
+                return error_response(503, "UNAVAILABLE",
+                                      "the database is unavailable; retry shortly",
+                                      headers=retry)
+            log.exception("request %s: unexpected error", request_id)
+            return error_response(500, "INTERNAL", f"Internal error (request id {request_id})")
+
+    def _operation_type(self, query: str | None, name: str | None) -> OperationType | None:
+        """What the operation to run does. A document that does not say which of its
+        operations to run is a request error; one that does not parse, the schema's to report."""
+        try:
+            document = parse(query or "", no_location=True, max_tokens=self.settings.max_tokens)
+        except GraphQLError:
+            return None
+        names = [d.name.value if d.name else "(anonymous)" for d in document.definitions
+                 if isinstance(d, OperationDefinitionNode)]
+        chosen = get_operation_ast(document, name)
+        if chosen is None and name is None and len(names) > 1:
+            raise BadRequest(f"the document holds {len(names)} operations ({', '.join(names)}):"
+                             " name the one to run in `operationName`")
+        if chosen is None and names:
+            raise BadRequest(f"no operation named {name!r} in the document (it holds "
+                             f"{', '.join(names)})")
+        return None if chosen is None else chosen.operation
+
+    async def _run(self, request: Request) -> Response:
+        """Strawberry's answer; its own request errors (a mutation over GET, ...) as JSON."""
+        try:
+            return await self.run(request)
+        except HTTPException as error:
+            return error_response(error.status_code, STRAWBERRY_CODES.get(
+                error.status_code, "BAD_REQUEST"), error.reason)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter
+                              ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method != "POST":
+            return await super().parse_http_body(request)
+        operation = read_operation(await request.get_body())  # already checked: same rules
+        return GraphQLRequestData(query=operation.query, variables=operation.variables,
+                                  operation_name=operation.operation_name,
+                                  extensions=operation.extensions)
+
+    async def process_result(self, request: Request,
+                             result: ExecutionResult) -> GraphQLHTTPResponse:
+        """A field that found the database out of reach makes the whole answer a 503."""
+        outage = next((error.original_error for error in result.errors or ()
+                       if database_unreachable(error.original_error)), None)
+        if outage is not None:
+            raise outage
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.scope["state"]
@@ -197,6 +239,8 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
                clock: Callable[[], dt.datetime] = utc_now) -> Starlette:
     settings = settings or get_settings()
     secret = load_secret(settings)
+    failpoints.arm(settings.failpoints)
+    graphql = RebatesGraphQL(settings, secret)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -224,6 +268,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
             try:
                 yield
             finally:
+                await graphql.budget.drain(MUTATION_GRACE_SECONDS)
                 await worker.stop()
         finally:
             await db.close()
@@ -232,18 +277,5 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
 
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
-                Route("/graphql", RebatesGraphQL(settings, secret), methods=["GET", "POST"])],
-        middleware=_middleware(settings), lifespan=lifespan)
-
-
-def _middleware(settings: Settings) -> list[Middleware]:
-    stack = [Middleware(RequestId),
-             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
-    if settings.cors_origins:
-        stack.insert(1, Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False,
-            max_age=600))
-    return stack
-
+                Route("/graphql", graphql)],  # other methods: a JSON 405 from the view
+        middleware=middleware_stack(settings), lifespan=lifespan)

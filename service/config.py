@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     embedded_command: str = Field("secantusd-py", description="embedded server executable")
     embedded_start_timeout: float = 30.0
+    worker_lease_seconds: float = Field(
+        60.0, gt=0, description="how long the accrual worker holds a job before another may "
+                                "take it over (a worker that died releases its jobs so)")
+    recovery_grace_seconds: float = Field(
+        30.0, ge=0, description="age after which an operation still pending is taken to have "
+                                "stopped and is completed by the recovery pass")
+    recovery_interval_seconds: float = Field(
+        5.0, gt=0, description="how often the worker looks for unfinished operations")
+    # Test-only: named failpoints where the process dies (service/failpoints.py). Never set
+    # in production; unset, no point is armed.
+    failpoints: str = Field("", description="failpoints to arm (tests only)")
 
     @field_validator("database")
     @classmethod

@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from bson import Decimal128
 from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
@@ -35,11 +36,13 @@ CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
 
 INDEXES: dict[str, list[IndexModel]] = {
     "dealers": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
         IndexModel([("segmentCodes", ASCENDING), ("code", ASCENDING)], name="segment_code"),
         IndexModel([("status", ASCENDING), ("code", ASCENDING)], name="status_code"),
     ],
     "segments": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
         IndexModel([("priority", ASCENDING)], unique=True, name="priority_unique"),
     ],
@@ -49,6 +52,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dealerCode", ASCENDING), ("_id", DESCENDING)], name="dealer"),
     ],
     "programs": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
         IndexModel([("status", ASCENDING), ("code", ASCENDING)], name="status_code"),
     ],
@@ -71,9 +75,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dirty", ASCENDING), ("leaseUntil", ASCENDING)], name="pending"),
     ],
     "violations": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("dealerCode", ASCENDING), ("occurredOn", ASCENDING)], name="dealer_date"),
     ],
     "period_locks": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("programCode", ASCENDING), ("period", ASCENDING)], unique=True,
                    name="key_unique"),
     ],
@@ -85,10 +91,12 @@ INDEXES: dict[str, list[IndexModel]] = {
                    unique=True, name="booking_unique"),
     ],
     "settlements": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("programCode", ASCENDING), ("period", ASCENDING), ("_id", ASCENDING)],
                    name="program_period"),
     ],
     "disputes": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("status", ASCENDING), ("_id", ASCENDING)], name="status"),
         IndexModel([("accrualId", ASCENDING)], name="accrual"),
         IndexModel([("dealerCode", ASCENDING)], name="dealer"),
@@ -97,6 +105,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
     ],
     "scorecards": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("dealerCode", ASCENDING), ("templateCode", ASCENDING),
                     ("period", ASCENDING)], unique=True, name="key_unique"),
         IndexModel([("templateCode", ASCENDING), ("period", ASCENDING),
@@ -106,12 +115,20 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("externalId", ASCENDING)], unique=True, name="external_id_unique"),
         IndexModel([("dealerCode", ASCENDING), ("date", ASCENDING)], name="dealer_date"),
         IndexModel([("date", ASCENDING)], name="date"),
+        # only rows whose batch's follow-ups are unfinished (see repositories/pending.py)
+        IndexModel([("pending.batch", ASCENDING)], sparse=True, name="pending_batch"),
     ],
     "alerts": [
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
         IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status"),
     ],
 }
+
+
+def uri_options(uri: str) -> dict[str, str]:
+    """The options written in a connection string, by lower-case name."""
+    query = urlsplit(uri).query
+    return {key.lower(): value for key, value in parse_qsl(query, keep_blank_values=True)}
 
 
 class Database:
@@ -124,11 +141,23 @@ class Database:
 
     @classmethod
     def connect(cls, uri: str, name: str, **client_options: Any) -> Database:
+        """A client with our defaults; options written in the URI win over them, and
+        `client_options` over both.
+
+        Durable by default: writes are journaled (`j: true`), so an acknowledged write has
+        been fsynced to the database's journal and survives a crash of the database process
+        (tests/service/test_durability.py). A URI that sets `journal` itself, or asks for
+        unacknowledged writes (`w=0`, which cannot be journaled), is taken as written.
+        """
         defaults: dict[str, Any] = {"serverSelectionTimeoutMS": 5000,
-                                    "connectTimeoutMS": 5000, "appname": "rebates"}
-        # options written in the URI win over our defaults
-        options = {k: v for k, v in defaults.items() if k.lower() not in uri.lower()}
+                                    "connectTimeoutMS": 5000, "appname": "rebates",
+                                    "journal": True}
+        given = uri_options(uri)
+        options = {k: v for k, v in defaults.items() if k.lower() not in given}
         options.update(client_options)
+        if str(client_options.get("w", given.get("w", ""))) == "0" \
+                and "journal" not in client_options:
+            options.pop("journal", None)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True,
                                                                     **options)
         return cls(client, name)

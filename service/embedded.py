@@ -2,6 +2,11 @@
 
 SecantusDB is GPL, so the service never imports it: we only run its `secantusd-py`
 executable and talk to it over the MongoDB wire protocol, exactly as to a real mongod.
+
+Durable by default: the server is started with `--sync-on-commit` (every commit fsyncs the
+WiredTiger log before it is acknowledged), and the service's client asks for journaled writes
+anyway (`j: true`, service/db.py). Without both, a SIGKILL of the database lost acknowledged
+writes (tests/service/test_durability.py; the cost is measured by `make bench`).
 """
 from __future__ import annotations
 
@@ -51,16 +56,22 @@ def _executable(command: str) -> str:
 
 
 class EmbeddedServer:
-    """Start/stop one `secantusd-py` on loopback with its files under `storage_path`."""
+    """Start/stop one `secantusd-py` on loopback with its files under `storage_path`.
+
+    `sync_on_commit=False` starts it as SecantusDB's own default does (no fsync on commit:
+    an acknowledged write can be lost if the process dies); only the bench's and the
+    durability test's comparisons use it.
+    """
 
     def __init__(self, storage_path: Path | str, *, command: str = "secantusd-py",
                  host: str = "127.0.0.1", port: int | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, sync_on_commit: bool = True) -> None:
         self.storage_path = storage_path
         self.command = command
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        self.sync_on_commit = sync_on_commit
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: object = None
 
@@ -77,6 +88,8 @@ class EmbeddedServer:
         self._log_file = log_target
         args = [_executable(self.command), "--host", self.host, "--port", str(self.port),
                 "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
+        if self.sync_on_commit:
+            args.append("--sync-on-commit")
         self._proc = subprocess.Popen(  # noqa: S603 - fixed executable, our arguments
             args, stdout=log_target, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
@@ -100,6 +113,18 @@ class EmbeddedServer:
                 time.sleep(0.05)
         self.stop()
         raise EmbeddedServerError(f"embedded database not ready within {timeout:.0f}s")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL the database, as a crash would (the durability test)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.stop()
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None

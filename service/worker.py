@@ -1,4 +1,5 @@
-"""The accrual worker: drains dirty marks so accruals follow the data within seconds.
+"""The accrual worker: drains dirty marks so accruals follow the data within seconds, and
+runs the recovery pass that finishes operations a stopped process left half-done.
 
 Runs as a task in every service process. Jobs are leased in MongoDB, so any number of
 workers (threads, processes, replicas) can run at once: each dealer × program is computed
@@ -9,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from typing import Any
 
 from service.deps import Deps
-from service.repositories import programs as program_repo
-from service.usecases import accrual_jobs
-from service.usecases.computation import recompute
+from service.usecases import accrual_jobs, recovery
+from service.usecases.catch_up import process
 
 log = logging.getLogger(__name__)
+CLAIM_REPAIR_SECONDS = 60.0  # orphaned settlement claims: rare, and a wider scan
 
 
 class AccrualWorker:
@@ -27,6 +28,8 @@ class AccrualWorker:
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._next_recovery = 0.0
+        self._next_claim_repair = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -45,24 +48,23 @@ class AccrualWorker:
         """Process jobs until none is left that this worker may take; returns how many."""
         done = 0
         while jobs := await accrual_jobs.claim_batch(self.deps, self.owner):
-            await self._process(jobs)
+            await process(self.deps, jobs)
             done += len(jobs)
         return done
 
-    async def _process(self, jobs: list[dict[str, Any]]) -> None:
-        """Jobs of one program: its whole population, or a set of dealers together."""
-        program = await program_repo.get(self.deps.db, str(jobs[0]["programCode"]))
-        if program is not None:
-            periods = sorted({str(p) for job in jobs for p in job.get("periods") or ()})
-            dealers = [str(job["dealerCode"]) for job in jobs]
-            codes = None if dealers == [accrual_jobs.ALL_DEALERS] else dealers
-            await recompute(self.deps, program, periods, codes)
-        for job in jobs:
-            await accrual_jobs.finish(self.deps, job)
+    async def recover_when_due(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_claim_repair:
+            self._next_claim_repair = now + CLAIM_REPAIR_SECONDS
+            await recovery.repair_claims(self.deps)
+        if now >= self._next_recovery:
+            self._next_recovery = now + self.deps.settings.recovery_interval_seconds
+            await recovery.recover(self.deps)
 
     async def _run(self) -> None:
         while True:
             try:
+                await self.recover_when_due()
                 await self.drain()
             except asyncio.CancelledError:
                 raise

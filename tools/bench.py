@@ -4,15 +4,25 @@ One run, everything real and over the wire:
 
 1. a temporary embedded server (SecantusDB) and the service started as a subprocess
    (`rebates serve`, its own port and secret, no demo data, the request time budget raised
-   so that long calls can be timed instead of cancelled);
+   so that long calls can be timed instead of cancelled). Both are durable, as in
+   production: the server runs with `--sync-on-commit` (service/embedded.py) and the
+   service's client journals its writes (`j: true`, service/db.py);
 2. DEALERS dealers (upsertDealer, 25 mutations per request) and one ACTIVE quarterly
    program (SALES_AMOUNT, RETROACTIVE PERCENT tiers, YEAR_TO_DATE);
 3. ROWS transactions written to bench.csv (fixed seed, spread over last calendar year) and
    imported with the CLI as a subprocess (`rebates import transactions bench.csv`): wall
    time and the importer's peak RSS (os.wait4 on that process only) — compared with a bare
    `insert_many` of the same documents (batches of 5,000) into a scratch collection;
+   the cost of durability, measured in the same run: that bare `insert_many` and a loop of
+   single-document `update_one` on the durable server (journaled client) and on a second
+   embedded server started without `--sync-on-commit` (client with the driver's default
+   write concern);
 4. the time until the accrual worker has drained (`accrual_jobs` with `dirty: true` = 0);
 5. `runAccruals` over GraphQL vs a bare `$group` (sum of amount by dealerCode).
+
+6. finally, with the program retired: --small-rows more rows imported with the CLI, then the
+   same file sent again (`--restart`: every row already stored, all duplicates) — the
+   re-send against the first send of the same rows.
 
 Prints the figures and writes them into BENCHMARKS.md between the bench markers (the rest
 of that file, the analysis, is kept).
@@ -23,6 +33,7 @@ import argparse
 import csv
 import datetime as dt
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -54,6 +65,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROGRAM = "BENCH-SALES"
 DATABASE = "bench"
 INSERT_BATCH = 5000
+UPDATES = 2000  # single-document update_one per server in the durability comparison
 REGIONS = ("EAST", "SOUTH", "NORTH", "WEST")  # dealer i is in REGIONS[i % 4]
 DEALERS_PER_REQUEST = 25  # under the service's alias limit
 # Long enough for every call the bench makes; the service's default budget is 30 s.
@@ -230,6 +242,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 @dataclass
+class Durability:
+    """The same bare writes on the durable server and on a non-durable one (seconds)."""
+
+    insert: float = 0.0  # bare insert_many of the bench's rows, durable (the import's baseline)
+    insert_plain: float = 0.0
+    update: float = 0.0  # UPDATES single-document update_one, durable
+    update_plain: float = 0.0
+
+
+@dataclass
 class Figures:
     rows: int
     dealers: int
@@ -245,7 +267,10 @@ class Figures:
     small_rows: int = 0
     small_rss: int = 0
     small_seconds: float = 0.0
-    bare_insert_seconds: float = 0.0
+    bare_insert_seconds: float = 0.0  # durable server, journaled client
+    durability: Durability = field(default_factory=Durability)
+    resend_seconds: float = 0.0  # the small file again (--restart): all duplicates
+    resend_summary: str = ""
     drain: Drain | None = None
     cancelled_jobs: int = 0
     accruals_q1_seconds: float = 0.0
@@ -266,14 +291,16 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
     write_csv(data, args.rows, dealers, year, args.seed)
     figures.csv_bytes = data.stat().st_size
 
-    server = EmbeddedServer(work / "db", log_path=work / "secantusd.log")
+    server = EmbeddedServer(work / "db", log_path=work / "secantusd.log")  # durable
     uri = server.start()
-    database_pid = server._proc.pid if server._proc else 0
-    mongo: MongoClient[dict[str, Any]] = MongoClient(uri)
+    database_pid = server.pid or 0
+    # journaled, as the service's own client (Database.connect) writes
+    mongo: MongoClient[dict[str, Any]] = MongoClient(uri, journal=True)
     service: subprocess.Popen[bytes] | None = None
     try:
         db = mongo.get_database(DATABASE, codec_options=CODEC_OPTIONS)
-        figures.bare_insert_seconds = bare_insert(mongo, data, args.rows)
+        figures.durability = bare_writes(mongo, work, data, args.rows)
+        figures.bare_insert_seconds = figures.durability.insert
 
         port, secret = free_port(), secrets.token_urlsafe(48)
         env = {**os.environ, "REBATES_MONGODB_URI": uri, "REBATES_DATABASE": DATABASE,
@@ -370,6 +397,20 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                     command, env, work / "small.out", work / "small.err")
                 figures.small_rows = args.small_rows
                 assert code == 0, (work / "small.out").read_text()
+                stored = db["transactions"].count_documents({})
+
+                # The same rows again, all already stored: what a --restart, or a re-send
+                # after a crash or a timeout, costs against sending them the first time.
+                say(f"sending the same {args.small_rows:,} rows again (--restart: all "
+                    "duplicates)")
+                figures.resend_seconds, code, _, _ = run_measured(
+                    [*command, "--restart"], env, work / "resend.out", work / "resend.err")
+                figures.resend_summary = (work / "resend.out").read_text()
+                assert code == 0, figures.resend_summary + \
+                    (work / "resend.err").read_text()[-2000:]
+                assert db["transactions"].count_documents({}) == stored
+                figures.checks.append(f"the re-send of {args.small_rows:,} stored rows "
+                                      "stored nothing new")
         finally:
             admin.close()
     finally:
@@ -385,26 +426,64 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
     return figures
 
 
-def bare_insert(mongo: MongoClient[dict[str, Any]], data: Path, rows: int) -> float:
+def bare_writes(durable: MongoClient[dict[str, Any]], work: Path, data: Path,
+                rows: int) -> Durability:
     """The same documents, parsed from the same file, straight into a scratch collection
-    with the same indexes as the service's transactions collection."""
-    say("bare insert_many of the same documents into a scratch collection")
-    scratch = mongo.get_database("bench_scratch", codec_options=CODEC_OPTIONS)["bare"]
-    scratch.drop()
-    scratch.create_indexes(INDEXES["transactions"])
-    started = time.perf_counter()
-    batch: list[dict[str, Any]] = []
-    for doc in csv_documents(data):
-        batch.append(doc)
-        if len(batch) == INSERT_BATCH:
-            scratch.insert_many(batch, ordered=False)
-            batch = []
-    if batch:
-        scratch.insert_many(batch, ordered=False)
-    seconds = time.perf_counter() - started
-    assert scratch.count_documents({}) == rows
-    mongo.drop_database("bench_scratch")
-    return seconds
+    with the same indexes as the service's transactions collection — on the durable server
+    (journaled client, as the service writes) and on a second embedded server started
+    without --sync-on-commit (the driver's default write concern); then UPDATES
+    single-document `update_one` on each. The two sides take turns batch by batch (in
+    alternating order), so that whatever else the machine is doing weighs on both alike."""
+    say("bare insert_many of the same documents into a scratch collection, on the durable "
+        "server and on one without --sync-on-commit (durability's cost), in turns")
+    server = EmbeddedServer(work / "db-not-durable", sync_on_commit=False,
+                            log_path=work / "secantusd-not-durable.log")
+    plain: MongoClient[dict[str, Any]] = MongoClient(server.start())
+    try:
+        assert durable.write_concern.document.get("j") is True
+        assert "j" not in plain.write_concern.document
+        sides = {"durable": durable, "plain": plain}
+        seconds = {"durable": 0.0, "plain": 0.0, "durable-u": 0.0, "plain-u": 0.0}
+        scratch = {}
+        for name, mongo in sides.items():
+            scratch[name] = mongo.get_database("bench_scratch",
+                                               codec_options=CODEC_OPTIONS)["bare"]
+            scratch[name].drop()
+            scratch[name].create_indexes(INDEXES["transactions"])
+
+        def turns(turn: int) -> tuple[str, str]:
+            return ("durable", "plain") if turn % 2 == 0 else ("plain", "durable")
+
+        documents = csv_documents(data)
+        turn = 0
+        while batch := list(itertools.islice(documents, INSERT_BATCH)):
+            for name in turns(turn):
+                started = time.perf_counter()
+                scratch[name].insert_many(batch, ordered=False)
+                seconds[name] += time.perf_counter() - started
+            turn += 1
+        for name in sides:
+            assert scratch[name].count_documents({}) == rows
+            updates = scratch[name].database["updates"]
+            updates.insert_many([{"_id": i, "n": 0} for i in range(100)])
+        chunk = UPDATES // 10
+        for turn in range(10):
+            for name in turns(turn):
+                updates = scratch[name].database["updates"]
+                started = time.perf_counter()
+                for i in range(chunk):
+                    updates.update_one({"_id": i % 100}, {"$inc": {"n": 1}})
+                seconds[f"{name}-u"] += time.perf_counter() - started
+        for name, mongo in sides.items():
+            total = sum(d["n"] for d in scratch[name].database["updates"].find())
+            assert total == chunk * 10, total
+            mongo.drop_database("bench_scratch")
+    finally:
+        plain.close()
+        server.stop()
+        shutil.rmtree(work / "db-not-durable", ignore_errors=True)
+    return Durability(seconds["durable"], seconds["plain"], seconds["durable-u"],
+                      seconds["plain-u"])
 
 
 def start_profiler(py_spy: str | None, service_pid: int, database_pid: int,
@@ -508,6 +587,7 @@ def drain_text(f: Figures) -> str:
 
 def render(figures: Figures, seconds: float) -> str:
     f = figures
+    d = f.durability
     rate = f.rows / f.import_seconds if f.import_seconds else 0
     bare_rate = f.rows / f.bare_insert_seconds if f.bare_insert_seconds else 0
     cores = os.cpu_count() or 1
@@ -517,15 +597,26 @@ def render(figures: Figures, seconds: float) -> str:
         f"({f.rows:,} transactions, {f.dealers:,} dealers, seed {f.seed}; the whole run took "
         f"{seconds / 60:,.1f} min). Machine: {cores} cores, {platform.machine()}, "
         f"Python {platform.python_version()}, SecantusDB {secantus_version()} (embedded, "
-        "one process); the service is one `rebates serve` process.",
+        "one process, durable: `--sync-on-commit`); the service is one `rebates serve` "
+        "process writing with `j: true`, as in production.",
         "",
         "| what | measured | compared with | ratio |",
         "|---|---|---|---:|",
         f"| import {f.rows:,} rows through the CLI (`rebates import transactions`, "
         f"{f.csv_bytes / 2**20:,.1f} MiB CSV, batches of 5,000 over HTTP) | "
         f"{f.import_seconds:,.1f} s ({rate:,.0f} rows/s) | bare `insert_many` of the same "
-        f"documents, batches of 5,000, same indexes: {f.bare_insert_seconds:,.1f} s "
-        f"({bare_rate:,.0f} rows/s) | {f.import_seconds / f.bare_insert_seconds:,.1f}× |",
+        f"documents, batches of 5,000, same indexes, same server, `j: true`: "
+        f"{f.bare_insert_seconds:,.1f} s ({bare_rate:,.0f} rows/s) | "
+        f"{f.import_seconds / f.bare_insert_seconds:,.1f}× |",
+        f"| durability: that bare `insert_many` on the durable server (`--sync-on-commit`, "
+        f"`j: true`) | {d.insert:,.1f} s ({f.rows / d.insert:,.0f} rows/s) | the same on a "
+        "second embedded server without `--sync-on-commit`, the driver's default write "
+        f"concern (batches in turns): {d.insert_plain:,.1f} s "
+        f"({f.rows / d.insert_plain:,.0f} rows/s) | {d.insert / d.insert_plain:,.2f}× |",
+        f"| durability: {UPDATES:,} single-document `update_one`, one after another, on the "
+        f"durable server | {d.update / UPDATES * 1000:,.2f} ms each | the same on the "
+        f"non-durable one (in turns, {UPDATES // 10:,} at a time): "
+        f"{d.update_plain / UPDATES * 1000:,.2f} ms each | {d.update / d.update_plain:,.2f}× |",
         f"| peak memory (max RSS) of the import process | {mib(f.import_rss)} | "
         + (f"the same CLI importing {f.small_rows:,} rows: {mib(f.small_rss)} | "
            f"{f.import_rss / f.small_rss:,.2f}× |" if f.small_rss else "– | – |"),
@@ -534,6 +625,12 @@ def render(figures: Figures, seconds: float) -> str:
          f"({f.small_rows / f.small_seconds:,.0f} rows/s) | the bare `insert_many` rate "
          f"above: {bare_rate:,.0f} rows/s | {bare_rate * f.small_seconds / f.small_rows:,.1f}× |"]
          if f.small_seconds else []),
+        *([f"| re-sending those {f.small_rows:,} stored rows (the same CLI with `--restart`: "
+           f"every row a duplicate) | {f.resend_seconds:,.1f} s "
+           f"({f.small_rows / f.resend_seconds:,.0f} rows/s) | sending them the first time "
+           f"(the row above): {f.small_seconds:,.1f} s | "
+           f"{f.resend_seconds / f.small_seconds:,.2f}× |"]
+         if f.resend_seconds else []),
         f"| CPU used during the import | importer {f.import_cpu:,.1f} s, service "
         f"{f.service_cpu:,.1f} s, database {f.database_cpu:,.1f} s | wall time × {cores} "
         f"cores = {f.import_seconds * cores:,.0f} CPU-s available | – |",
@@ -561,6 +658,8 @@ def render(figures: Figures, seconds: float) -> str:
         "```",
         f.import_summary.rstrip(),
         "```",
+        *(["", "The re-send's summary:", "", "```", f.resend_summary.rstrip(), "```"]
+          if f.resend_summary else []),
         END,
     ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from pymongo.errors import BulkWriteError
 
 from domain.accrual import AccrualFigures, EarlierGross
 from domain.calculation import CalculationStep
+from domain.money import format_amount
 from domain.net import AccrualStatus
 from domain.periods import Period
 from service.db import Database
@@ -180,6 +181,57 @@ async def get(db: Database, accrual_id: str, *, scope: str | None = None) -> Sto
         query["dealerCode"] = scope
     doc = await db.accruals.find_one(query)
     return from_doc(doc) if doc else None
+
+
+async def get_doc(db: Database, accrual_id: str, *,
+                  scope: str | None = None) -> dict[str, Any] | None:
+    try:
+        query: dict[str, Any] = {"_id": ObjectId(accrual_id)}
+    except (InvalidId, TypeError):
+        return None
+    if scope is not None:
+        query["dealerCode"] = scope
+    return await db.accruals.find_one(query)
+
+
+async def take_for_dispute(db: Database, accrual_id: str, dispute_id: ObjectId) -> bool:
+    """APPROVED and unclaimed → DISPUTED by this dispute; True also if it already is."""
+    oid = ObjectId(accrual_id)
+    taken = await db.accruals.update_one(
+        {"_id": oid, "status": AccrualStatus.APPROVED.value, "settlementId": None},
+        {"$set": {"status": AccrualStatus.DISPUTED.value, "disputeId": dispute_id}})
+    if taken.modified_count:
+        return True
+    return await db.accruals.find_one({"_id": oid, "disputeId": dispute_id,
+                                       "status": AccrualStatus.DISPUTED.value}) is not None
+
+
+async def release_from_dispute(db: Database, accrual_id: str, dispute_id: ObjectId, *,
+                               adjustment: Decimal | None, cause: str) -> None:
+    """DISPUTED by this dispute → APPROVED, with the accepted adjustment added, in one
+    atomic write (so it is added once, however often this runs)."""
+    oid = ObjectId(accrual_id)
+    while True:
+        doc = await db.accruals.find_one({"_id": oid, "disputeId": dispute_id,
+                                          "status": AccrualStatus.DISPUTED.value})
+        if doc is None:
+            return  # done already (or forfeited meanwhile)
+        update: dict[str, Any] = {"$set": {"status": AccrualStatus.APPROVED.value},
+                                  "$unset": {"disputeId": ""}}
+        if adjustment is not None:
+            net = doc["netAmount"] + adjustment
+            update["$inc"] = {"adjustmentAmount": adjustment, "netAmount": adjustment}
+            update["$push"] = {"calculation": {"$each": [
+                {"label": f"Adjustment: {cause}", "formula": format_amount(adjustment),
+                 "amount": adjustment},
+                {"label": "Net after dispute", "formula":
+                    f"{format_amount(doc['netAmount'])} + {format_amount(adjustment)} = "
+                    f"{format_amount(net)}", "amount": net}]}}
+        done = await db.accruals.update_one(
+            {"_id": oid, "disputeId": dispute_id, "status": AccrualStatus.DISPUTED.value,
+             "netAmount": doc["netAmount"]}, update)
+        if done.modified_count:
+            return
 
 
 def _filter(*, dealer_code: str | None, program_code: str | None, period: str | None,

@@ -1,12 +1,14 @@
 """The audit log: append-only. This module offers no update or delete, by design."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.errors import DuplicateKeyError
 
 from service.auth import Principal
 from service.db import Database
@@ -37,14 +39,31 @@ def from_doc(doc: dict[str, Any]) -> AuditEvent:
                       after=doc.get("after"))
 
 
+def event(*, actor: Principal, action: str, entity_type: str, entity_id: str, before: Any,
+          after: Any, now: dt.datetime, dealer_code: str | None = None,
+          event_id: ObjectId | None = None) -> dict[str, Any]:
+    """An audit event document, not yet written: an operation that finishes in several
+    writes keeps it in its `pending` marker and writes it among its follow-ups."""
+    return {"_id": event_id or ObjectId(), "at": now, "actor": actor.sub,
+            "role": actor.role.value, "action": action, "entityType": entity_type,
+            "entityId": entity_id, "before": jsonable(before), "after": jsonable(after),
+            "dealerCode": dealer_code}
+
+
+async def write(db: Database, doc: dict[str, Any]) -> AuditEvent:
+    """Write an event once: writing the same event (same `_id`) again changes nothing."""
+    with contextlib.suppress(DuplicateKeyError):
+        await db.audit_events.insert_one(doc)
+    return from_doc(doc)
+
+
 async def append(db: Database, *, actor: Principal, action: str, entity_type: str,
                  entity_id: str, before: Any, after: Any, now: dt.datetime,
-                 dealer_code: str | None = None) -> AuditEvent:
-    doc = {"at": now, "actor": actor.sub, "role": actor.role.value, "action": action,
-           "entityType": entity_type, "entityId": entity_id,
-           "before": jsonable(before), "after": jsonable(after), "dealerCode": dealer_code}
-    result = await db.audit_events.insert_one(doc)
-    return from_doc({**doc, "_id": result.inserted_id})
+                 dealer_code: str | None = None,
+                 event_id: ObjectId | None = None) -> AuditEvent:
+    return await write(db, event(actor=actor, action=action, entity_type=entity_type,
+                                 entity_id=entity_id, before=before, after=after, now=now,
+                                 dealer_code=dealer_code, event_id=event_id))
 
 
 async def get(db: Database, event_id: str) -> AuditEvent | None:

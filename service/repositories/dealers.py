@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
@@ -11,6 +11,7 @@ from domain.dealers import Dealer, DealerDraft, DealerStatus
 from service.db import Database
 from service.errors import unique_violation_as_conflict
 from service.pagination import Page, page_of
+from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import narrowing
 
 CURSOR_KIND = "dealer"
@@ -40,6 +41,10 @@ async def get(db: Database, code: str, *, scope: str | None = None) -> Dealer | 
     return from_doc(doc) if doc else None
 
 
+async def get_doc(db: Database, code: str) -> dict[str, Any] | None:
+    return await db.dealers.find_one({"code": code})
+
+
 async def get_many(db: Database, codes: Iterable[str], *,
                    scope: str | None = None) -> dict[str, Dealer]:
     wanted = list(dict.fromkeys(codes))
@@ -55,6 +60,18 @@ async def existing_codes(db: Database, codes: Iterable[str]) -> set[str]:
     cursor = db.dealers.find({} if narrowed is None else {"code": narrowed},
                              {"code": 1, "_id": 0})
     return {doc["code"] async for doc in cursor} & set(wanted)
+
+
+async def set_status(db: Database, code: str, status: DealerStatus, *,
+                     only_if: DealerStatus | None = None,
+                     pending: dict[str, Any] | None = None) -> None:
+    query: dict[str, Any] = {"code": code}
+    if only_if is not None:
+        query["status"] = only_if.value
+    fields: dict[str, Any] = {"status": status.value}
+    if pending is not None:
+        fields[PENDING] = pending
+    await db.dealers.update_one(query, {"$set": fields})
 
 
 async def bump_sales_version(db: Database, codes: Iterable[str]) -> None:
@@ -81,13 +98,14 @@ async def page(db: Database, *, first: int, after: str | None, segment_code: str
                    total=total, after=after)
 
 
-async def upsert(db: Database, draft: DealerDraft, *,
-                 now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Insert or update by code; returns the stored document before and after."""
+async def upsert(db: Database, draft: DealerDraft, *, now: dt.datetime,
+                 pending: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Insert or update by code, with the pending marker of what follows (segments,
+    recomputation, audit); returns the stored document before and after."""
     fields: dict[str, Any] = {
         "name": draft.name, "region": draft.region, "channel": draft.channel,
         "joinedOn": draft.joined_on.isoformat() if draft.joined_on else None,
-        "attributes": draft.attributes, "updatedAt": now}
+        "attributes": draft.attributes, "updatedAt": now, PENDING: pending}
     if draft.status is not None:
         fields["status"] = draft.status.value
     on_insert: dict[str, Any] = {"createdAt": now, "segmentCodes": []}
@@ -106,13 +124,35 @@ async def set_segments(db: Database, code: str, segment_codes: Iterable[str]) ->
     await db.dealers.update_one({"code": code}, {"$set": {"segmentCodes": list(segment_codes)}})
 
 
-async def set_segment_members(db: Database, segment_code: str, members: set[str]) -> None:
-    """Make `members` exactly the dealers carrying `segment_code` (two bulk updates)."""
+async def set_segment_members(db: Database, segment_code: str, members: set[str], *,
+                              pending: dict[str, Any]) -> None:
+    """Make `members` exactly the dealers carrying `segment_code` (two bulk updates); each
+    dealer that moves gets the pending marker in the same write."""
     codes = sorted(members)
     await db.dealers.update_many({"code": {"$in": codes}, "segmentCodes": {"$ne": segment_code}},
-                                 {"$push": {"segmentCodes": segment_code}})
+                                 {"$push": {"segmentCodes": segment_code},
+                                  "$set": {PENDING: pending}})
     await db.dealers.update_many({"code": {"$nin": codes}, "segmentCodes": segment_code},
-                                 {"$pull": {"segmentCodes": segment_code}})
+                                 {"$pull": {"segmentCodes": segment_code},
+                                  "$set": {PENDING: pending}})
+
+
+async def set_segments_of(db: Database, changes: Mapping[str, Sequence[str]], *,
+                          pending: dict[str, Any]) -> None:
+    """New segments per dealer, each with the pending marker in the same write."""
+    if changes:
+        await db.dealers.bulk_write(
+            [UpdateOne({"code": code}, {"$set": {"segmentCodes": list(found), PENDING: pending}})
+             for code, found in changes.items()], ordered=False)
+
+
+async def clear_pending(db: Database, codes: Iterable[str], mark: dict[str, Any]) -> None:
+    """Drop this marker (not a newer one another change wrote meanwhile)."""
+    wanted = sorted(codes)
+    if wanted:
+        await db.dealers.bulk_write(
+            [UpdateOne({"code": code, f"{PENDING}.since": mark["since"]},
+                       {"$unset": {PENDING: ""}}) for code in wanted], ordered=False)
 
 
 async def remove_segment_everywhere(db: Database, segment_code: str) -> None:

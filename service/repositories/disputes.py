@@ -10,6 +10,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from service.db import Database
+from service.repositories.pending import FIELD as PENDING
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,30 @@ def _id(value: str) -> ObjectId | None:
         return None
 
 
-async def insert(db: Database, *, accrual: dict[str, Any], reason: str, actor: str,
-                 now: dt.datetime) -> Dispute:
-    doc = {"accrualId": str(accrual["_id"]), "dealerCode": accrual["dealerCode"],
-           "programCode": accrual["programCode"], "period": accrual["period"],
-           "reason": reason, "status": "OPEN", "openedBy": actor, "openedAt": now}
-    result = await db.disputes.insert_one(doc)
-    return from_doc({**doc, "_id": result.inserted_id})
+async def insert(db: Database, dispute_id: ObjectId, *, accrual: dict[str, Any], reason: str,
+                 actor: str, now: dt.datetime, pending: dict[str, Any]) -> dict[str, Any]:
+    doc = {"_id": dispute_id, "accrualId": str(accrual["_id"]),
+           "dealerCode": accrual["dealerCode"], "programCode": accrual["programCode"],
+           "period": accrual["period"], "reason": reason, "status": "OPEN",
+           "openedBy": actor, "openedAt": now, PENDING: pending}
+    await db.disputes.insert_one(doc)
+    return doc
+
+
+async def void(db: Database, dispute_id: ObjectId) -> None:
+    """An opened dispute that never took its accrual (settled first): it never was."""
+    await db.disputes.delete_one({"_id": dispute_id, "status": "OPEN"})
+
+
+async def open_for_accrual(db: Database, accrual_id: str) -> list[dict[str, Any]]:
+    """The accrual's OPEN disputes (one, or during an opening that stopped half-way, two)."""
+    found = await db.disputes.find({"accrualId": accrual_id}).to_list()
+    return [doc for doc in found if doc["status"] == "OPEN"]
+
+
+async def get_doc(db: Database, dispute_id: str) -> dict[str, Any] | None:
+    oid = _id(dispute_id)
+    return None if oid is None else await db.disputes.find_one({"_id": oid})
 
 
 async def get(db: Database, dispute_id: str, *, scope: str | None = None) -> Dispute | None:
@@ -61,16 +79,18 @@ async def get(db: Database, dispute_id: str, *, scope: str | None = None) -> Dis
 
 
 async def resolve(db: Database, dispute_id: str, *, status: str, adjustment: Decimal | None,
-                  note: str | None, actor: str, now: dt.datetime) -> Dispute | None:
-    """Only an OPEN dispute is resolved, once (atomic)."""
+                  note: str | None, actor: str, now: dt.datetime,
+                  pending: dict[str, Any]) -> dict[str, Any] | None:
+    """Only an OPEN dispute whose opening is complete is resolved, once (atomic)."""
     oid = _id(dispute_id)
     if oid is None:
         return None
-    doc = await db.disputes.find_one_and_update(
-        {"_id": oid, "status": "OPEN"},
+    doc: dict[str, Any] | None = await db.disputes.find_one_and_update(
+        {"_id": oid, "status": "OPEN", PENDING: {"$exists": False}},
         {"$set": {"status": status, "adjustmentAmount": adjustment, "resolutionNote": note,
-                  "resolvedBy": actor, "resolvedAt": now}}, return_document=True)
-    return from_doc(doc) if doc else None
+                  "resolvedBy": actor, "resolvedAt": now, PENDING: pending}},
+        return_document=True)
+    return doc
 
 
 async def find(db: Database, *, status: str | None, scope: str | None) -> list[Dispute]:

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.net import Adjustment
 from service.db import Database
+from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import narrowing, one_of
 
 
@@ -36,15 +37,21 @@ async def locks(db: Database, program_code: str) -> dict[str, PeriodLock]:
 
 
 async def lock(db: Database, program_code: str, period: str, period_start: dt.date, *,
-               actor: str, now: dt.datetime) -> bool:
-    """False if the period was already closed (by this call's twin, say)."""
+               actor: str, now: dt.datetime, pending: dict[str, Any]) -> bool:
+    """False if the period was already closed (by this call's twin, say). The lock is
+    written with its pending marker: the approval of the period's accruals follows."""
     try:
         await db.period_locks.insert_one({"programCode": program_code, "period": period,
                                           "periodStart": period_start.isoformat(),
-                                          "closedAt": now, "closedBy": actor})
+                                          "closedAt": now, "closedBy": actor,
+                                          PENDING: pending})
     except DuplicateKeyError:
         return False
     return True
+
+
+async def lock_doc(db: Database, program_code: str, period: str) -> dict[str, Any] | None:
+    return await db.period_locks.find_one({"programCode": program_code, "period": period})
 
 
 async def add_adjustment(db: Database, *, dealer_code: str, program_code: str,

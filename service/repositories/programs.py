@@ -19,6 +19,7 @@ from domain.programs import (
 from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from service.db import Database
 from service.errors import unique_violation_as_conflict
+from service.repositories.pending import FIELD as PENDING
 
 
 @dataclass(frozen=True)
@@ -98,27 +99,31 @@ async def list_programs(db: Database, *, status: ProgramStatus | None = None,
 
 
 async def insert(db: Database, rules: ProgramRules, status: ProgramStatus, *,
-                 now: dt.datetime) -> dict[str, Any]:
-    doc = {**to_doc(rules, status), "createdAt": now, "updatedAt": now}
+                 now: dt.datetime, pending: dict[str, Any]) -> dict[str, Any]:
+    """The new program with its pending marker; its version record and marks follow."""
+    doc = {**to_doc(rules, status), "createdAt": now, "updatedAt": now, PENDING: pending}
     with unique_violation_as_conflict({"code": ("input", "code")}):
         await db.programs.insert_one(dict(doc))
-    await db.program_versions.replace_one({"code": rules.code, "version": rules.version},
-                                          doc, upsert=True)
     return doc
 
 
 async def replace_current(db: Database, before: StoredProgram, rules: ProgramRules,
-                          status: ProgramStatus, *, now: dt.datetime) -> dict[str, Any] | None:
+                          status: ProgramStatus, *, now: dt.datetime,
+                          pending: dict[str, Any]) -> dict[str, Any] | None:
     """Write the new current version, only if nobody changed the program meanwhile."""
-    doc = {**to_doc(rules, status), "updatedAt": now}
-    result = await db.programs.find_one_and_update(
+    doc = {**to_doc(rules, status), "updatedAt": now, PENDING: pending}
+    result: dict[str, Any] | None = await db.programs.find_one_and_update(
         {"code": before.code, "version": before.rules.version, "status": before.status.value},
         {"$set": doc}, return_document=True)
-    if result is None:
-        return None
-    await db.program_versions.replace_one({"code": rules.code, "version": rules.version},
-                                          {**doc, "createdAt": now}, upsert=True)
     return result
+
+
+async def record_version(db: Database, doc: dict[str, Any]) -> None:
+    """Keep the version a program document holds (idempotent: keyed by code and version)."""
+    version = {k: v for k, v in doc.items() if k not in ("_id", PENDING)}
+    version["createdAt"] = doc["updatedAt"]  # when this version was made
+    await db.program_versions.replace_one({"code": doc["code"], "version": doc["version"]},
+                                          version, upsert=True)
 
 
 def with_version(rules: ProgramRules, version: int) -> ProgramRules:

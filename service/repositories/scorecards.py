@@ -26,6 +26,7 @@ from domain.scorecards import (
 )
 from service.db import Database
 from service.errors import unique_violation_as_conflict
+from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import one_of
 
 
@@ -134,14 +135,15 @@ def _scorecard_fields(card: Scorecard) -> dict[str, Any]:
     }
 
 
-async def replace(db: Database, card: Scorecard, *,
-                  now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Store a dealer's scorecard for a template and period, replacing any earlier one.
+async def replace(db: Database, card: Scorecard, *, now: dt.datetime,
+                  pending: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Store a dealer's scorecard for a template and period, replacing any earlier one,
+    with its pending marker (the accruals it moves are marked next).
 
     Returns the stored document before (None: the first recording) and after.
     """
     key = _key(card.dealer_code, card.template_code, card.period)
-    update = {"$set": {**_scorecard_fields(card), "recordedAt": now},
+    update = {"$set": {**_scorecard_fields(card), "recordedAt": now, PENDING: pending},
               "$setOnInsert": {"createdAt": now}}
     try:
         before = await db.scorecards.find_one_and_update(

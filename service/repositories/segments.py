@@ -10,6 +10,7 @@ from pymongo import ReturnDocument
 from domain.segments import Segment, SegmentRule
 from service.db import Database
 from service.errors import unique_violation_as_conflict
+from service.repositories.pending import FIELD as PENDING
 
 
 def _rule_doc(rule: SegmentRule | None) -> dict[str, Any] | None:
@@ -55,11 +56,13 @@ async def priorities_taken(db: Database) -> dict[int, str]:
     return {doc["priority"]: doc["code"] async for doc in cursor}
 
 
-async def upsert(db: Database, segment: Segment, *,
-                 now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+async def upsert(db: Database, segment: Segment, *, now: dt.datetime,
+                 pending: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Insert or update by code, with the pending marker of the membership refresh that
+    follows; returns the stored document before and after."""
     fields = {"name": segment.name, "description": segment.description,
               "priority": segment.priority, "rule": _rule_doc(segment.rule),
-              "dealerCodes": list(segment.dealer_codes), "updatedAt": now}
+              "dealerCodes": list(segment.dealer_codes), "updatedAt": now, PENDING: pending}
     with unique_violation_as_conflict({"priority": ("input", "priority"),
                                        "code": ("input", "code")}):
         before = await db.segments.find_one_and_update(

@@ -11,6 +11,7 @@ from bson.errors import InvalidId
 
 from domain.violations import PenaltyKind, Violation, ViolationType
 from service.db import Database
+from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import one_of
 
 
@@ -24,15 +25,16 @@ def from_doc(doc: dict[str, Any]) -> Violation:
                      percent=Decimal(percent) if percent is not None else None)
 
 
-async def insert(db: Database, violation: Violation, *, actor: str,
-                 now: dt.datetime) -> Violation:
-    doc = {"dealerCode": violation.dealer_code, "type": violation.type.value,
-           "occurredOn": violation.occurred_on.isoformat(),
+async def insert(db: Database, violation_id: ObjectId, violation: Violation, *, actor: str,
+                 now: dt.datetime, pending: dict[str, Any]) -> dict[str, Any]:
+    """Stored with its pending marker: applying it to the accruals follows."""
+    doc = {"_id": violation_id, "dealerCode": violation.dealer_code,
+           "type": violation.type.value, "occurredOn": violation.occurred_on.isoformat(),
            "description": violation.description,
            "penalty": {"kind": violation.kind.value, "percent": violation.percent},
-           "recordedBy": actor, "recordedAt": now}
-    result = await db.violations.insert_one(doc)
-    return from_doc({**doc, "_id": result.inserted_id})
+           "recordedBy": actor, "recordedAt": now, PENDING: pending}
+    await db.violations.insert_one(doc)
+    return doc
 
 
 async def for_dealers(db: Database, dealer_codes: Iterable[str], *, start: dt.date,

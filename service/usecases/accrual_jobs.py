@@ -23,7 +23,6 @@ from service.deps import Deps
 from service.repositories import programs as program_repo
 
 ALL_DEALERS = "*"
-LEASE = dt.timedelta(seconds=60)
 
 
 def all_periods(rules: ProgramRules) -> list[Period]:
@@ -99,12 +98,17 @@ async def mark_dealers_everywhere(deps: Deps, dealer_codes: Iterable[str]) -> No
     await mark(deps, marks)
 
 
+def _lease(deps: Deps) -> dt.timedelta:
+    """How long a worker holds a job: a worker that died releases it when this runs out."""
+    return dt.timedelta(seconds=deps.settings.worker_lease_seconds)
+
+
 async def claim(deps: Deps, owner: str) -> dict[str, Any] | None:
     """Take the oldest dirty job nobody holds (or whose holder's lease ran out)."""
     now = deps.now()
     return await deps.db.accrual_jobs.find_one_and_update(
         {"dirty": True, "$or": [{"leaseUntil": None}, {"leaseUntil": {"$lt": now}}]},
-        {"$set": {"leaseUntil": now + LEASE, "owner": owner}},
+        {"$set": {"leaseUntil": now + _lease(deps), "owner": owner}},
         sort=[("markedAt", 1)], return_document=ReturnDocument.AFTER)
 
 
@@ -122,7 +126,7 @@ async def claim_batch(deps: Deps, owner: str) -> list[dict[str, Any]]:
         {"programCode": first["programCode"], "dirty": True,
          "dealerCode": {"$ne": ALL_DEALERS},
          "$or": [{"leaseUntil": None}, {"leaseUntil": {"$lt": now}}]},
-        {"$set": {"leaseUntil": now + LEASE, "owner": owner, "claim": token}})
+        {"$set": {"leaseUntil": now + _lease(deps), "owner": owner, "claim": token}})
     others = await deps.db.accrual_jobs.find({"claim": token}).to_list()
     return [first, *(job for job in others if job["_id"] != first["_id"])]
 
@@ -136,6 +140,11 @@ async def finish(deps: Deps, job: dict[str, Any]) -> bool:
         return True
     await deps.db.accrual_jobs.update_one({"_id": job["_id"]}, {"$set": {"leaseUntil": None}})
     return False
+
+
+async def dirty_of_program(deps: Deps, program_code: str) -> list[dict[str, Any]]:
+    return await deps.db.accrual_jobs.find({"programCode": program_code,
+                                            "dirty": True}).to_list()
 
 
 async def pending(deps: Deps) -> int:

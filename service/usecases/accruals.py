@@ -16,6 +16,7 @@ from service.repositories.accruals import StoredAccrual
 from service.repositories.basis import DealerBasis, basis_by_dealer, monthly_basis
 from service.repositories.programs import StoredProgram
 from service.usecases.accrual_jobs import started_periods
+from service.usecases.catch_up import catch_up_program
 from service.usecases.computation import compute_period, dealer_terms, span, windows
 
 
@@ -41,6 +42,7 @@ async def run_accruals(deps: Deps, actor: Principal, program_code: str,
     program = await program_repo.get(deps.db, code)
     period = _check_period(program, code, name)
     assert program is not None
+    await catch_up_program(deps, program)  # read our own writes: late data, scorecards, …
     to_compute = [period]
     if program.rules.accumulation is Accumulation.YEAR_TO_DATE:
         to_compute = [p for p in started_periods(program.rules, max(deps.today(), period.end))

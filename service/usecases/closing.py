@@ -1,16 +1,20 @@
 """closePeriod: approve a program period's accruals and lock them for good."""
 from __future__ import annotations
 
+from typing import Any
+
 from domain.errors import NotFound, Problems
 from domain.periods import Period, program_period
 from domain.programs import ProgramStatus
+from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
-from service.repositories import audit, ledger
+from service.repositories import audit, ledger, pending
 from service.repositories import programs as program_repo
 from service.repositories.accruals import StoredAccrual
 from service.usecases.accrual_jobs import all_periods
+from service.usecases.catch_up import catch_up_program
 from service.usecases.computation import compute_period
 
 
@@ -33,6 +37,11 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
     except ValueError as error:
         problems.add(("input", "period"), str(error))
     locks = await ledger.locks(deps.db, code)
+    if period is not None and period.name in locks:
+        doc = await ledger.lock_doc(deps.db, code, period.name)
+        if doc is not None and pending.FIELD in doc:  # a retry of a close that stopped
+            await complete_close(deps, doc)
+            return await accrual_repo.for_period(deps.db, code, period.name)
     if period is not None:
         if period.name in locks:
             problems.add(("input", "period"), f"{period.name} is already closed", "LOCKED")
@@ -45,13 +54,30 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
             problems.add(("input", "period"), f"close {', '.join(open_before)} first")
     problems.raise_if_any()
     assert period is not None
-    await compute_period(deps, program, period, locks=locks)
+    await catch_up_program(deps, program)  # pending reconciliation lands before the lock
+    await compute_period(deps, program, period, locks=await ledger.locks(deps.db, code))
+    mark = pending.marker(deps.now(), actor)
     if not await ledger.lock(deps.db, code, period.name, period.start, actor=actor.sub,
-                             now=deps.now()):
+                             now=mark["since"], pending=mark):
         problems.add(("input", "period"), f"{period.name} is already closed", "LOCKED")
         problems.raise_if_any()
-    approved = await accrual_repo.approve_open(deps.db, code, period.name, now=deps.now())
-    await audit.append(deps.db, actor=actor, action="closePeriod", entity_type="Program",
-                       entity_id=code, before=None,
-                       after={"period": period.name, "approved": approved}, now=deps.now())
+    failpoints.hit("close.after_lock")
+    doc = await ledger.lock_doc(deps.db, code, period.name)
+    assert doc is not None
+    await complete_close(deps, doc)
     return await accrual_repo.for_period(deps.db, code, period.name)
+
+
+async def complete_close(deps: Deps, lock: dict[str, Any]) -> None:
+    """After the lock: approve the period's OPEN accruals, audit, drop the pending marker.
+    Approving twice approves nothing more, so this may run again after any stop."""
+    mark = lock.get(pending.FIELD)
+    if mark is None:
+        return
+    code, period = lock["programCode"], lock["period"]
+    approved = await accrual_repo.approve_open(deps.db, code, period, now=mark["since"])
+    await audit.append(deps.db, actor=pending.actor_of(mark), action="closePeriod",
+                       entity_type="Program", entity_id=code, before=None,
+                       after={"period": period, "approved": approved}, now=mark["since"],
+                       event_id=lock["_id"])
+    await pending.clear(deps.db.period_locks, {"_id": lock["_id"]})

@@ -4,10 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bson import ObjectId
+
 from domain.dealers import Dealer, DealerStatus, check_status_change, validate_dealer
 from service.auth import Principal
 from service.deps import Deps
-from service.repositories import audit
+from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.usecases import accrual_jobs, membership
 
@@ -22,13 +24,20 @@ async def upsert_dealer(deps: Deps, actor: Principal, *, code: str, name: str,
     current = await dealer_repo.get(deps.db, draft.code)
     if current is not None:
         check_status_change(current.status, draft.status)
-    before, _ = await dealer_repo.upsert(deps.db, draft, now=deps.now())
-    moved = await membership.refresh_dealers(deps, [draft.code])
-    after = await deps.db.dealers.find_one({"code": draft.code})
-    if moved or (before or {}).get("status") != (after or {}).get("status"):
+    now = deps.now()
+    mark = pending.marker(now, actor, auditId=ObjectId())
+    before, _ = await dealer_repo.upsert(deps.db, draft, now=now, pending=mark)
+    await membership.refresh_dealers(deps, [draft.code], mark=mark)  # marks it if it moved
+    after = await dealer_repo.get_doc(deps.db, draft.code)
+    assert after is not None
+    if (before or {}).get("status") != after.get("status"):
         await accrual_jobs.mark_dealers_everywhere(deps, [draft.code])
     await audit.append(deps.db, actor=actor, action="upsertDealer", entity_type="Dealer",
-                       entity_id=draft.code, before=before, after=after, now=deps.now(),
-                       dealer_code=draft.code)
-    assert after is not None
+                       entity_id=draft.code, before=_shown(before), after=_shown(after),
+                       now=now, dealer_code=draft.code, event_id=mark["auditId"])
+    await dealer_repo.clear_pending(deps.db, {draft.code}, mark)
     return dealer_repo.from_doc(after)
+
+
+def _shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if doc is None else {k: v for k, v in doc.items() if k != pending.FIELD}

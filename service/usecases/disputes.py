@@ -1,51 +1,64 @@
-"""Disputes (申诉): a dealer questions an approved accrual; finance accepts or rejects."""
+"""Disputes (申诉): a dealer questions an approved accrual; finance accepts or rejects.
+
+Both steps take two writes — the dispute, then its accrual — so the dispute is written first
+with a pending marker and its accrual follows (`complete`); a retry or the recovery pass
+finishes whatever a stop left half-done, and an accrual is DISPUTED exactly while its one
+OPEN dispute exists.
+"""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 
 from domain.codes import TEXT_MAX, clean_name
 from domain.errors import NotFound, Problems
-from domain.money import format_amount
+from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
-from service.repositories import audit, ledger
+from service.repositories import accruals as accrual_repo
+from service.repositories import audit, ledger, pending
 from service.repositories import disputes as dispute_repo
 from service.repositories.disputes import Dispute
+
+
+def _not_disputable(problems: Problems, status: str) -> None:
+    problems.add(("input", "accrualId"), "only an APPROVED accrual not yet settled can be "
+                                         f"disputed; this one is {status}", "LOCKED")
+    problems.raise_if_any()
 
 
 async def open_dispute(deps: Deps, actor: Principal, accrual_id: str, reason: str) -> Dispute:
     """Only an APPROVED, unsettled accrual can be disputed; a DEALER only its own."""
     problems = Problems()
     text = clean_name(reason, ("input", "reason"), problems, limit=TEXT_MAX)
-    try:
-        query: dict[str, object] = {"_id": ObjectId(accrual_id)}
-    except (InvalidId, TypeError):
-        raise NotFound(("input", "accrualId"), "no such accrual") from None
-    if actor.dealer_scope is not None:
-        query["dealerCode"] = actor.dealer_scope
-    accrual = await deps.db.accruals.find_one(query)
+    accrual = await accrual_repo.get_doc(deps.db, accrual_id, scope=actor.dealer_scope)
     if accrual is None:
         raise NotFound(("input", "accrualId"), "no such accrual")
     problems.raise_if_any()
-    taken = await deps.db.accruals.find_one_and_update(
-        {"_id": accrual["_id"], "status": "APPROVED", "settlementId": None},
-        {"$set": {"status": "DISPUTED"}})
-    if taken is None:
-        problems.add(("input", "accrualId"),
-                     f"only an APPROVED accrual not yet settled can be disputed; this one is "
-                     f"{accrual['status']}", "LOCKED")
-        problems.raise_if_any()
-    dispute = await dispute_repo.insert(deps.db, accrual=accrual, reason=text,
-                                        actor=actor.sub, now=deps.now())
-    await audit.append(deps.db, actor=actor, action="openDispute", entity_type="Dispute",
-                       entity_id=dispute.id, before={"accrualStatus": "APPROVED"},
-                       after={"accrualStatus": "DISPUTED", "reason": text,
-                              "accrualId": dispute.accrual_id}, now=deps.now(),
-                       dealer_code=dispute.dealer_code)
-    return dispute
+    for earlier in await dispute_repo.open_for_accrual(deps.db, str(accrual["_id"])):
+        if pending.FIELD in earlier and not await complete(deps, earlier):
+            continue  # a call that stopped half-way, finished now: it never took the accrual
+        if earlier["openedBy"] == actor.sub and earlier["reason"] == text:
+            return dispute_repo.from_doc(earlier)  # this is a retry of that call
+    accrual = await accrual_repo.get_doc(deps.db, str(accrual["_id"])) or accrual
+    if accrual["status"] != "APPROVED" or accrual.get("settlementId") is not None:
+        _not_disputable(problems, accrual["status"])
+    now = deps.now()
+    dispute_id = ObjectId()
+    event = audit.event(actor=actor, action="openDispute", entity_type="Dispute",
+                        entity_id=str(dispute_id), before={"accrualStatus": "APPROVED"},
+                        after={"accrualStatus": "DISPUTED", "reason": text,
+                               "accrualId": str(accrual["_id"])}, now=now,
+                        dealer_code=accrual["dealerCode"], event_id=dispute_id)
+    doc = await dispute_repo.insert(deps.db, dispute_id, accrual=accrual, reason=text,
+                                    actor=actor.sub, now=now,
+                                    pending=pending.marker(now, actor, audit=event))
+    failpoints.hit("dispute.after_insert")
+    if not await complete(deps, doc):
+        _not_disputable(problems, "settled or changed meanwhile")
+    return dispute_repo.from_doc(doc)
 
 
 async def resolve_dispute(deps: Deps, actor: Principal, dispute_id: str, *, accept: bool,
@@ -57,43 +70,60 @@ async def resolve_dispute(deps: Deps, actor: Principal, dispute_id: str, *, acce
         problems.add(("input", "adjustmentAmount"), "leave it out rather than 0")
     cleaned = clean_name(note, ("input", "note"), problems, limit=TEXT_MAX) \
         if note and note.strip() else None
-    current = await dispute_repo.get(deps.db, dispute_id)
+    current = await dispute_repo.get_doc(deps.db, dispute_id)
     if current is None:
         raise NotFound(("input", "disputeId"), "no such dispute")
-    if current.status != "OPEN":
-        problems.add(("input", "disputeId"), f"the dispute is already {current.status}",
+    status = "ACCEPTED" if accept else "REJECTED"
+    if current["status"] == "OPEN" and pending.FIELD in current \
+            and not await complete(deps, current):  # its opening stopped half-way
+        raise NotFound(("input", "disputeId"), "no such dispute")
+    if current["status"] != "OPEN":
+        if current["status"] == status and pending.FIELD in current and not problems:
+            await complete(deps, current)  # a retry of a resolution that stopped half-way
+            return dispute_repo.from_doc(current)
+        problems.add(("input", "disputeId"), f"the dispute is already {current['status']}",
                      "LOCKED")
     problems.raise_if_any()
+    now = deps.now()
+    event = audit.event(actor=actor, action="resolveDispute", entity_type="Dispute",
+                        entity_id=dispute_id, before={"status": "OPEN"},
+                        after={"status": status, "adjustmentAmount": adjustment,
+                               "note": cleaned}, now=now, dealer_code=current["dealerCode"])
     resolved = await dispute_repo.resolve(
-        deps.db, dispute_id, status="ACCEPTED" if accept else "REJECTED",
-        adjustment=adjustment, note=cleaned, actor=actor.sub, now=deps.now())
+        deps.db, dispute_id, status=status, adjustment=adjustment, note=cleaned,
+        actor=actor.sub, now=now, pending=pending.marker(now, actor, audit=event))
     if resolved is None:  # resolved by someone else a moment ago
         problems.add(("input", "disputeId"), "the dispute was resolved meanwhile", "LOCKED")
         problems.raise_if_any()
     assert resolved is not None
-    accrual_oid = ObjectId(resolved.accrual_id)
-    if adjustment is not None:
-        cause = f"dispute accepted: {cleaned or resolved.reason}"
-        accrual = await deps.db.accruals.find_one({"_id": accrual_oid})
-        assert accrual is not None
-        await ledger.add_adjustment(
-            deps.db, dealer_code=resolved.dealer_code, program_code=accrual["programCode"],
-            target_period=accrual["period"], amount=adjustment, cause=cause, kind="DISPUTE",
-            source_period=resolved.id, sequence=0, now=deps.now())
-        net = accrual["netAmount"] + adjustment
-        await deps.db.accruals.update_one({"_id": accrual_oid}, {
-            "$inc": {"adjustmentAmount": adjustment, "netAmount": adjustment},
-            "$push": {"calculation": {"$each": [
-                {"label": f"Adjustment: {cause}", "formula": format_amount(adjustment),
-                 "amount": adjustment},
-                {"label": "Net after dispute", "formula":
-                    f"{format_amount(accrual['netAmount'])} + {format_amount(adjustment)} = "
-                    f"{format_amount(net)}", "amount": net}]}}})
-    await deps.db.accruals.update_one({"_id": accrual_oid, "status": "DISPUTED"},
-                                      {"$set": {"status": "APPROVED"}})
-    await audit.append(deps.db, actor=actor, action="resolveDispute", entity_type="Dispute",
-                       entity_id=resolved.id, before={"status": "OPEN"},
-                       after={"status": resolved.status, "adjustmentAmount": adjustment,
-                              "note": cleaned}, now=deps.now(),
-                       dealer_code=resolved.dealer_code)
-    return resolved
+    failpoints.hit("dispute.after_resolve")
+    await complete(deps, resolved)
+    return dispute_repo.from_doc(resolved)
+
+
+async def complete(deps: Deps, dispute: dict[str, Any]) -> bool:
+    """Bring the accrual in line with its dispute, then drop the marker; False when an
+    opened dispute could not take its accrual (settled or changed first) and was voided."""
+    mark = dispute.get(pending.FIELD)
+    if mark is None:
+        return True
+    if dispute["status"] == "OPEN":
+        if not await accrual_repo.take_for_dispute(deps.db, dispute["accrualId"],
+                                                   dispute["_id"]):
+            await dispute_repo.void(deps.db, dispute["_id"])
+            return False
+    else:
+        adjustment: Decimal | None = dispute.get("adjustmentAmount")
+        cause = f"dispute accepted: {dispute.get('resolutionNote') or dispute['reason']}"
+        if adjustment is not None:
+            await ledger.add_adjustment(
+                deps.db, dealer_code=dispute["dealerCode"], program_code=dispute["programCode"],
+                target_period=dispute["period"], amount=adjustment, cause=cause,
+                kind="DISPUTE", source_period=str(dispute["_id"]), sequence=0,
+                now=mark["since"])
+        await accrual_repo.release_from_dispute(deps.db, dispute["accrualId"], dispute["_id"],
+                                                adjustment=adjustment, cause=cause)
+    if mark.get("audit"):
+        await audit.write(deps.db, mark["audit"])
+    await pending.clear(deps.db.disputes, {"_id": dispute["_id"]})
+    return True

@@ -10,7 +10,7 @@ from domain.programs import ProgramRules, ProgramStatus, check_edit, validate_pr
 from service.access import Forbidden
 from service.auth import Principal, Role
 from service.deps import Deps
-from service.repositories import audit
+from service.repositories import audit, pending
 from service.repositories import programs as program_repo
 from service.repositories.programs import StoredProgram
 from service.repositories.segments import all_segments
@@ -33,13 +33,39 @@ def _cleaned(rules: ProgramRules) -> ProgramRules:
                    name=clean_name(rules.name, ("name",), scratch))
 
 
-async def _replace(deps: Deps, current: StoredProgram, rules: ProgramRules,
-                   status: ProgramStatus) -> dict[str, Any]:
-    """Write the program's new state unless someone changed it since we read it."""
-    doc = await program_repo.replace_current(deps.db, current, rules, status, now=deps.now())
+async def _replace(deps: Deps, actor: Principal, current: StoredProgram, rules: ProgramRules,
+                   status: ProgramStatus, event: dict[str, Any]) -> dict[str, Any]:
+    """Write the program's new state unless someone changed it since we read it, then
+    what follows from it."""
+    now = deps.now()
+    doc = await program_repo.replace_current(deps.db, current, rules, status, now=now,
+                                             pending=pending.marker(now, actor, audit=event))
     if doc is None:
         raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+    await complete(deps, doc)
     return doc
+
+
+async def complete(deps: Deps, doc: dict[str, Any]) -> None:
+    """What follows writing a program: its version record, its audit event, and (ACTIVE)
+    the marks that compute its accruals; each idempotent, the marker cleared last."""
+    mark = doc.get(pending.FIELD)
+    if mark is None:
+        return
+    await program_repo.record_version(deps.db, doc)
+    if mark.get("audit"):
+        await audit.write(deps.db, mark["audit"])
+    program = program_repo.from_doc(doc)
+    if program.status is ProgramStatus.ACTIVE:
+        await accrual_jobs.mark_program(deps, program.rules)
+    await pending.clear(deps.db.programs, {"code": doc["code"],
+                                           f"{pending.FIELD}.since": mark["since"]})
+
+
+def _event(actor: Principal, action: str, code: str, before: Any, after: Any,
+           deps: Deps) -> dict[str, Any]:
+    return audit.event(actor=actor, action=action, entity_type="Program", entity_id=code,
+                       before=before, after=after, now=deps.now())
 
 
 def _check_activation(actor: Principal, activate: bool) -> None:
@@ -56,11 +82,12 @@ async def create_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
     if await program_repo.get(deps.db, rules.code) is not None:
         raise Conflict(("input", "code"), f"program {rules.code!r} already exists")
     status = ProgramStatus.ACTIVE if activate else ProgramStatus.DRAFT
-    doc = await program_repo.insert(deps.db, rules, status, now=deps.now())
-    await audit.append(deps.db, actor=actor, action="createProgram", entity_type="Program",
-                       entity_id=rules.code, before=None, after=doc, now=deps.now())
-    if status is ProgramStatus.ACTIVE:
-        await accrual_jobs.mark_program(deps, rules)
+    now = deps.now()
+    event = _event(actor, "createProgram", rules.code, None,
+                   {**program_repo.to_doc(rules, status), "createdAt": now}, deps)
+    doc = await program_repo.insert(deps.db, rules, status, now=now,
+                                    pending=pending.marker(now, actor, audit=event))
+    await complete(deps, doc)
     return StoredProgram(rules=rules, status=status)
 
 
@@ -79,13 +106,10 @@ async def update_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
     version = check_edit(current.rules, current.status, rules)
     status = ProgramStatus.ACTIVE if activate else current.status
     edited = replace(rules, version=version)
-    doc = await _replace(deps, current, edited, status)
-    await audit.append(deps.db, actor=actor, action="updateProgram", entity_type="Program",
-                       entity_id=rules.code, before=program_repo.to_doc(current.rules,
-                                                                        current.status),
-                       after=doc, now=deps.now())
-    if status is ProgramStatus.ACTIVE:
-        await accrual_jobs.mark_program(deps, edited)
+    await _replace(deps, actor, current, edited, status, _event(
+        actor, "updateProgram", rules.code,
+        program_repo.to_doc(current.rules, current.status),
+        program_repo.to_doc(edited, status), deps))
     return StoredProgram(rules=edited, status=status)
 
 
@@ -102,12 +126,9 @@ async def activate_program(deps: Deps, actor: Principal, code: str) -> StoredPro
         problems.raise_if_any()
     segments, templates = await _known(deps)
     validate_program(current.rules, segments, templates)  # a segment may have gone since
-    await _replace(deps, current, current.rules, ProgramStatus.ACTIVE)
-    await audit.append(deps.db, actor=actor, action="activateProgram", entity_type="Program",
-                       entity_id=current.code, before={"status": current.status.value},
-                       after={"status": "ACTIVE", "version": current.rules.version},
-                       now=deps.now())
-    await accrual_jobs.mark_program(deps, current.rules)
+    await _replace(deps, actor, current, current.rules, ProgramStatus.ACTIVE, _event(
+        actor, "activateProgram", current.code, {"status": current.status.value},
+        {"status": "ACTIVE", "version": current.rules.version}, deps))
     return replace(current, status=ProgramStatus.ACTIVE)
 
 
@@ -117,8 +138,7 @@ async def retire_program(deps: Deps, actor: Principal, code: str) -> StoredProgr
         raise NotFound(("input", "code"), f"no program with code {code!r}")
     if current.status is ProgramStatus.RETIRED:
         return current
-    await _replace(deps, current, current.rules, ProgramStatus.RETIRED)
-    await audit.append(deps.db, actor=actor, action="retireProgram", entity_type="Program",
-                       entity_id=current.code, before={"status": current.status.value},
-                       after={"status": "RETIRED"}, now=deps.now())
+    await _replace(deps, actor, current, current.rules, ProgramStatus.RETIRED, _event(
+        actor, "retireProgram", current.code, {"status": current.status.value},
+        {"status": "RETIRED"}, deps))
     return replace(current, status=ProgramStatus.RETIRED)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
 
 from domain.codes import normalise_text
 from domain.errors import Conflict, Problems, ValidationFailed
@@ -20,9 +23,10 @@ from domain.scorecards import (
     validate_actuals,
     validate_template,
 )
+from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
-from service.repositories import audit
+from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import scorecards as scorecard_repo
 from service.usecases import accrual_jobs
@@ -80,9 +84,34 @@ async def record_scorecard(deps: Deps, actor: Principal, dealer_code: str, templ
     template_code = normalise_text(template_code)
     period = period.strip()
     card = await _checked(deps, dealer_code, template_code, period, values)
-    before, after = await scorecard_repo.replace(deps.db, card, now=deps.now())
+    now = deps.now()
+    mark = pending.marker(now, actor, auditId=ObjectId())
+    before, after = await scorecard_repo.replace(deps.db, card, now=now, pending=mark)
+    failpoints.hit("scorecard.after_store")
     await audit.append(deps.db, actor=actor, action="recordScorecard", entity_type="Scorecard",
-                       entity_id=card.key,
-                       before=before, after=after, now=deps.now(), dealer_code=dealer_code)
-    await accrual_jobs.mark_scorecard(deps, dealer_code, template_code, period)
+                       entity_id=card.key, before=_without_marker(before),
+                       after=_without_marker(after), now=now, dealer_code=dealer_code,
+                       event_id=mark["auditId"])
+    await complete(deps, after)
     return card
+
+
+def _without_marker(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if doc is None else {k: v for k, v in doc.items() if k != pending.FIELD}
+
+
+async def complete(deps: Deps, doc: dict[str, Any]) -> None:
+    """What follows storing a scorecard: its audit event (if the call stopped before it),
+    the marks that recompute the accruals using it, then the marker dropped."""
+    mark = doc.get(pending.FIELD)
+    if mark is None:
+        return
+    await audit.append(deps.db, actor=pending.actor_of(mark), action="recordScorecard",
+                       entity_type="Scorecard",
+                       entity_id=f"{doc['dealerCode']}:{doc['templateCode']}:{doc['period']}",
+                       before=None, after=_without_marker(doc), now=mark["since"],
+                       dealer_code=doc["dealerCode"], event_id=mark["auditId"])
+    await accrual_jobs.mark_scorecard(deps, doc["dealerCode"], doc["templateCode"],
+                                      doc["period"])
+    await pending.clear(deps.db.scorecards, {"_id": doc["_id"],
+                                             f"{pending.FIELD}.since": mark["since"]})

@@ -1,13 +1,17 @@
 """Segment use cases."""
 from __future__ import annotations
 
+from typing import Any
+
+from bson import ObjectId
+
 from domain.segments import Segment, SegmentRule, validate_segment
 from service.auth import Principal
 from service.deps import Deps
-from service.repositories import audit
+from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import segments as segment_repo
-from service.usecases import accrual_jobs, membership
+from service.usecases import membership
 
 
 async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
@@ -19,18 +23,40 @@ async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
     segment = validate_segment(code=code, name=name, description=description,
                                priority=priority, rule=rule, dealer_codes=dealer_codes,
                                known_dealer_codes=known, priorities_taken=taken)
-    before, after = await segment_repo.upsert(deps.db, segment, now=deps.now())
-    found, moved = await membership.refresh_segment(deps, segment)
-    await accrual_jobs.mark_dealers_everywhere(deps, moved)
+    now = deps.now()
+    mark = pending.marker(now, actor, auditId=ObjectId())
+    before, after = await segment_repo.upsert(deps.db, segment, now=now, pending=mark)
+    found, _ = await membership.refresh_segment(deps, segment)  # marks who moved
     await audit.append(deps.db, actor=actor, action="upsertSegment", entity_type="Segment",
-                       entity_id=segment.code, before=before,
-                       after={**after, "memberCount": len(found)}, now=deps.now())
+                       entity_id=segment.code, before=_shown(before),
+                       after={**(_shown(after) or {}), "memberCount": len(found)}, now=now,
+                       event_id=mark["auditId"])
+    await pending.clear(deps.db.segments, {"code": segment.code,
+                                           f"{pending.FIELD}.since": mark["since"]})
     return segment
 
 
+def _shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if doc is None else {k: v for k, v in doc.items() if k != pending.FIELD}
+
+
+async def complete_segment(deps: Deps, doc: dict[str, Any]) -> None:
+    """Recovery of a segment written by a call that stopped before its members were
+    refreshed: refresh them (which marks every dealer that moves), audit, clear."""
+    mark = doc.get(pending.FIELD)
+    if mark is None:
+        return
+    found, _ = await membership.refresh_segment(deps, segment_repo.from_doc(doc))
+    await audit.append(deps.db, actor=pending.actor_of(mark), action="upsertSegment",
+                       entity_type="Segment", entity_id=doc["code"], before=None,
+                       after={**(_shown(doc) or {}), "memberCount": len(found)},
+                       now=mark["since"], event_id=mark["auditId"])
+    await pending.clear(deps.db.segments, {"code": doc["code"],
+                                           f"{pending.FIELD}.since": mark["since"]})
+
+
 async def refresh_segments(deps: Deps, actor: Principal) -> int:
-    count, moved = await membership.refresh_all(deps)
-    await accrual_jobs.mark_dealers_everywhere(deps, moved)
+    count, _ = await membership.refresh_all(deps)  # marks who moved
     await audit.append(deps.db, actor=actor, action="refreshSegments", entity_type="Segment",
                        entity_id="*", before=None, after={"segments": count}, now=deps.now())
     return count

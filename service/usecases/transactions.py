@@ -1,23 +1,23 @@
 """recordTransactions: validate every row, store the good ones once, report the rest by index."""
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from bson import ObjectId
+
 from domain.basis import BASIS_RULES, QUANTITY, TransactionKind
 from domain.programs import ProgramStatus
 from domain.tiers import RebateBasis
 from domain.transactions import RowError, Transaction, validate_row
+from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
 from service.errors import InvalidArgument
-from service.repositories import audit
+from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import transactions as txn_repo
@@ -92,36 +92,67 @@ async def record_transactions(deps: Deps, actor: Principal,
             _same_or_conflict(result, index, checked, fresh[checked.external_id][1].fingerprint)
         else:
             fresh[checked.external_id] = (index, checked)
-    batch_id = uuid.uuid4().hex
+    batch_id = str(ObjectId())  # also the id of the batch's audit event
     now = deps.now()
-    docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now)
+    mark = pending.marker(now, actor, rows=len(rows))
+    docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now, pending=mark)
             for _, t in fresh.values()]
-    # Shielded: once rows are stored, their dirty marks and audit event must follow even if
-    # the request is cancelled at its time budget, or no worker would ever recompute them.
-    await asyncio.shield(_store(deps, actor, rows, result, fresh, docs, batch_id, now))
-    return result
-
-
-async def _store(deps: Deps, actor: Principal, rows: Sequence[TransactionRow],
-                 result: RecordResult, fresh: dict[str, tuple[int, Transaction]],
-                 docs: list[dict[str, Any]], batch_id: str, now: dt.datetime) -> None:
-    # Insert first: the unique index finds rows already stored far faster than a lookup of
-    # every externalId would; only those rows' fingerprints are then read.
+    # Rows first, each carrying its batch's pending marker: whatever stops this call after
+    # the insert, the recovery pass (or a re-send) finds the marker and does the rest.
     raced = await txn_repo.insert_new(deps.db, docs)
+    failpoints.hit("transactions.after_insert")
+    unfinished: set[str] = set()
     if raced:
-        stored = await txn_repo.fingerprints(deps.db, raced)
+        stored = await txn_repo.stored_rows(deps.db, raced)
         for external_id in raced:
             index, txn = fresh.pop(external_id)
-            _same_or_conflict(result, index, txn, stored.get(external_id, ""))
+            found = stored.get(external_id)
+            _same_or_conflict(result, index, txn, found.fingerprint if found else "")
+            if found is not None and found.pending_batch is not None:
+                unfinished.add(found.pending_batch)
     inserted = [t for _, t in fresh.values()]
     result.accepted = len(inserted)
     result.errors.sort(key=lambda e: e.index)
+    for earlier in sorted(unfinished):  # a re-send of rows whose first call stopped half-way
+        await finish_batch(deps, earlier)
+    summary = {"accepted": result.accepted, "duplicates": result.duplicates,
+               "errors": len(result.errors), "rows": len(rows)}
     if inserted:
-        await _after_insert(deps, inserted, batch_id)
-    await audit.append(deps.db, actor=actor, action="recordTransactions",
+        await follow_up(deps, batch_id, inserted, mark, audit_after=summary)
+    else:
+        await audit.append(deps.db, actor=actor, action="recordTransactions",
+                           entity_type="TransactionBatch", entity_id=batch_id, before=None,
+                           after=summary, now=now)
+    return result
+
+
+async def finish_batch(deps: Deps, batch_id: str) -> None:
+    """Complete the follow-ups of a batch whose call stopped after storing its rows."""
+    docs = await txn_repo.pending_batch(deps.db, batch_id)
+    if docs:  # else finished meanwhile by another caller
+        await follow_up(deps, batch_id, [txn_repo.from_doc(d) for d in docs],
+                        docs[0][pending.FIELD])
+
+
+async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
+                    mark: dict[str, Any], *,
+                    audit_after: dict[str, Any] | None = None) -> None:
+    """Everything that follows storing a batch's rows, each step idempotent, the pending
+    marker cleared last."""
+    dealers = sorted({t.dealer_code for t in inserted})
+    await dealer_repo.bump_sales_version(deps.db, dealers)
+    failpoints.hit("transactions.after_version")
+    await accrual_jobs.mark_transactions(deps, inserted)
+    failpoints.hit("transactions.after_marks")
+    await membership.refresh_dealers_for_sales(deps, dealers)  # marks who moved
+    await alerts.check_cross_region(deps, inserted, batch_id)
+    after = audit_after or {"accepted": len(inserted), "rows": mark.get("rows"),
+                            "completedAfterInterruption": True}
+    await audit.append(deps.db, actor=pending.actor_of(mark), action="recordTransactions",
                        entity_type="TransactionBatch", entity_id=batch_id, before=None,
-                       after={"accepted": result.accepted, "duplicates": result.duplicates,
-                              "errors": len(result.errors), "rows": len(rows)}, now=now)
+                       after=after, now=mark["since"], event_id=ObjectId(batch_id))
+    failpoints.hit("transactions.after_follow_ups")
+    await txn_repo.clear_batch(deps.db, batch_id)
 
 
 def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,
@@ -133,13 +164,3 @@ def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,
             index, txn.external_id,
             f"externalId {txn.external_id!r} was already recorded with different content; "
             "nothing changed", "CONFLICT"))
-
-
-async def _after_insert(deps: Deps, inserted: list[Transaction], batch_id: str) -> None:
-    """New sales: bump the dealers' sales version, queue recomputation, refresh segments."""
-    dealers = sorted({t.dealer_code for t in inserted})
-    await dealer_repo.bump_sales_version(deps.db, dealers)
-    await accrual_jobs.mark_transactions(deps, inserted)
-    changed = await membership.refresh_dealers_for_sales(deps, dealers)
-    await accrual_jobs.mark_dealers_everywhere(deps, changed)
-    await alerts.check_cross_region(deps, inserted, batch_id)

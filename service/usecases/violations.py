@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
 
 from domain.dealers import DealerStatus
 from domain.errors import NotFound, Problems
 from domain.periods import DateRange
 from domain.programs import Accumulation, ProgramStatus
 from domain.violations import PenaltyKind, Violation, ViolationType, validate_violation
+from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
-from service.repositories import audit
+from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import violations as violation_repo
+from service.usecases import membership
 from service.usecases.accrual_jobs import all_periods, started_periods
 from service.usecases.computation import recompute
 
@@ -29,25 +34,39 @@ async def record_violation(deps: Deps, actor: Principal, *, dealer_code: str,
         problems.add(("input", "dealerCode"), f"no dealer with code {code!r}", "NOT_FOUND")
     text = validate_violation(description=description, occurred_on=occurred_on, kind=kind,
                               percent=percent, today=deps.today(), problems=problems)
-    violation = await violation_repo.insert(
-        deps.db, Violation(id="", dealer_code=code, type=type_, occurred_on=occurred_on,
-                           description=text, kind=kind, percent=percent),
-        actor=actor.sub, now=deps.now())
-    before_status = dealer.status if dealer else None
-    if kind is PenaltyKind.FORFEIT_YEAR:
-        await deps.db.dealers.update_one({"code": code},
-                                         {"$set": {"status": DealerStatus.DISQUALIFIED.value}})
-    await audit.append(deps.db, actor=actor, action="recordViolation", entity_type="Violation",
-                       entity_id=violation.id, before=None,
-                       after={"dealerCode": code, "type": type_.value,
-                              "occurredOn": occurred_on.isoformat(), "description": text,
-                              "penalty": {"kind": kind.value, "percent": percent},
-                              "dealerStatus": [getattr(before_status, "value", None),
-                                               "DISQUALIFIED" if kind is PenaltyKind.FORFEIT_YEAR
-                                               else getattr(before_status, "value", None)]},
-                       now=deps.now(), dealer_code=code)
+    now = deps.now()
+    violation_id = ObjectId()
+    disqualifies = kind is PenaltyKind.FORFEIT_YEAR
+    before_status = getattr(dealer.status if dealer else None, "value", None)
+    event = audit.event(
+        actor=actor, action="recordViolation", entity_type="Violation",
+        entity_id=str(violation_id), before=None,
+        after={"dealerCode": code, "type": type_.value, "occurredOn": occurred_on.isoformat(),
+               "description": text, "penalty": {"kind": kind.value, "percent": percent},
+               "dealerStatus": [before_status,
+                                "DISQUALIFIED" if disqualifies else before_status]},
+        now=now, dealer_code=code, event_id=violation_id)
+    doc = await violation_repo.insert(
+        deps.db, violation_id, Violation(id="", dealer_code=code, type=type_,
+                                         occurred_on=occurred_on, description=text, kind=kind,
+                                         percent=percent),
+        actor=actor.sub, now=now, pending=pending.marker(now, actor, audit=event))
+    failpoints.hit("violation.after_insert")
+    await complete(deps, doc)
+    return violation_repo.from_doc(doc)
+
+
+async def complete(deps: Deps, doc: dict[str, Any]) -> None:
+    """What follows storing a violation, each step idempotent, the marker cleared last:
+    disqualify (FORFEIT_YEAR), audit, recompute what it touches."""
+    violation = violation_repo.from_doc(doc)
+    if violation.kind is PenaltyKind.FORFEIT_YEAR:
+        await dealer_repo.set_status(deps.db, violation.dealer_code, DealerStatus.DISQUALIFIED)
+    mark = doc.get(pending.FIELD) or {}
+    if mark.get("audit"):
+        await audit.write(deps.db, mark["audit"])
     await apply_violation(deps, violation)
-    return violation
+    await pending.clear(deps.db.violations, {"_id": doc["_id"]})
 
 
 async def apply_violation(deps: Deps, violation: Violation) -> None:
@@ -82,11 +101,15 @@ async def reinstate_dealer(deps: Deps, actor: Principal, code: str, note: str | 
         problems.add(("input", "dealerCode"),
                      f"dealer {dealer.code} is {dealer.status.value}, not DISQUALIFIED")
         problems.raise_if_any()
-    await deps.db.dealers.update_one({"code": dealer.code, "status": "DISQUALIFIED"},
-                                     {"$set": {"status": DealerStatus.ACTIVE.value}})
-    await audit.append(deps.db, actor=actor, action="reinstateDealer", entity_type="Dealer",
-                       entity_id=dealer.code, before={"status": "DISQUALIFIED"},
-                       after={"status": "ACTIVE", "note": note}, now=deps.now(),
-                       dealer_code=dealer.code)
-    from service.usecases.accrual_jobs import mark_dealers_everywhere
-    await mark_dealers_everywhere(deps, [dealer.code])
+    now = deps.now()
+    event = audit.event(actor=actor, action="reinstateDealer", entity_type="Dealer",
+                        entity_id=dealer.code, before={"status": "DISQUALIFIED"},
+                        after={"status": "ACTIVE", "note": note}, now=now,
+                        dealer_code=dealer.code)
+    mark = pending.marker(now, actor, audit=event)
+    # status and marker in one write; what follows is the dealer's recovery step itself
+    await dealer_repo.set_status(deps.db, dealer.code, DealerStatus.ACTIVE,
+                                 only_if=DealerStatus.DISQUALIFIED, pending=mark)
+    doc = await dealer_repo.get_doc(deps.db, dealer.code)
+    assert doc is not None
+    await membership.complete_dealer(deps, doc)

@@ -4,7 +4,10 @@ Schemathesis introspects the live schema and generates operations for every quer
 mutation: valid ones (positive) and ones that break the schema (negative: wrong types,
 missing arguments), with our custom scalars drawn from valid and hostile values (huge and
 tiny numbers, NaN, impossible dates, unicode). They go to the real service with an ADMIN and
-a DEALER token. Every answer must be a non-5xx and the service healthy afterwards.
+a DEALER token. Every answer must be a non-5xx and the service healthy afterwards. Below
+the GraphQL layer, raw bodies that are no request at all (bad UTF-8, byte order marks,
+truncated or deeply nested JSON, huge numbers, JSON scalars, NUL bytes) must each get a 4xx
+JSON error with a code, on a connection that stays usable.
 
 Deterministic (derandomized, a fixed budget), so a failure reproduces on the next run.
 """
@@ -18,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import graphql
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
@@ -152,6 +156,85 @@ def test_generated_operations_never_get_a_server_error(api: Api, fuzz_schema: An
     assert sum(statuses.values()) >= EXAMPLES_PER_MODE, statuses
     assert outcomes["data"] >= 20, outcomes  # not all refused at the door
     assert time.monotonic() - started < 60 * max(1, EXAMPLES_PER_MODE / 100)
+
+
+TYPENAME = b'{"query": "{ __typename }"}'
+RAW_BODIES: dict[str, bytes] = {
+    # not UTF-8
+    "invalid UTF-8 in a string": b'{"query": "{ __typename \xff }"}',
+    "a lone continuation byte": b"\x80",
+    "an overlong slash": b'{"query": "\xc0\xaf"}',
+    "an encoded surrogate": b'{"query": "\xed\xa0\x80"}',
+    "Latin-1 text": '{"query": "{ dealer(code: \"Müller\") { code } }"}'.encode("latin-1"),
+    # byte order marks
+    "a UTF-8 BOM before a good body": b"\xef\xbb\xbf" + TYPENAME,
+    "UTF-16 with its BOM": TYPENAME.decode().encode("utf-16"),
+    "UTF-32 with its BOM": TYPENAME.decode().encode("utf-32"),
+    "a UTF-16 BOM and a NUL": b"\xff\xfe\x00",
+    # truncated or empty
+    "empty": b"",
+    "whitespace": b" \r\n\t",
+    "an open brace": b"{",
+    "a truncated key": b'{"query',
+    "an unclosed object": TYPENAME[:-1],
+    "an unclosed string": b'{"query": "{ __typename }',
+    "a trailing comma": b'{"query": "{ __typename }",}',
+    "two objects": TYPENAME + TYPENAME,
+    "single quotes": b"{'query': '{ __typename }'}",
+    # deeply nested
+    "100,000 open brackets": b"[" * 100_000,
+    "10,000 nested arrays": b"[" * 10_000 + b"]" * 10_000,
+    "10,000 nested objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "nested variables": b'{"query": "{ __typename }", "variables": {"v": '
+                        + b"[" * 5_000 + b"]" * 5_000 + b"}}",
+    # huge numbers and non-JSON constants
+    "a 5,000-digit number": b"9" * 5_000,
+    "a 5,000-digit variable": b'{"query": "{ __typename }", "variables": {"n": '
+                              + b"9" * 5_000 + b"}}",
+    "an infinite number": b"1e999999",
+    "a number as the query": b'{"query": 1e999999}',
+    "NaN in variables": b'{"query": "{ __typename }", "variables": {"x": NaN}}',
+    "Infinity in variables": b'{"query": "{ __typename }", "variables": {"x": -Infinity}}',
+    # JSON that is not one object
+    "a number": b"123",
+    "null": b"null",
+    "true": b"true",
+    "a string": b'"{ __typename }"',
+    "an empty list": b"[]",
+    "a batch": b"[" + TYPENAME + b"," + TYPENAME + b"]",
+    # NUL bytes
+    "a NUL": b"\x00",
+    "a NUL before the body": b"\x00" + TYPENAME,
+    "a NUL after the body": TYPENAME + b"\x00",
+    "a raw NUL in the query": b'{"query": "{ __type\x00name }"}',
+    "a NUL as a key": b'{"\x00": 1}',
+    # the fields of the wrong type
+    "no query": b'{"variables": {}}',
+    "a list as the query": b'{"query": ["{ __typename }"]}',
+    "an object as the query": b'{"query": {"text": "{ __typename }"}}',
+    "variables as a list": b'{"query": "{ __typename }", "variables": [1]}',
+    "variables as a string": b'{"query": "{ __typename }", "variables": "{}"}',
+    "operationName as a number": b'{"query": "{ __typename }", "operationName": 1}',
+    "extensions as a list": b'{"query": "{ __typename }", "extensions": []}',
+}
+
+
+@pytest.mark.parametrize("body", RAW_BODIES.values(), ids=RAW_BODIES.keys())
+def test_raw_bodies_get_a_4xx_with_a_code_and_the_connection_stays_usable(
+        api: Api, body: bytes) -> None:
+    headers = {"authorization": f"Bearer {api.token('ADMIN')}",
+               "content-type": "application/json"}
+    with httpx.Client(base_url=api.base_url, timeout=30) as client:
+        response = client.post("/graphql", content=body, headers=headers)
+        assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["errors"][0]["extensions"]["code"]
+        assert response.headers["x-request-id"] and response.headers["x-content-type-options"]
+        connection = response.extensions["network_stream"].get_extra_info("socket").getsockname()
+        again = client.post("/graphql", content=TYPENAME, headers=headers)
+        assert again.json()["data"] == {"__typename": "Query"}
+        assert again.extensions["network_stream"].get_extra_info("socket").getsockname() == \
+            connection  # the same keep-alive connection
 
 
 def test_the_service_is_healthy_after_fuzzing(api: Api) -> None:

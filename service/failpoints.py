@@ -1,0 +1,72 @@
+"""Failpoints: named points of multi-write operations where a test makes the process die.
+
+Test-only, in the spirit of TiKV's fail-rs: `REBATES_FAILPOINTS` (read once at start-up)
+names the points to arm, comma-separated, each optionally `name=N` to die on its N-th hit.
+At an armed point the process writes one line to stderr and leaves with `os._exit` — no
+cleanup, no `finally`, no flush, as a `kill -9` or a power cut would. Unset (production) a
+point costs one dictionary lookup.
+
+Every point is declared in `POINTS`, so the crash tests can walk them all and a point cannot
+be added without being killed at by a test.
+"""
+from __future__ import annotations
+
+import os
+
+EXIT_CODE = 86
+
+POINTS: dict[str, str] = {
+    # recordTransactions
+    "transactions.after_insert": "rows stored (still pending), nothing marked yet",
+    "transactions.after_version": "dealers' sales versions bumped, no recomputation mark",
+    "transactions.after_marks": "recomputation marked, segments and alerts not refreshed",
+    "transactions.after_follow_ups": "every follow-up done, rows not yet cleared of pending",
+    # settle
+    "settle.after_intent": "pending settlement document written, nothing claimed",
+    "settle.after_claim": "accruals claimed for the settlement, no lines written",
+    "settle.after_lines": "settlement lines written, accruals not yet SETTLED",
+    "settle.after_settled": "accruals SETTLED, settlement not yet marked done",
+    # closePeriod
+    "close.after_lock": "period locked (pending), accruals not yet approved",
+    # disputes
+    "dispute.after_insert": "dispute stored (pending), accrual not yet DISPUTED",
+    "dispute.after_resolve": "dispute resolved (pending), accrual not yet adjusted",
+    # recordScorecard
+    "scorecard.after_store": "scorecard stored (pending), accruals not yet marked",
+    # recordViolation
+    "violation.after_insert": "violation stored (pending), not yet applied",
+    # the accrual worker
+    "worker.after_compute": "a job's accruals written, the job not yet finished",
+}
+
+_armed: dict[str, int] = {}
+
+
+class UnknownFailpoint(ValueError):
+    """REBATES_FAILPOINTS names a point that does not exist."""
+
+
+def arm(spec: str | None) -> None:
+    """Arm the points of a `REBATES_FAILPOINTS` value ("" or None: none)."""
+    _armed.clear()
+    for item in (spec or "").split(","):
+        name, _, count = item.strip().partition("=")
+        if not name:
+            continue
+        if name not in POINTS:
+            raise UnknownFailpoint(f"REBATES_FAILPOINTS: unknown failpoint {name!r}")
+        _armed[name] = int(count) if count.strip() else 1
+
+
+def hit(name: str) -> None:
+    """Die here if this point is armed (and this is the hit it was armed for)."""
+    if not _armed:
+        return
+    left = _armed.get(name)
+    if left is None:
+        return
+    if left > 1:
+        _armed[name] = left - 1
+        return
+    os.write(2, f"failpoint {name}: exiting\n".encode())
+    os._exit(EXIT_CODE)

@@ -1,0 +1,60 @@
+"""The HTTP middleware every request goes through: request ids, security headers, CORS,
+body size. Independent of GraphQL."""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.config import Settings
+from service.limits import BodySizeLimit
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "Cache-Control": "no-store"}
+
+
+class RequestId:
+    """Give every request an id (or keep a sane X-Request-ID) and echo it; add the security
+    headers every response carries (no sniffing, no referrer, no caching of figures)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {name.lower() for name, _ in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend((name.lower().encode(), value.encode())
+                               for name, value in SECURITY_HEADERS.items()
+                               if name.lower().encode() not in present)
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def middleware_stack(settings: Settings) -> list[Middleware]:
+    stack = [Middleware(RequestId),
+             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        stack.insert(1, Middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False,
+            max_age=600))
+    return stack
+

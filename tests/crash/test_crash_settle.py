@@ -1,0 +1,158 @@
+"""settle killed after each of its writes (issue 8): money is paid exactly once.
+
+Whether finance retries the call or nobody does (the worker finishes or rolls back what
+was interrupted), in the end every accrual approved at close is in exactly one payout
+document shown by the API, is SETTLED, and no accrual stays claimed by a settlement that
+does not exist or does not list it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from service.failpoints import POINTS
+from tests.api.control_helpers import close, settle
+from tests.api.engine_helpers import create_program, dealer, record, row
+from tests.crash.checks import local_id
+from tests.crash.conftest import RECOVERY_BOUND, CrashHarness, eventually
+
+pytestmark = pytest.mark.crash
+
+SETTLE_POINTS = sorted(p for p in POINTS if p.startswith("settle."))
+PROGRAM, PERIOD = "PAY", "2026-Q1"
+# Quarterly, 10 % of sales, CASH with 10 % withheld (the helpers' defaults).
+SALES = {"S1": "10000", "S2": "1234.50", "S3": "5000", "S4": "777.77"}
+NETS = {"S1": Decimal("1000.00"), "S2": Decimal("123.45"), "S3": Decimal("500.00"),
+        "S4": Decimal("77.78")}  # 77.777 → 77.78
+SETTLEMENTS = """query($program: String, $period: String) {
+  settlements(programCode: $program, period: $period) {
+    id period totalPayable lines { amount taxWithheld payable dealer { code }
+                                   accrual { id status netAmount } } } }"""
+
+
+@pytest.fixture
+def closed(crash: CrashHarness, point: str) -> dict[str, Decimal]:
+    """A service armed at `point`, the program's 2026-Q1 closed: the approved accruals
+    (accrual id → net), all positive."""
+    api = crash.start(point)
+    for code in SALES:
+        dealer(api, code)
+    assert create_program(api, PROGRAM, terms=[{"tiers": [{"threshold": "0", "rate": "10"}]}],
+                          productCodes=[PROGRAM])["userErrors"] == []
+    answer = record(api, [row(f"pay-{code}", code, "INVOICE", "2026-02-10", amount,
+                              productCode=PROGRAM) for code, amount in SALES.items()])
+    assert (answer["accepted"], answer["errors"]) == (len(SALES), [])
+    crash.drained()
+    result = close(api, PROGRAM, PERIOD)
+    assert result["userErrors"] == []
+    approved = [a for a in result["accruals"] if a["status"] == "APPROVED"]
+    assert {a["dealer"]["code"]: Decimal(a["netAmount"]) for a in approved} == NETS
+    return {local_id(a["id"]): Decimal(a["netAmount"]) for a in approved}
+
+
+def settle_answered(answer: dict[str, Any]) -> None:
+    """A settlement, or NOTHING_TO_SETTLE (someone finished it already): nothing else."""
+    codes = [e["code"] for e in answer["userErrors"]]
+    assert (answer["settlement"] is not None and codes == []) or \
+        (answer["settlement"] is None and codes == ["NOTHING_TO_SETTLE"]), answer
+
+
+def unpaid_or_paid_problems(crash: CrashHarness,
+                            approved: dict[str, Decimal]) -> tuple[list[str], dict[str, Any]]:
+    """What is wrong in the books now, whether or not everything is paid yet: each approved
+    accrual is either unclaimed and APPROVED, or SETTLED in exactly one shown settlement
+    that lists it; shown settlements add up; no claim points at a document that does not
+    pay it. Returns (problems, what was read)."""
+    problems: list[str] = []
+    shown = crash.api.gql(SETTLEMENTS, {"program": PROGRAM, "period": PERIOD})["settlements"]
+    shown_ids = {ObjectId(local_id(s["id"])) for s in shown}
+    lines: Counter[str] = Counter()
+    for settlement in shown:
+        if not settlement["lines"]:
+            problems.append(f"settlement {settlement['id']} is shown without lines")
+        payable = sum((Decimal(line["payable"]) for line in settlement["lines"]), Decimal(0))
+        if Decimal(settlement["totalPayable"]) != payable:
+            problems.append(f"settlement {settlement['id']}: totalPayable "
+                            f"{settlement['totalPayable']} ≠ Σ payable {payable}")
+        for line in settlement["lines"]:
+            accrual_id = local_id(line["accrual"]["id"])
+            lines[accrual_id] += 1
+            if accrual_id not in approved:
+                problems.append(f"a line pays {accrual_id}, not approved at close")
+            elif Decimal(line["amount"]) != approved[accrual_id]:
+                problems.append(f"the line for {accrual_id} pays {line['amount']}, its net "
+                                f"is {approved[accrual_id]}")
+    documents = {doc["_id"]: doc for doc in crash.db.settlements.find({"programCode": PROGRAM})}
+    accruals = {str(doc["_id"]): doc for doc in crash.db.accruals.find({"programCode": PROGRAM})}
+    for accrual_id, doc in accruals.items():
+        claim = doc.get("settlementId")
+        if claim is None:
+            continue
+        owner = documents.get(claim)
+        if owner is None:
+            problems.append(f"accrual {accrual_id} is claimed by settlement {claim}, which "
+                            "does not exist")
+        elif accrual_id not in {line["accrualId"] for line in owner.get("lines", [])}:
+            problems.append(f"accrual {accrual_id} is claimed by settlement {claim}, which "
+                            "does not list it")
+        elif claim not in shown_ids:
+            problems.append(f"accrual {accrual_id} is claimed by settlement {claim}, which "
+                            "the API does not show")
+    for accrual_id in approved:
+        doc = accruals[accrual_id]
+        paid = lines[accrual_id]
+        if paid > 1:
+            problems.append(f"accrual {accrual_id} is paid {paid} times")
+        elif paid == 1 and doc["status"] != "SETTLED":
+            problems.append(f"accrual {accrual_id} is paid but {doc['status']}")
+        elif paid == 0 and (doc["status"] != "APPROVED" or doc.get("settlementId")):
+            problems.append(f"accrual {accrual_id} is not paid but {doc['status']}, claimed "
+                            f"by {doc.get('settlementId')}")
+    return problems, {"shown": shown, "lines": dict(lines)}
+
+
+def assert_paid_exactly_once(crash: CrashHarness, approved: dict[str, Decimal]) -> None:
+    problems, seen = unpaid_or_paid_problems(crash, approved)
+    assert problems == [], problems
+    assert seen["lines"] == {accrual_id: 1 for accrual_id in approved}, \
+        f"not every approved accrual is paid once: {seen['lines']}"
+    paid = sum((Decimal(line["amount"]) for s in seen["shown"] for line in s["lines"]),
+               Decimal(0))
+    assert paid == sum(approved.values()) == Decimal("1701.23")
+
+
+def assert_nothing_left_to_settle(crash: CrashHarness) -> None:
+    again = settle(crash.api, PROGRAM, PERIOD)
+    assert again["settlement"] is None
+    assert [e["code"] for e in again["userErrors"]] == ["NOTHING_TO_SETTLE"], again
+
+
+@pytest.mark.parametrize("point", SETTLE_POINTS)
+def test_settle_retried_after_a_crash_pays_every_accrual_exactly_once(
+        crash: CrashHarness, closed: dict[str, Decimal], point: str) -> None:
+    crash.crash(point, lambda api: settle(api, PROGRAM, PERIOD))
+    api = crash.restart()
+    settle_answered(settle(api, PROGRAM, PERIOD))
+    assert_paid_exactly_once(crash, closed)
+    crash.past_recovery()  # the worker's recovery pass, after the retry, pays nothing again
+    assert_paid_exactly_once(crash, closed)
+    assert_nothing_left_to_settle(crash)
+    assert_paid_exactly_once(crash, closed)
+
+
+@pytest.mark.parametrize("point", SETTLE_POINTS)
+def test_an_interrupted_settlement_is_finished_or_undone_by_the_worker_alone(
+        crash: CrashHarness, closed: dict[str, Decimal], point: str) -> None:
+    crash.crash(point, lambda api: settle(api, PROGRAM, PERIOD))
+    api = crash.restart()
+    eventually(lambda: unpaid_or_paid_problems(crash, closed)[0], lambda found: found == [],
+               timeout=RECOVERY_BOUND,
+               what="the worker to finish or undo the interrupted settlement")
+    crash.past_recovery()
+    settle_answered(settle(api, PROGRAM, PERIOD))  # finance settles later, as usual
+    assert_paid_exactly_once(crash, closed)
+    assert_nothing_left_to_settle(crash)
