@@ -115,8 +115,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("externalId", ASCENDING)], unique=True, name="external_id_unique"),
         IndexModel([("dealerCode", ASCENDING), ("date", ASCENDING)], name="dealer_date"),
         IndexModel([("date", ASCENDING)], name="date"),
-        # only rows whose batch's follow-ups are unfinished (see repositories/pending.py)
-        IndexModel([("pending.batch", ASCENDING)], sparse=True, name="pending_batch"),
+        IndexModel([("batchId", ASCENDING)], name="batch"),
+    ],
+    "transaction_batches": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
+        IndexModel([("recheck.until", ASCENDING)], sparse=True, name="recheck"),
     ],
     "alerts": [
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
@@ -213,6 +216,10 @@ class Database:
     @property
     def transactions(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["transactions"]
+
+    @property
+    def transaction_batches(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["transaction_batches"]
 
     @property
     def alerts(self) -> AsyncCollection[dict[str, Any]]:

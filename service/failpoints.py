@@ -17,7 +17,7 @@ EXIT_CODE = 86
 
 POINTS: dict[str, str] = {
     # recordTransactions
-    "transactions.after_insert": "rows stored (still pending), nothing marked yet",
+    "transactions.after_insert": "batch (pending) and rows stored, nothing marked yet",
     "transactions.after_version": "dealers' sales versions bumped, no recomputation mark",
     "transactions.after_marks": "recomputation marked, segments and alerts not refreshed",
     "transactions.after_follow_ups": "every follow-up done, rows not yet cleared of pending",

@@ -37,7 +37,8 @@ Completer = Callable[[Deps, dict[str, Any]], Awaitable[object]]
 
 def _completers(deps: Deps) -> list[tuple[str, AsyncCollection[dict[str, Any]], Completer]]:
     db = deps.db
-    return [("program", db.programs, programs.complete),
+    return [("transaction batch", db.transaction_batches, transactions.finish_batch),
+            ("program", db.programs, programs.complete),
             ("segment", db.segments, segments.complete_segment),
             ("dealer", db.dealers, membership.complete_dealer),
             ("settlement", db.settlements, settlement.complete),
@@ -53,10 +54,8 @@ async def recover(deps: Deps, *, older_than: dt.datetime | None = None) -> int:
     cutoff = older_than or deps.now() - dt.timedelta(
         seconds=deps.settings.recovery_grace_seconds)
     done = 0
-    for batch in await txn_repo.stale_batches(deps.db, older_than=cutoff):
-        log.warning("recovery: finishing transaction batch %s", batch)
-        await transactions.finish_batch(deps, batch)
-        done += 1
+    for batch in await txn_repo.batches_to_recheck(deps.db, deps.now()):
+        await transactions.recheck_batch(deps, batch)
     for what, collection, complete in _completers(deps):
         for doc in await pending.stale(collection, older_than=cutoff):
             log.warning("recovery: finishing %s %s", what, doc["_id"])

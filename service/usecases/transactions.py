@@ -95,64 +95,72 @@ async def record_transactions(deps: Deps, actor: Principal,
     batch_id = str(ObjectId())  # also the id of the batch's audit event
     now = deps.now()
     mark = pending.marker(now, actor, rows=len(rows))
-    docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now, pending=mark)
+    docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now)
             for _, t in fresh.values()]
-    # Rows first, each carrying its batch's pending marker: whatever stops this call after
-    # the insert, the recovery pass (or a re-send) finds the marker and does the rest.
+    # The intent first: whatever stops this call after it, the recovery pass (or a re-send
+    # of the same rows) finds the batch still pending and does the rest.
+    if docs:
+        await txn_repo.begin_batch(deps.db, batch_id, pending=mark)
     raced = await txn_repo.insert_new(deps.db, docs)
     failpoints.hit("transactions.after_insert")
-    unfinished: set[str] = set()
+    earlier: set[str] = set()
     if raced:
         stored = await txn_repo.stored_rows(deps.db, raced)
         for external_id in raced:
             index, txn = fresh.pop(external_id)
             found = stored.get(external_id)
             _same_or_conflict(result, index, txn, found.fingerprint if found else "")
-            if found is not None and found.pending_batch is not None:
-                unfinished.add(found.pending_batch)
+            if found is not None and found.batch_id is not None:
+                earlier.add(found.batch_id)
     inserted = [t for _, t in fresh.values()]
     result.accepted = len(inserted)
     result.errors.sort(key=lambda e: e.index)
-    for earlier in sorted(unfinished):  # a re-send of rows whose first call stopped half-way
-        await finish_batch(deps, earlier)
+    # a re-send of rows whose first call stopped half-way finishes that call
+    for batch in await txn_repo.unfinished_batches(deps.db, earlier - {batch_id}):
+        await finish_batch(deps, batch)
     summary = {"accepted": result.accepted, "duplicates": result.duplicates,
                "errors": len(result.errors), "rows": len(rows)}
-    if inserted:
-        await follow_up(deps, batch_id, inserted, mark, audit_after=summary)
-    else:
-        await audit.append(deps.db, actor=actor, action="recordTransactions",
-                           entity_type="TransactionBatch", entity_id=batch_id, before=None,
-                           after=summary, now=now)
+    await follow_up(deps, batch_id, inserted, mark, audit_after=summary)
     return result
 
 
-async def finish_batch(deps: Deps, batch_id: str) -> None:
-    """Complete the follow-ups of a batch whose call stopped after storing its rows."""
-    docs = await txn_repo.pending_batch(deps.db, batch_id)
-    if docs:  # else finished meanwhile by another caller
-        await follow_up(deps, batch_id, [txn_repo.from_doc(d) for d in docs],
-                        docs[0][pending.FIELD])
+async def finish_batch(deps: Deps, batch: dict[str, Any]) -> None:
+    """Complete the follow-ups of a batch whose call stopped (its marker still there)."""
+    rows = await txn_repo.batch_rows(deps.db, batch["_id"])
+    await follow_up(deps, batch["_id"], rows, batch[pending.FIELD], recovered=True)
+
+
+async def recheck_batch(deps: Deps, batch: dict[str, Any]) -> None:
+    """A recovered batch: rows of the dead call's insert may have landed since."""
+    if await txn_repo.count_rows(deps.db, batch["_id"]) != batch["recheck"]["rows"]:
+        rows = await txn_repo.batch_rows(deps.db, batch["_id"])
+        await follow_up(deps, batch["_id"], rows, None, recovered=True)
+    elif batch["recheck"]["until"] <= deps.now():
+        await txn_repo.end_recheck(deps.db, batch["_id"])
 
 
 async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
-                    mark: dict[str, Any], *,
-                    audit_after: dict[str, Any] | None = None) -> None:
-    """Everything that follows storing a batch's rows, each step idempotent, the pending
-    marker cleared last."""
-    dealers = sorted({t.dealer_code for t in inserted})
-    await dealer_repo.bump_sales_version(deps.db, dealers)
-    failpoints.hit("transactions.after_version")
-    await accrual_jobs.mark_transactions(deps, inserted)
-    failpoints.hit("transactions.after_marks")
-    await membership.refresh_dealers_for_sales(deps, dealers)  # marks who moved
-    await alerts.check_cross_region(deps, inserted, batch_id)
-    after = audit_after or {"accepted": len(inserted), "rows": mark.get("rows"),
-                            "completedAfterInterruption": True}
-    await audit.append(deps.db, actor=pending.actor_of(mark), action="recordTransactions",
-                       entity_type="TransactionBatch", entity_id=batch_id, before=None,
-                       after=after, now=mark["since"], event_id=ObjectId(batch_id))
+                    mark: dict[str, Any] | None, *, audit_after: dict[str, Any] | None = None,
+                    recovered: bool = False) -> None:
+    """Everything that follows storing a batch's rows, each step idempotent, the batch's
+    pending marker cleared last."""
+    if inserted:
+        dealers = sorted({t.dealer_code for t in inserted})
+        await dealer_repo.bump_sales_version(deps.db, dealers)
+        failpoints.hit("transactions.after_version")
+        await accrual_jobs.mark_transactions(deps, inserted)
+        failpoints.hit("transactions.after_marks")
+        await membership.refresh_dealers_for_sales(deps, dealers)  # marks who moved
+        await alerts.check_cross_region(deps, inserted, batch_id)
+    if mark is not None:
+        after = audit_after or {"accepted": len(inserted), "rows": mark.get("rows"),
+                                "completedAfterInterruption": True}
+        await audit.append(deps.db, actor=pending.actor_of(mark), action="recordTransactions",
+                           entity_type="TransactionBatch", entity_id=batch_id, before=None,
+                           after=after, now=mark["since"], event_id=ObjectId(batch_id))
     failpoints.hit("transactions.after_follow_ups")
-    await txn_repo.clear_batch(deps.db, batch_id)
+    await txn_repo.finish_batch(deps.db, batch_id, rows=len(inserted), recovered=recovered,
+                                now=deps.now())
 
 
 def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,

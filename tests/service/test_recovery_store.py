@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from bson import ObjectId
@@ -63,17 +64,20 @@ async def nets(deps: Deps, program: str) -> dict[tuple[str, str], Decimal]:
     return {(d["dealerCode"], d["period"]): d["netAmount"] for d in docs}
 
 
+def docs_of(rows: list[TransactionRow], batch: str, now: dt.datetime) -> list[dict[str, Any]]:
+    return [txn_repo.to_doc(Transaction(r.external_id, r.dealer_code, r.kind, r.date,
+                                        r.amount, r.currency, r.product_code),
+                            batch_id=batch, actor=ADMIN.sub, now=now) for r in rows]
+
+
 async def leave_stored_but_unfinished(deps: Deps, rows: list[TransactionRow]) -> str:
-    """What a recordTransactions killed right after its insert leaves: rows, with their
-    batch's pending marker, and nothing else (no sales version, no mark, no audit)."""
+    """What a recordTransactions killed right after its insert leaves: its batch, still
+    pending, and its rows; nothing else (no sales version, no mark, no audit)."""
     batch = str(ObjectId())
     now = deps.now() - dt.timedelta(minutes=5)
-    mark = pending.marker(now, ADMIN, rows=len(rows))
-    docs = [txn_repo.to_doc(Transaction(r.external_id, r.dealer_code, r.kind, r.date,
-                                        r.amount, r.currency, r.product_code),
-                            batch_id=batch, actor=ADMIN.sub, now=now, pending=mark)
-            for r in rows]
-    assert await txn_repo.insert_new(deps.db, docs) == set()
+    await txn_repo.begin_batch(deps.db, batch, pending=pending.marker(now, ADMIN,
+                                                                      rows=len(rows)))
+    assert await txn_repo.insert_new(deps.db, docs_of(rows, batch, now)) == set()
     return batch
 
 
@@ -97,9 +101,16 @@ async def test_rows_a_stopped_call_stored_are_recomputed_by_the_recovery_pass(
     await AccrualWorker(deps).drain()
     assert await nets(deps, "REC-A") == {("R1", "2026-Q1"): D("80.00"),
                                          ("R2", "2026-Q1"): D("10.00")}
-    assert await deps.db.transactions.count_documents({"pending.batch": batch}) == 0
+    assert await deps.db.transaction_batches.count_documents(
+        {"_id": batch, "pending": {"$exists": True}}) == 0
     assert await deps.db.audit_events.count_documents({"_id": ObjectId(batch)}) == 1
     assert await recovery.recover(deps, older_than=LATER) == 0  # done once, and only once
+    # a row of the dead call's insert that the database finished after the recovery
+    late = [sale("ra-4", "R2", "2026-03-04", "1000", "PA")]
+    assert await txn_repo.insert_new(deps.db, docs_of(late, batch, deps.now())) == set()
+    await recovery.recover(deps)  # the recheck of recovered batches
+    await AccrualWorker(deps).drain()
+    assert (await nets(deps, "REC-A"))[("R2", "2026-Q1")] == D("30.00")
 
 
 async def test_a_resend_of_rows_a_stopped_call_stored_completes_that_call(
