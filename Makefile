@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint schema token bench clean
+.PHONY: run test lint schema token bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,26 @@ token: $(VENV)/.embedded  ## print an ADMIN token for scripts (uses the data dir
 
 bench: $(VENV)/.dev  ## import 200,000 transactions and run accruals; writes BENCHMARKS.md
 	$(BIN)/python tools/bench.py
+
+# Re-resolve the pins from pyproject.toml in a throw-away venv (needs the package index; not
+# part of `make test`): base.txt = the runtime, embedded.txt = what [embedded] adds on top,
+# dev.txt = what [dev] adds on top of both. Header comments and -r lines are kept; the files
+# are replaced only once all three resolved. LOCK_DIR=/tmp/x writes elsewhere to compare.
+LOCK_VENV ?= $(or $(TMPDIR),/tmp)/rebates-lock-venv
+LOCK_DIR  ?= requirements
+lock:  ## regenerate requirements/*.txt (pip freeze of a clean venv per layer)
+	set -e; rm -rf $(LOCK_VENV); $(PYTHON) -m venv $(LOCK_VENV); \
+	pip="$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check -q"; \
+	freeze() { $(LOCK_VENV)/bin/python -m pip freeze --exclude rebates; }; \
+	mkdir -p $(LOCK_DIR); : > $(LOCK_VENV)/seen; \
+	for layer in base:. embedded:.[embedded] dev:.[dev]; do \
+	  name=$${layer%%:*}; $$pip install "$${layer#*:}"; \
+	  { grep -E '^(#|-r )' requirements/$$name.txt; \
+	    freeze | grep -vxF -f $(LOCK_VENV)/seen || true; } > $(LOCK_VENV)/$$name.txt; \
+	  freeze > $(LOCK_VENV)/seen; \
+	done; \
+	for name in base embedded dev; do cp $(LOCK_VENV)/$$name.txt $(LOCK_DIR)/$$name.txt; done; \
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

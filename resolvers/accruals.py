@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from domain.errors import RebateError
+from domain.periods import parse_period
 from resolvers.context import Info
 from resolvers.guard import allow, argument_error, bad_input
 from resolvers.programs import program_if_visible
@@ -41,10 +42,20 @@ async def accruals(
             info.context.deps.db, first=check_first(first),
             after=decode_cursor(accrual_repo.CURSOR_KIND, after),
             dealer_code=wanted.dealer_code, program_code=wanted.program_code,
-            period=wanted.period, status=wanted.status, scope=info.context.scope)
+            period=_period_name(wanted.period), status=wanted.status,
+            scope=info.context.scope)
     except InvalidArgument as error:
         raise argument_error(error) from None
     return AccrualConnection.of(page)
+
+
+def _period_name(period: str | None) -> str | None:
+    if period is None:
+        return None
+    try:
+        return parse_period(period.strip()).name
+    except ValueError as error:
+        raise InvalidArgument("filter.period", str(error)) from None
 
 
 async def run_accruals(info: Info, input: RunAccrualsInput) -> RunAccrualsPayload:
@@ -63,6 +74,10 @@ async def rebate_forecast(
             description="What the dealer might still sell (or collect).")],
 ) -> RebateForecast | None:
     allow(info)
+    try:
+        use_cases.check_additional_basis(additional_basis)
+    except InvalidArgument as error:
+        raise argument_error(error) from None
     if info.context.scope is not None and await program_if_visible(
             info, await program_repo.get(info.context.deps.db, program_code.strip())) is None:
         # A DEALER: a program without terms for it (or a DRAFT) is null whatever the period,

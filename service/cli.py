@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -15,12 +17,65 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.importer import default_url, url_file
 
     app = create_app(settings, announce=True)
-    uvicorn.run(app, host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), lifespan="on",
-                server_header=False, proxy_headers=False)
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=settings.log_level.lower(), lifespan="on",
+                            server_header=False, proxy_headers=False)
+    url = default_url(settings.host, settings.port)
+    where = url_file(settings.data_dir)
+
+    class Server(uvicorn.Server):
+        """Once listening, leaves its URL in the data directory for `rebates import|export`
+        run from another shell (which may not have this one's PORT)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            where.parent.mkdir(parents=True, exist_ok=True)
+            scratch = where.with_name(where.name + ".tmp")
+            scratch.write_text(url + "\n", encoding="utf-8")
+            os.replace(scratch, where)
+            print(f"Import sales files (from this directory, another shell):\n"
+                  f"  .venv/bin/rebates import transactions FILE.csv"
+                  f"    # finds {url} through {where}", flush=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Here, not after run(): uvicorn re-raises SIGTERM/SIGINT once it has stopped.
+            forget()
+            await super().shutdown(sockets)
+
+    def forget() -> None:
+        with contextlib.suppress(OSError):
+            if where.read_text(encoding="utf-8").strip() == url:  # not another instance's
+                where.unlink()
+
+    server = Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        forget()
+    return 0 if server.started else 3
+
+
+def _service_url(settings: Settings, given: str | None) -> str:
+    """--url, else $REBATES_URL, else what a running `rebates serve` left in the data
+    directory, else http://HOST:PORT/graphql from the settings."""
+    from service.importer import default_url, url_file
+
+    if given:
+        return given
+    if os.environ.get("REBATES_URL"):
+        return os.environ["REBATES_URL"]
+    with contextlib.suppress(OSError):
+        written = url_file(settings.data_dir).read_text(encoding="utf-8").strip()
+        if written:
+            return written
+    return default_url(settings.host, settings.port)
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
@@ -61,9 +116,13 @@ def _import_transactions(settings: Settings, args: argparse.Namespace) -> int:
               f"REBATES_JWT_SECRET / REBATES_DATA_DIR (no secret in {settings.data_dir})",
               file=sys.stderr)
         return 2
-    url = args.url or importer.default_url(settings.host, settings.port)
+    url = _service_url(settings, args.url)
     return importer.run_cli(args.file, url=url, token=token, batch_size=args.batch_size,
                             restart=args.restart, fmt=args.format, timeout=args.timeout)
+
+
+URL_HELP = ("GraphQL endpoint (default $REBATES_URL, else the URL the running 'rebates serve' "
+            "wrote to REBATES_DATA_DIR/service.url, else http://127.0.0.1:$PORT/graphql)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
                     "refused rows go to FILE.errors.jsonl. Exit code 0: all rows accepted or "
                     "already there; 1: some rows refused; 2: usage or connection error.")
     txns.add_argument("file", help="FILE.csv or FILE.jsonl")
-    txns.add_argument("--url", help="GraphQL endpoint (default http://127.0.0.1:$PORT/graphql)")
+    txns.add_argument("--url", help=URL_HELP)
     txns.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a SERVICE "
                                       "token signed with the data directory's secret)")
     txns.add_argument("--batch-size", type=int, default=5000,
@@ -112,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
     payout.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     payout.add_argument("--output", type=Path,
                         help="file to write (default settlement-PROGRAM-PERIOD.FORMAT)")
-    payout.add_argument("--url", help="GraphQL endpoint (default http://127.0.0.1:$PORT/graphql)")
+    payout.add_argument("--url", help=URL_HELP)
     payout.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a FINANCE "
                                         "token signed with the data directory's secret)")
     payout.set_defaults(run=_export_settlement)
@@ -120,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _export_settlement(settings: Settings, args: argparse.Namespace) -> int:
-    from service import exporter, importer
+    from service import exporter
 
     token = args.token or os.environ.get("REBATES_TOKEN")
     if not token:
@@ -131,7 +190,7 @@ def _export_settlement(settings: Settings, args: argparse.Namespace) -> int:
         token = issue_token(load_secret(settings), sub="export-cli", role=Role.FINANCE,
                             ttl_seconds=3600, issuer=settings.jwt_issuer,
                             audience=settings.jwt_audience)
-    url = args.url or importer.default_url(settings.host, settings.port)
+    url = _service_url(settings, args.url)
     return exporter.run_cli(url, token, args.program, args.period, args.format, args.output)
 
 

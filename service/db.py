@@ -102,6 +102,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dealerCode", ASCENDING)], name="dealer"),
     ],
     "scorecard_templates": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
     ],
     "scorecards": [
@@ -122,6 +123,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("recheck.until", ASCENDING)], sparse=True, name="recheck"),
     ],
     "alerts": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
         IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status"),
     ],

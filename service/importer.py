@@ -113,6 +113,12 @@ def _decode(raw: bytes, at_start: bool) -> str:
     return raw.decode("utf-8").rstrip("\r\n")
 
 
+def _short(value: str) -> str:
+    """As schema/scalars.py quotes a refused value (not imported: it loads the whole schema)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _check_value(name: str, value: str) -> str | None:
     """What the API's scalars would refuse for the whole batch, checked per row here."""
     if name in DECIMALS:
@@ -120,13 +126,13 @@ def _check_value(name: str, value: str) -> str | None:
             parse_decimal(value)
         except ValueError as error:
             return f"{name} {error}"
-    elif name == "date":
+    elif name == "date":  # the API's Date scalar's own words (schema/scalars.py)
+        if not DATE.fullmatch(value):
+            return f"Date must be a string YYYY-MM-DD, got {_short(value)}"
         try:
-            if not DATE.fullmatch(value):
-                raise ValueError
             dt.date.fromisoformat(value)
         except ValueError:
-            return f"date must be YYYY-MM-DD, got {value[:40]!r}"
+            return f"{_short(value)} is not a calendar date"
     elif name == "kind" and value not in KINDS:
         return f"kind must be one of {', '.join(sorted(KINDS))}, got {value[:40]!r}"
     return None
@@ -771,10 +777,11 @@ def _errors_file(path: Path, keep: int) -> Iterator[IO[str]]:
         handle = open(target, "w", encoding="utf-8")
     try:
         yield handle
-    finally:
+    finally:  # on success or failure alike: no empty file left behind
         handle.close()
-    if target.stat().st_size == 0:
-        target.unlink()
+        with contextlib.suppress(OSError):
+            if target.stat().st_size == 0:
+                target.unlink()
 
 
 def _write_errors(out: IO[str], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -785,6 +792,14 @@ def _write_errors(out: IO[str], entries: list[dict[str, Any]]) -> list[dict[str,
 
 
 # ---- command line --------------------------------------------------------------------------
+
+URL_FILE = "service.url"
+
+
+def url_file(data_dir: Path) -> Path:
+    """Where `rebates serve` leaves the URL it listens on (removed when it stops cleanly)."""
+    return data_dir / URL_FILE
+
 
 def default_url(host: str, port: int) -> str:
     host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - not a bind

@@ -173,14 +173,27 @@ async def for_period(db: Database, program_code: str, period: str, *,
 
 
 async def get(db: Database, accrual_id: str, *, scope: str | None = None) -> StoredAccrual | None:
-    try:
-        query: dict[str, Any] = {"_id": ObjectId(accrual_id)}
-    except (InvalidId, TypeError):
-        return None
-    if scope is not None:
-        query["dealerCode"] = scope
-    doc = await db.accruals.find_one(query)
+    doc = await get_doc(db, accrual_id, scope=scope)
     return from_doc(doc) if doc else None
+
+
+async def bases_by_period(db: Database, program_code: str, periods: list[str], *,
+                          start: dt.date, last_start: dt.date,
+                          dealer_codes: list[str] | None) -> dict[str, dict[str, Decimal]]:
+    """Per dealer, the basis of each of these periods (for surge checks)."""
+    query: dict[str, Any]
+    if dealer_codes is not None and len(dealer_codes) == 1:  # the worker's case: indexed
+        query = {"dealerCode": dealer_codes[0], "programCode": program_code,
+                 "periodStart": {"$gte": start.isoformat(), "$lte": last_start.isoformat()}}
+    else:
+        query = {"programCode": program_code, "period": {"$in": periods}}
+        if dealer_codes is not None:
+            query["dealerCode"] = {"$in": dealer_codes}
+    figures: dict[str, dict[str, Decimal]] = {}
+    async for doc in db.accruals.find(query, {"dealerCode": 1, "period": 1, "basis": 1,
+                                              "_id": 0}):
+        figures.setdefault(doc["dealerCode"], {})[doc["period"]] = doc["basis"]
+    return figures
 
 
 async def get_doc(db: Database, accrual_id: str, *,
@@ -250,23 +263,48 @@ def _filter(*, dealer_code: str | None, program_code: str | None, period: str | 
     return query
 
 
+ORDER = [("periodStart", 1), ("dealerCode", 1), ("_id", 1)]  # every list of accruals
+
+
+def _sort_key(accrual: dict[str, Any]) -> str:
+    """The cursor key: the sort fields themselves, so a page continues exactly after it."""
+    return f"{accrual['periodStart']}|{accrual['dealerCode']}|{accrual['_id']}"
+
+
+async def _after(db: Database, key: str) -> dict[str, Any]:
+    """The query for what follows a cursor key in ORDER (a bare id: the id's own place)."""
+    period_start, dealer_code, raw_id = "", "", key
+    if "|" in key:
+        period_start, _, rest = key.partition("|")
+        dealer_code, _, raw_id = rest.partition("|")
+    try:
+        oid = ObjectId(raw_id)
+    except (InvalidId, TypeError):
+        return {"_id": {"$exists": False}}
+    if not period_start:
+        doc = await db.accruals.find_one({"_id": oid}, {"periodStart": 1, "dealerCode": 1})
+        if doc is None:
+            return {"_id": {"$gt": oid}}
+        period_start, dealer_code = doc["periodStart"], doc["dealerCode"]
+    return {"$or": [{"periodStart": {"$gt": period_start}},
+                    {"periodStart": period_start, "dealerCode": {"$gt": dealer_code}},
+                    {"periodStart": period_start, "dealerCode": dealer_code,
+                     "_id": {"$gt": oid}}]}
+
+
 async def page(db: Database, *, first: int, after: str | None, dealer_code: str | None = None,
                program_code: str | None = None, period: str | None = None,
                status: AccrualStatus | None = None, scope: str | None = None,
                ) -> Page[StoredAccrual]:
-    """Ordered by id (creation order: stable while accruals are recomputed in place)."""
+    """By period, then dealer code (then id, for a dealer's programs of the same period)."""
     query = _filter(dealer_code=dealer_code, program_code=program_code, period=period,
                     status=status, scope=scope)
     total = await db.accruals.count_documents(query)
     if after is not None:
-        try:
-            query = {"$and": [query, {"_id": {"$gt": ObjectId(after)}}]}
-        except (InvalidId, TypeError):
-            query = {"$and": [query, {"_id": {"$exists": False}}]}
-    docs = await db.accruals.find(query).sort("_id", 1).limit(first + 1).to_list()
-    accruals = [from_doc(d) for d in docs]
-    return page_of(accruals, [a.id for a in accruals], kind=CURSOR_KIND, first=first,
-                   total=total, after=after)
+        query = {"$and": [query, await _after(db, after)]}
+    docs = await db.accruals.find(query).sort(ORDER).limit(first + 1).to_list()
+    return page_of([from_doc(d) for d in docs], [_sort_key(d) for d in docs],
+                   kind=CURSOR_KIND, first=first, total=total, after=after)
 
 
 async def discard_recomputable(db: Database, program_code: str, period: str,
@@ -281,21 +319,32 @@ async def discard_recomputable(db: Database, program_code: str, period: str,
 async def pages_by_dealer(db: Database, dealer_codes: list[str], *, program_code: str | None,
                           period: str | None, first: int, after: str | None,
                           scope: str | None) -> dict[str, tuple[list[StoredAccrual], int]]:
-    """Per dealer: the first `first + 1` accruals after `after` (by id) and the count."""
+    """Per dealer: the first `first + 1` accruals after `after` (an id; by period, then id)
+    and the count."""
     query = _filter(dealer_code=None, program_code=program_code, period=period, status=None,
                     scope=scope)
     query = {"$and": [query, {"dealerCode": {"$in": dealer_codes}}]} if query \
         else {"dealerCode": {"$in": dealer_codes}}
-    try:
-        after_id: ObjectId | None = ObjectId(after) if after else None
-    except (InvalidId, TypeError):
-        after_id = None
-    on_page: Any = {"$gt": ["$_id", after_id]} if after_id else {"$literal": True}
+    on_page: Any = {"$literal": True}
+    if after:
+        try:
+            after_id = ObjectId(after)
+        except (InvalidId, TypeError):
+            after_id = None
+        found = after_id and await db.accruals.find_one({"_id": after_id}, {"periodStart": 1})
+        if found:
+            start = found["periodStart"]
+            on_page = {"$or": [{"$gt": ["$periodStart", start]},
+                               {"$and": [{"$eq": ["$periodStart", start]},
+                                         {"$gt": ["$_id", after_id]}]}]}
+        elif after_id:
+            on_page = {"$gt": ["$_id", after_id]}
     cursor = await db.accruals.aggregate([
         {"$match": query},
         {"$addFields": {"_onPage": on_page}},
         {"$group": {"_id": "$dealerCode", "total": {"$sum": 1},
-                    "docs": {"$topN": {"n": first + 1, "sortBy": {"_onPage": -1, "_id": 1},
+                    "docs": {"$topN": {"n": first + 1,
+                                       "sortBy": {"_onPage": -1, "periodStart": 1, "_id": 1},
                                        "output": {"$cond": ["$_onPage", "$$ROOT", None]}}}}},
     ])
     return {row["_id"]: ([from_doc(d) for d in row["docs"] if d is not None], row["total"])

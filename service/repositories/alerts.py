@@ -14,6 +14,7 @@ from domain.alerts import Alert, AlertDraft, AlertKind, AlertStatus
 from service.db import Database
 from service.jsonsafe import jsonable
 from service.pagination import Page, page_of
+from service.repositories.pending import FIELD as PENDING
 
 CURSOR_KIND = "alert"
 # Figures of a raised alert are refreshed while someone may still act on them; a dismissed
@@ -65,18 +66,22 @@ async def get_doc(db: Database, key: str) -> dict[str, Any] | None:
     return await db.alerts.find_one({"key": key}, {"_id": 0})
 
 
-async def move(db: Database, key: str, *, expected: AlertStatus, target: AlertStatus,
-               actor: str, note: str | None, now: dt.datetime) -> dict[str, Any] | None:
-    """Change the status if it is still `expected` (None: it changed meanwhile).
-
-    A new note replaces the earlier one; without a note the earlier one is kept.
-    """
+def move_changes(*, target: AlertStatus, actor: str, note: str | None,
+                 now: dt.datetime) -> dict[str, Any]:
+    """A new note replaces the earlier one; without a note the earlier one is kept."""
     changes: dict[str, Any] = {"status": target.value, "resolvedBy": actor, "resolvedAt": now}
     if note is not None:
         changes["resolutionNote"] = note
+    return changes
+
+
+async def move(db: Database, key: str, *, expected: AlertStatus, changes: dict[str, Any],
+               pending: dict[str, Any]) -> dict[str, Any] | None:
+    """Change the status if it is still `expected` (None: it changed meanwhile), with the
+    pending marker of the audit event that follows."""
     return await db.alerts.find_one_and_update(
-        {"key": key, "status": expected.value}, {"$set": changes},
-        projection={"_id": 0}, return_document=ReturnDocument.AFTER)
+        {"key": key, "status": expected.value}, {"$set": {**changes, PENDING: pending}},
+        return_document=ReturnDocument.AFTER)
 
 
 async def page(db: Database, *, status: AlertStatus | None, first: int,

@@ -41,6 +41,22 @@ async def get(db: Database, code: str, *, scope: str | None = None) -> Dealer | 
     return from_doc(doc) if doc else None
 
 
+async def field_of(db: Database, codes: Iterable[str], name: str) -> dict[str, Any]:
+    """One field of some dealers, without the rest of their documents."""
+    cursor = db.dealers.find({"code": {"$in": sorted(codes)}}, {"code": 1, name: 1, "_id": 0})
+    return {doc["code"]: doc.get(name) async for doc in cursor}
+
+
+async def term_fields(db: Database, codes: Iterable[str]) -> list[dict[str, Any]]:
+    """What choosing a dealer's terms needs: code, status, segments, sales version."""
+    wanted = set(codes)
+    narrowed = narrowing(wanted)
+    cursor = db.dealers.find({} if narrowed is None else {"code": narrowed},
+                             {"code": 1, "status": 1, "segmentCodes": 1, "salesVersion": 1,
+                              "_id": 0})
+    return [doc async for doc in cursor if doc["code"] in wanted]
+
+
 async def get_doc(db: Database, code: str) -> dict[str, Any] | None:
     return await db.dealers.find_one({"code": code})
 

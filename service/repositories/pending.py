@@ -10,11 +10,13 @@ intent, stored atomically with the document it is about.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, overload
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from service.auth import Principal, Role
+from service.db import Database
+from service.repositories import audit
 
 FIELD = "pending"
 
@@ -30,6 +32,28 @@ def marker(now: dt.datetime, actor: Principal, *, audit: dict[str, Any] | None =
 def actor_of(mark: dict[str, Any]) -> Principal:
     """Who started the operation (its follow-ups are done in that caller's name)."""
     return Principal(sub=str(mark["actor"]), role=Role(mark["role"]), dealer=mark.get("dealer"))
+
+
+@overload
+def without_marker(doc: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def without_marker(doc: None) -> None: ...
+def without_marker(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The document as its readers (and audit events) should see it."""
+    return None if doc is None else {k: v for k, v in doc.items() if k != FIELD}
+
+
+async def complete_audited(db: Database, collection: AsyncCollection[dict[str, Any]],
+                           doc: dict[str, Any]) -> None:
+    """The follow-up of a one-write change: the audit event its marker holds, then the
+    marker cleared (idempotent: the event has a fixed id)."""
+    mark = doc.get(FIELD)
+    if mark is None:
+        return
+    if mark.get("audit"):
+        await audit.write(db, mark["audit"])
+    await collection.update_one({"_id": doc["_id"], f"{FIELD}.since": mark["since"]},
+                                {"$unset": {FIELD: ""}})
 
 
 async def stale(collection: AsyncCollection[dict[str, Any]], *, older_than: dt.datetime,

@@ -78,15 +78,20 @@ async def all_templates(db: Database) -> list[ScorecardTemplate]:
     return [template_from_doc(d) for d in docs]
 
 
-async def insert_template(db: Database, template: ScorecardTemplate, *,
-                          now: dt.datetime) -> dict[str, Any]:
-    doc = {"code": template.code, "name": template.name,
-           "kpis": [_kpi_doc(k) for k in template.kpis],
-           "bands": [{"minScore": b.min_score, "multiplier": b.multiplier}
-                     for b in template.bands],
-           "createdAt": now}
+def template_doc(template: ScorecardTemplate, now: dt.datetime) -> dict[str, Any]:
+    return {"code": template.code, "name": template.name,
+            "kpis": [_kpi_doc(k) for k in template.kpis],
+            "bands": [{"minScore": b.min_score, "multiplier": b.multiplier}
+                      for b in template.bands],
+            "createdAt": now}
+
+
+async def insert_template(db: Database, template: ScorecardTemplate, *, now: dt.datetime,
+                          pending: dict[str, Any]) -> dict[str, Any]:
+    """The template with the pending marker of its audit event."""
+    doc = {**template_doc(template, now), PENDING: pending}
     with unique_violation_as_conflict({"code": ("input", "code")}):
-        await db.scorecard_templates.insert_one(dict(doc))
+        await db.scorecard_templates.insert_one(doc)
     return doc
 
 

@@ -8,21 +8,19 @@ aggregation each.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
-
-from pymongo import ReturnDocument, UpdateOne
 
 from domain.basis import BASIS_RULES
 from domain.periods import Period, periods_between
 from domain.programs import Accumulation, ProgramRules, ProgramStatus
 from domain.transactions import Transaction
 from service.deps import Deps
+from service.repositories import jobs
 from service.repositories import programs as program_repo
 
-ALL_DEALERS = "*"
+ALL_DEALERS = jobs.ALL_DEALERS
 
 
 def all_periods(rules: ProgramRules) -> list[Period]:
@@ -55,16 +53,9 @@ def counts_for(rules: ProgramRules, txn: Transaction) -> bool:
 
 async def mark(deps: Deps, marks: dict[tuple[str, str], set[str]]) -> None:
     """marks: (dealer code or ALL_DEALERS, program code) → period names to recompute."""
-    if not marks:
-        return
-    now = deps.now()
-    await deps.db.accrual_jobs.bulk_write([
-        UpdateOne({"dealerCode": dealer, "programCode": program},
-                  {"$addToSet": {"periods": {"$each": sorted(periods)}},
-                   "$inc": {"version": 1}, "$set": {"dirty": True, "markedAt": now},
-                   "$setOnInsert": {"leaseUntil": None}}, upsert=True)
-        for (dealer, program), periods in marks.items() if periods], ordered=False)
-    deps.notify_worker()
+    if marks:
+        await jobs.upsert_marks(deps.db, marks, deps.now())
+        deps.notify_worker()
 
 
 async def mark_transactions(deps: Deps, transactions: Iterable[Transaction]) -> None:
@@ -103,52 +94,30 @@ def _lease(deps: Deps) -> dt.timedelta:
     return dt.timedelta(seconds=deps.settings.worker_lease_seconds)
 
 
-async def claim(deps: Deps, owner: str) -> dict[str, Any] | None:
-    """Take the oldest dirty job nobody holds (or whose holder's lease ran out)."""
-    now = deps.now()
-    return await deps.db.accrual_jobs.find_one_and_update(
-        {"dirty": True, "$or": [{"leaseUntil": None}, {"leaseUntil": {"$lt": now}}]},
-        {"$set": {"leaseUntil": now + _lease(deps), "owner": owner}},
-        sort=[("markedAt", 1)], return_document=ReturnDocument.AFTER)
-
-
 async def claim_batch(deps: Deps, owner: str) -> list[dict[str, Any]]:
     """The oldest free job, plus every other free dealer job of the same program.
 
     After a big import most dealers of a program are dirty at once; computing them together
     takes one pass over the transactions instead of one per dealer.
     """
-    first = await claim(deps, owner)
+    first = await jobs.claim_oldest(deps.db, owner, deps.now(), _lease(deps))
     if first is None or first["dealerCode"] == ALL_DEALERS:
         return [first] if first is not None else []
-    now, token = deps.now(), uuid.uuid4().hex
-    await deps.db.accrual_jobs.update_many(
-        {"programCode": first["programCode"], "dirty": True,
-         "dealerCode": {"$ne": ALL_DEALERS},
-         "$or": [{"leaseUntil": None}, {"leaseUntil": {"$lt": now}}]},
-        {"$set": {"leaseUntil": now + _lease(deps), "owner": owner, "claim": token}})
-    others = await deps.db.accrual_jobs.find({"claim": token}).to_list()
+    others = await jobs.claim_dealers_of(deps.db, first["programCode"], owner, deps.now(),
+                                         _lease(deps))
     return [first, *(job for job in others if job["_id"] != first["_id"])]
 
 
 async def finish(deps: Deps, job: dict[str, Any]) -> bool:
-    """Done, unless it was marked again meanwhile (then it stays dirty for another round)."""
-    done = await deps.db.accrual_jobs.update_one(
-        {"_id": job["_id"], "version": job["version"]},
-        {"$set": {"dirty": False, "periods": [], "leaseUntil": None}})
-    if done.modified_count:
-        return True
-    await deps.db.accrual_jobs.update_one({"_id": job["_id"]}, {"$set": {"leaseUntil": None}})
-    return False
+    return await jobs.finish(deps.db, job)
 
 
 async def dirty_of_program(deps: Deps, program_code: str) -> list[dict[str, Any]]:
-    return await deps.db.accrual_jobs.find({"programCode": program_code,
-                                            "dirty": True}).to_list()
+    return await jobs.dirty_of_program(deps.db, program_code)
 
 
 async def pending(deps: Deps) -> int:
-    return await deps.db.accrual_jobs.count_documents({"dirty": True})
+    return await jobs.count_dirty(deps.db)
 
 
 async def mark_scorecard(deps: Deps, dealer_code: str, template_code: str,

@@ -9,6 +9,7 @@ from domain.periods import Period, program_period
 from domain.programs import Accumulation, ProgramStatus
 from service.auth import Principal
 from service.deps import Deps
+from service.errors import InvalidArgument
 from service.repositories import accruals as accrual_repo
 from service.repositories import audit, ledger
 from service.repositories import programs as program_repo
@@ -60,10 +61,18 @@ async def run_accruals(deps: Deps, actor: Principal, program_code: str,
     return result
 
 
+def check_additional_basis(additional_basis: Decimal) -> Decimal:
+    """A forecast adds what may still be sold: a negative figure is a caller's mistake."""
+    if additional_basis < 0:
+        raise InvalidArgument("additionalBasis", f"{additional_basis} must not be negative")
+    return additional_basis
+
+
 async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
                           program_code: str, period_name: str,
                           additional_basis: Decimal) -> tuple[Forecast, StoredProgram] | None:
     """None when the dealer is not visible, the program is unknown or the dealer has no terms."""
+    check_additional_basis(additional_basis)
     code = dealer_code.strip()
     if scope is not None and code != scope:
         return None

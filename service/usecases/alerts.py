@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from domain.alerts import (
@@ -36,17 +35,16 @@ from domain.periods import parse_period
 from domain.transactions import Transaction
 from service.auth import Principal
 from service.deps import Deps
+from service.repositories import accruals as accrual_repo
 from service.repositories import alerts as alert_repo
-from service.repositories import audit
+from service.repositories import audit, pending
+from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories.programs import StoredProgram
 
 
 async def _dealer_field(deps: Deps, codes: Iterable[str], name: str) -> dict[str, Any]:
-    """One field of some dealers, without the rest of their documents."""
-    cursor = deps.db.dealers.find({"code": {"$in": sorted(codes)}},
-                                  {"code": 1, name: 1, "_id": 0})
-    return {doc["code"]: doc.get(name) async for doc in cursor}
+    return await dealer_repo.field_of(deps.db, codes, name)
 
 
 async def check_cross_region(deps: Deps, transactions: Sequence[Transaction],
@@ -107,21 +105,10 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     history = history_periods(period)
     if not comparable(history[0], valid_from=rules.valid_from, joined_on=None):
         return 0  # the program has not run three full periods before this one
-    names = [p.name for p in (*history, period)]
-    codes = list(dict.fromkeys(dealer_codes)) if dealer_codes is not None else None
-    query: dict[str, Any]
-    if codes is not None and len(codes) == 1:  # the worker's case: on the dealer's index
-        query = {"dealerCode": codes[0], "programCode": rules.code,
-                 "periodStart": {"$gte": history[0].start.isoformat(),
-                                 "$lte": period.start.isoformat()}}
-    else:
-        query = {"programCode": rules.code, "period": {"$in": names}}
-        if codes is not None:
-            query["dealerCode"] = {"$in": codes}
-    figures: dict[str, dict[str, Decimal]] = {}
-    async for doc in deps.db.accruals.find(query, {"dealerCode": 1, "period": 1, "basis": 1,
-                                                  "_id": 0}):
-        figures.setdefault(doc["dealerCode"], {})[doc["period"]] = doc["basis"]
+    figures = await accrual_repo.bases_by_period(
+        deps.db, rules.code, [p.name for p in (*history, period)],
+        start=history[0].start, last_start=period.start,
+        dealer_codes=list(dict.fromkeys(dealer_codes)) if dealer_codes is not None else None)
     suspects: dict[str, list[PeriodBasis]] = {}
     for code, found in figures.items():
         previous = [PeriodBasis(p.name, found.get(p.name, ZERO)) for p in history]
@@ -177,10 +164,13 @@ async def _move(deps: Deps, actor: Principal, key: str, note: str | None,
                      f"{'acknowledged' if target is AlertStatus.ACKNOWLEDGED else 'dismissed'}")
     problems.raise_if_any()
     now = deps.now()
-    after = await alert_repo.move(deps.db, key, expected=current, target=target,
-                                  actor=actor.sub, note=cleaned, now=now)
+    changes = alert_repo.move_changes(target=target, actor=actor.sub, note=cleaned, now=now)
+    shown = pending.without_marker(before)
+    event = audit.event(actor=actor, action=action, entity_type="Alert", entity_id=key,
+                        before=shown, after={**shown, **changes}, now=now)
+    after = await alert_repo.move(deps.db, key, expected=current, changes=changes,
+                                  pending=pending.marker(now, actor, audit=event))
     if after is None:
         raise Conflict(("input", "alertId"), "the alert changed meanwhile; reload and retry")
-    await audit.append(deps.db, actor=actor, action=action, entity_type="Alert",
-                       entity_id=key, before=before, after=after, now=now)
+    await pending.complete_audited(deps.db, deps.db.alerts, after)
     return alert_repo.from_doc(after)

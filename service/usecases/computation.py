@@ -25,6 +25,7 @@ from domain.programs import Accumulation, Terms, choose_terms
 from domain.violations import Violation, forfeits_year, penalties_for
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
+from service.repositories import dealers as dealer_repo
 from service.repositories import ledger
 from service.repositories import scorecards as scorecard_repo
 from service.repositories import violations as violation_repo
@@ -37,11 +38,8 @@ from service.repositories.basis import (
     monthly_basis,
 )
 from service.repositories.programs import StoredProgram
-from service.repositories.query import narrowing
 from service.repositories.segments import priorities_taken
 from service.usecases import alerts
-
-DEALER_FIELDS = {"code": 1, "status": 1, "segmentCodes": 1, "salesVersion": 1, "_id": 0}
 
 
 def windows(program: StoredProgram, period: Period) -> tuple[DateRange | None,
@@ -63,12 +61,7 @@ async def dealer_terms(deps: Deps, program: StoredProgram, codes: Sequence[str],
     """Each dealer's document and the terms it gets (None: no terms apply)."""
     priorities = {code: priority for priority, code in (await priorities_taken(deps.db)).items()}
     found: dict[str, tuple[dict[str, Any], Terms | None]] = {}
-    wanted = set(codes)
-    dealers = narrowing(wanted)
-    async for doc in deps.db.dealers.find({} if dealers is None else {"code": dealers},
-                                          DEALER_FIELDS):
-        if doc["code"] not in wanted:
-            continue
+    for doc in await dealer_repo.term_fields(deps.db, codes):
         memberships = [(s, priorities[s]) for s in doc.get("segmentCodes", ()) if s in priorities]
         found[doc["code"]] = (doc, choose_terms(program.rules.terms, memberships))
     return found

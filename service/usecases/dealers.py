@@ -33,11 +33,9 @@ async def upsert_dealer(deps: Deps, actor: Principal, *, code: str, name: str,
     if (before or {}).get("status") != after.get("status"):
         await accrual_jobs.mark_dealers_everywhere(deps, [draft.code])
     await audit.append(deps.db, actor=actor, action="upsertDealer", entity_type="Dealer",
-                       entity_id=draft.code, before=_shown(before), after=_shown(after),
+                       entity_id=draft.code, before=pending.without_marker(before),
+                       after=pending.without_marker(after),
                        now=now, dealer_code=draft.code, event_id=mark["auditId"])
     await dealer_repo.clear_pending(deps.db, {draft.code}, mark)
     return dealer_repo.from_doc(after)
 
-
-def _shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if doc is None else {k: v for k, v in doc.items() if k != pending.FIELD}

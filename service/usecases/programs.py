@@ -12,6 +12,7 @@ from service.auth import Principal, Role
 from service.deps import Deps
 from service.repositories import audit, pending
 from service.repositories import programs as program_repo
+from service.repositories import scorecards as scorecard_repo
 from service.repositories.programs import StoredProgram
 from service.repositories.segments import all_segments
 from service.usecases import accrual_jobs
@@ -22,8 +23,7 @@ MAY_ACTIVATE = frozenset({Role.ADMIN, Role.FINANCE})
 
 async def _known(deps: Deps) -> tuple[set[str], set[str]]:
     segments = {s.code for s in await all_segments(deps.db)}
-    templates = {d["code"] async for d in deps.db.db["scorecard_templates"].find(
-        {}, {"code": 1, "_id": 0})}
+    templates = {t.code for t in await scorecard_repo.all_templates(deps.db)}
     return segments, templates
 
 

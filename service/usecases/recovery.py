@@ -45,7 +45,15 @@ def _completers(deps: Deps) -> list[tuple[str, AsyncCollection[dict[str, Any]], 
             ("period close", db.period_locks, closing.complete_close),
             ("dispute", db.disputes, disputes.complete),
             ("scorecard", db.scorecards, scorecards.complete),
-            ("violation", db.violations, violations.complete)]
+            ("violation", db.violations, violations.complete),
+            ("alert change", db.alerts, _audited(db.alerts)),
+            ("scorecard template", db.scorecard_templates, _audited(db.scorecard_templates))]
+
+
+def _audited(collection: AsyncCollection[dict[str, Any]]) -> Completer:
+    async def complete(deps: Deps, doc: dict[str, Any]) -> None:
+        await pending.complete_audited(deps.db, collection, doc)
+    return complete
 
 
 async def recover(deps: Deps, *, older_than: dt.datetime | None = None) -> int:

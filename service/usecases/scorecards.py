@@ -39,10 +39,13 @@ async def create_scorecard_template(deps: Deps, actor: Principal, *, code: str, 
     if await scorecard_repo.get_template(deps.db, template.code) is not None:
         raise Conflict(("input", "code"),
                        f"scorecard template {template.code!r} already exists")
-    doc = await scorecard_repo.insert_template(deps.db, template, now=deps.now())
-    await audit.append(deps.db, actor=actor, action="createScorecardTemplate",
-                       entity_type="ScorecardTemplate", entity_id=template.code, before=None,
-                       after=doc, now=deps.now())
+    now = deps.now()
+    event = audit.event(actor=actor, action="createScorecardTemplate",
+                        entity_type="ScorecardTemplate", entity_id=template.code, before=None,
+                        after=scorecard_repo.template_doc(template, now), now=now)
+    doc = await scorecard_repo.insert_template(deps.db, template, now=now,
+                                               pending=pending.marker(now, actor, audit=event))
+    await pending.complete_audited(deps.db, deps.db.scorecard_templates, doc)
     return template
 
 
@@ -89,15 +92,12 @@ async def record_scorecard(deps: Deps, actor: Principal, dealer_code: str, templ
     before, after = await scorecard_repo.replace(deps.db, card, now=now, pending=mark)
     failpoints.hit("scorecard.after_store")
     await audit.append(deps.db, actor=actor, action="recordScorecard", entity_type="Scorecard",
-                       entity_id=card.key, before=_without_marker(before),
-                       after=_without_marker(after), now=now, dealer_code=dealer_code,
+                       entity_id=card.key, before=pending.without_marker(before),
+                       after=pending.without_marker(after), now=now, dealer_code=dealer_code,
                        event_id=mark["auditId"])
     await complete(deps, after)
     return card
 
-
-def _without_marker(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if doc is None else {k: v for k, v in doc.items() if k != pending.FIELD}
 
 
 async def complete(deps: Deps, doc: dict[str, Any]) -> None:
@@ -109,7 +109,7 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> None:
     await audit.append(deps.db, actor=pending.actor_of(mark), action="recordScorecard",
                        entity_type="Scorecard",
                        entity_id=f"{doc['dealerCode']}:{doc['templateCode']}:{doc['period']}",
-                       before=None, after=_without_marker(doc), now=mark["since"],
+                       before=None, after=pending.without_marker(doc), now=mark["since"],
                        dealer_code=doc["dealerCode"], event_id=mark["auditId"])
     await accrual_jobs.mark_scorecard(deps, doc["dealerCode"], doc["templateCode"],
                                       doc["period"])

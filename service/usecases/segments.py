@@ -28,16 +28,13 @@ async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
     before, after = await segment_repo.upsert(deps.db, segment, now=now, pending=mark)
     found, _ = await membership.refresh_segment(deps, segment)  # marks who moved
     await audit.append(deps.db, actor=actor, action="upsertSegment", entity_type="Segment",
-                       entity_id=segment.code, before=_shown(before),
-                       after={**(_shown(after) or {}), "memberCount": len(found)}, now=now,
-                       event_id=mark["auditId"])
+                       entity_id=segment.code, before=pending.without_marker(before),
+                       after={**pending.without_marker(after), "memberCount": len(found)},
+                       now=now, event_id=mark["auditId"])
     await pending.clear(deps.db.segments, {"code": segment.code,
                                            f"{pending.FIELD}.since": mark["since"]})
     return segment
 
-
-def _shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if doc is None else {k: v for k, v in doc.items() if k != pending.FIELD}
 
 
 async def complete_segment(deps: Deps, doc: dict[str, Any]) -> None:
@@ -49,7 +46,7 @@ async def complete_segment(deps: Deps, doc: dict[str, Any]) -> None:
     found, _ = await membership.refresh_segment(deps, segment_repo.from_doc(doc))
     await audit.append(deps.db, actor=pending.actor_of(mark), action="upsertSegment",
                        entity_type="Segment", entity_id=doc["code"], before=None,
-                       after={**(_shown(doc) or {}), "memberCount": len(found)},
+                       after={**pending.without_marker(doc), "memberCount": len(found)},
                        now=mark["since"], event_id=mark["auditId"])
     await pending.clear(deps.db.segments, {"code": doc["code"],
                                            f"{pending.FIELD}.since": mark["since"]})

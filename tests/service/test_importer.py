@@ -5,9 +5,12 @@ import http.server
 import io
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -378,3 +381,73 @@ def test_rate_limits_are_waited_out_and_time_budgets_halve_the_batches() -> None
     assert (result.accepted, result.errors) == (10, [])
     assert LimitsStub.calls == [10, 10, 5, 2, 2, 1, 2, 2, 1]
     assert client.max_rows == 2 and len(client.notes) == 2
+
+
+def test_the_cli_finds_the_service_rebates_serve_started_on_another_port(
+        settings: Settings, tmp_path: Path, stored_txns: Any) -> None:
+    """`PORT=18080 make run` in one shell, `rebates import transactions FILE` in another
+    (no PORT there): the import finds the port the service really listens on."""
+    data_dir = tmp_path / "data"
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port),
+           "REBATES_MONGODB_URI": str(settings.mongodb_uri),
+           "REBATES_DATABASE": settings.database, "REBATES_DATA_DIR": str(data_dir),
+           "REBATES_DEMO": "0", "REBATES_LOG_LEVEL": "WARNING"}
+    for name in ("REBATES_PORT", "REBATES_URL", "REBATES_TOKEN", "REBATES_JWT_SECRET"):
+        env.pop(name, None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"], env=env, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+        rows = csv_file(tmp_path, "port.csv", ["PT1,IM1,INVOICE,2026-11-03,P,1,5,CNY,"])
+        other_shell = {k: v for k, v in env.items() if k not in ("PORT", "REBATES_MONGODB_URI")}
+        done = subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "service.cli", "import", "transactions", str(rows)],
+            capture_output=True, text=True, env=other_shell, cwd=ROOT, timeout=120,
+            check=False)
+        assert done.returncode == 0, done.stderr
+        assert set(amounts(stored_txns, "PT")) == {"PT1"}
+        assert (data_dir / "service.url").read_text().strip() == \
+            f"http://127.0.0.1:{port}/graphql"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode in (0, -signal.SIGTERM), output  # uvicorn re-raises SIGTERM
+    assert not (data_dir / "service.url").exists()  # a clean stop leaves no stale address
+    assert "rebates import transactions" in output  # the banner says how to import
+
+
+def test_no_empty_errors_file_when_nothing_was_refused(api: Api, tmp_path: Path) -> None:
+    good = csv_file(tmp_path, "unsent.csv", ["U1,IM1,INVOICE,2026-11-03,P,1,5,CNY,"])
+    nobody = cli(str(good), "--url", f"http://127.0.0.1:{free_port()}/graphql", "--token", "t")
+    assert nobody.returncode == 2 and "cannot reach" in nobody.stderr
+    assert not importer.errors_path(good).exists()
+    with pytest.raises(ImportFailed):
+        import_transactions(good, url=f"http://127.0.0.1:{free_port()}/graphql", token="t")
+    assert not importer.errors_path(good).exists()
+
+
+def test_an_impossible_date_gets_the_apis_own_message(api: Api, tmp_path: Path) -> None:
+    record = """mutation($input: RecordTransactionsInput!) {
+      recordTransactions(input: $input) { accepted } }"""
+    row = {"externalId": "D1", "dealerCode": "IM1", "kind": "INVOICE", "date": "2026-02-30",
+           "amount": "5", "currency": "CNY"}
+    answer = api.post(record, {"input": {"transactions": [row]}}, role="SERVICE").json()
+    api_message = answer["errors"][0]["message"]
+    assert "'2026-02-30' is not a calendar date" in api_message
+
+    path = csv_file(tmp_path, "dates.csv", ["D1,IM1,INVOICE,2026-02-30,P,1,5,CNY,",
+                                            "D2,IM1,INVOICE,2026/02/01,P,1,5,CNY,"])
+    report = run(api, path)
+    assert report.run.errors == {"INVALID": 2}
+    messages = [e["message"] for e in errors_of(path)]
+    assert messages[0] == "'2026-02-30' is not a calendar date"
+    assert messages[0] in api_message
+    assert messages[1] == "Date must be a string YYYY-MM-DD, got '2026/02/01'"

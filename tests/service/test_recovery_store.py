@@ -17,13 +17,15 @@ from bson import ObjectId
 from domain.basis import TransactionKind
 from domain.periods import PeriodKind
 from domain.programs import Accumulation, PayoutForm, ProgramRules, ProgramStatus, Terms
+from domain.scorecards import Kpi, KpiDirection, ScoreBand, ScorecardTemplate
 from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from domain.transactions import Transaction
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.repositories import audit, ledger, pending
 from service.repositories import disputes as dispute_repo
-from service.repositories import ledger, pending
 from service.repositories import programs as program_repo
+from service.repositories import scorecards as scorecard_repo
 from service.repositories import segments as segment_repo
 from service.repositories import settlements as settlement_repo
 from service.repositories import transactions as txn_repo
@@ -297,3 +299,21 @@ async def test_a_segment_move_stopped_before_its_marks_is_recomputed_on_recovery
     await AccrualWorker(deps).drain()
     assert await nets(deps, "REC-J") == {("R1", "2026-Q3"): D("50.00")}
     assert await deps.db.dealers.count_documents({"pending.since": {"$exists": True}}) == 0
+
+
+async def test_a_one_write_change_stopped_before_its_audit_event_gets_it_on_recovery(
+        deps: Deps) -> None:
+    then = deps.now() - dt.timedelta(minutes=5)
+    template = ScorecardTemplate(code="REC-K", name="K", kpis=(
+        Kpi("SALES", "Sales", D(100), D(1), KpiDirection.HIGHER_IS_BETTER),),
+        bands=(ScoreBand(D(0), D(1)),))
+    event = audit.event(actor=ADMIN, action="createScorecardTemplate",
+                        entity_type="ScorecardTemplate", entity_id="REC-K", before=None,
+                        after=scorecard_repo.template_doc(template, then), now=then)
+    # createScorecardTemplate killed between its insert and its audit event
+    await scorecard_repo.insert_template(deps.db, template, now=then,
+                                         pending=pending.marker(then, ADMIN, audit=event))
+    assert await deps.db.audit_events.count_documents({"entityId": "REC-K"}) == 0
+    assert await recovery.recover(deps) == 1
+    assert await deps.db.audit_events.count_documents({"entityId": "REC-K"}) == 1
+    assert await recovery.recover(deps, older_than=LATER) == 0
