@@ -7,9 +7,8 @@ from typing import Annotated
 import strawberry
 
 from domain.errors import RebateError
-from domain.periods import parse_period
 from resolvers.context import Info
-from resolvers.guard import allow, argument_error, bad_input
+from resolvers.guard import allow, argument_error, bad_input, period_argument
 from resolvers.programs import program_if_visible
 from schema.accruals import (
     Accrual,
@@ -42,20 +41,11 @@ async def accruals(
             info.context.deps.db, first=check_first(first),
             after=decode_cursor(accrual_repo.CURSOR_KIND, after),
             dealer_code=wanted.dealer_code, program_code=wanted.program_code,
-            period=_period_name(wanted.period), status=wanted.status,
+            period=period_argument(wanted.period, "filter.period"), status=wanted.status,
             scope=info.context.scope)
     except InvalidArgument as error:
         raise argument_error(error) from None
     return AccrualConnection.of(page)
-
-
-def _period_name(period: str | None) -> str | None:
-    if period is None:
-        return None
-    try:
-        return parse_period(period.strip()).name
-    except ValueError as error:
-        raise InvalidArgument("filter.period", str(error)) from None
 
 
 async def run_accruals(info: Info, input: RunAccrualsInput) -> RunAccrualsPayload:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 
+from domain.periods import parse_period
 from resolvers.context import Info
 from service.access import Forbidden, authorize
 from service.errors import InvalidArgument
@@ -29,3 +30,13 @@ def allow(info: Info) -> None:
 
 def argument_error(error: InvalidArgument) -> GraphQLError:
     return bad_input(str(error), error.argument)
+
+
+def period_argument(period: str | None, argument: str) -> str | None:
+    """A period name given as a filter, normalised; malformed → InvalidArgument naming it."""
+    if period is None:
+        return None
+    try:
+        return parse_period(period.strip()).name
+    except ValueError as error:
+        raise InvalidArgument(argument, str(error)) from None

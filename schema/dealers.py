@@ -9,7 +9,7 @@ from strawberry.scalars import JSON
 
 from domain import dealers as domain
 from resolvers.context import Info
-from resolvers.guard import argument_error
+from resolvers.guard import argument_error, period_argument
 from schema.errors import UserError
 from schema.relay import Node, PageInfo, to_global_id
 from service.errors import InvalidArgument
@@ -62,7 +62,7 @@ class Dealer(Node):
     ) -> Annotated[AccrualConnection, strawberry.lazy("schema.accruals")]:
         from schema.accruals import AccrualConnection
         try:
-            key = (self.code, program_code, period, check_first(first),
+            key = (self.code, program_code, period_argument(period, "period"), check_first(first),
                    decode_cursor(accrual_cursor, after))
         except InvalidArgument as error:
             raise argument_error(error) from None

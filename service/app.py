@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,7 +18,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -49,7 +50,7 @@ from service.http_errors import (
     read_operation,
 )
 from service.limits import RateLimiter, error_response
-from service.middleware import SECURITY_HEADERS, middleware_stack
+from service.middleware import SECURITY_HEADERS, hide_query_strings, middleware_stack
 from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
@@ -190,6 +191,10 @@ class RebatesGraphQL(GraphQL[Context, None]):
             return error_response(error.status_code, STRAWBERRY_CODES.get(
                 error.status_code, "BAD_REQUEST"), error.reason)
 
+    def encode_json(self, data: object) -> str:
+        """UTF-8 as it is: Chinese names and messages are not escaped as \\uXXXX."""
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter
                               ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method != "POST":
@@ -218,6 +223,11 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def home(_: Request) -> Response:
+    """`/` leads to the GraphQL endpoint (GraphiQL in a browser)."""
+    return RedirectResponse("/graphql", status_code=307)
+
+
 async def readyz(request: Request) -> Response:
     deps: Deps | None = getattr(request.app.state, "deps", None)
     if deps is None or not await deps.db.ping():
@@ -240,6 +250,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
     settings = settings or get_settings()
     secret = load_secret(settings)
     failpoints.arm(settings.failpoints)
+    hide_query_strings()
     graphql = RebatesGraphQL(settings, secret)
 
     @contextlib.asynccontextmanager
@@ -276,6 +287,6 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
                 await asyncio.to_thread(embedded.stop)
 
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/readyz", readyz),
+        routes=[Route("/", home), Route("/healthz", healthz), Route("/readyz", readyz),
                 Route("/graphql", graphql)],  # other methods: a JSON 405 from the view
         middleware=middleware_stack(settings), lifespan=lifespan)

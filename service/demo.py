@@ -116,6 +116,14 @@ def transactions(first: dt.date, last: dt.date) -> list[TransactionRow]:
                         quantity=Decimal(back), amount=PRODUCTS[product] * back,
                         currency=CURRENCY, region=region))
             day = week_end + dt.timedelta(days=1)
+    # a launch stocking order: D004 crosses the 100-unit tier of DEMO-UNITS in September
+    launch = dt.date(first.year, 9, 10)
+    if first <= launch <= last:
+        rows.append(TransactionRow(
+            external_id="DEMO-D004-LAUNCH-NX200", dealer_code="D004",
+            kind=TransactionKind.INVOICE, date=launch, product_code="NX-200",
+            quantity=Decimal(120), amount=PRODUCTS["NX-200"] * 120, currency=CURRENCY,
+            region="SOUTH"))
     return rows
 
 

@@ -130,9 +130,7 @@ class EmbeddedServer:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            if not self._knock_until_stopped(proc, timeout):
                 log.warning("embedded database did not stop in %.0fs; killing it", timeout)
                 proc.kill()
                 proc.wait()
@@ -140,6 +138,22 @@ class EmbeddedServer:
             with contextlib.suppress(Exception):
                 self._log_file.close()  # type: ignore[attr-defined]
         self._log_file = None
+
+    def _knock_until_stopped(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        """Wait for a clean stop, fast. On SIGTERM the database closes its listening socket,
+        but its accept thread stays blocked in accept() (closing a socket does not wake it
+        on Linux) and it waits 2 s for that thread before closing its files. A connection
+        attempt wakes it: knock every 50 ms (sending nothing) until it has stopped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+            try:
+                proc.wait(0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            return True
+        return False
 
     def __enter__(self) -> EmbeddedServer:
         self.start()

@@ -1,12 +1,21 @@
 """`rebates export settlement PROGRAM PERIOD`: the payout lines for the finance system.
 
 Reads the settlements of a program period from the running service (GraphQL over HTTP, like
-the import) and writes one row per line: CSV (decimals as text, exactly as stored) or XLSX
-(decimals as numbers with two places, a totals row, frozen header).
+the import) and writes one row per line, finance-ready:
+
+- CSV: UTF-8 with a BOM (so Excel, whatever its locale, reads Chinese names right), readable
+  references (`PROGRAM/PERIOD/REF` for the settlement, `PROGRAM/PERIOD/DEALER` for the accrual
+  paid), decimals as plain text exactly as stored, the API's global ids in the last columns.
+- XLSX: the same columns; the settlement time a real date-time cell (UTC), amounts numbers
+  with two places (written as Decimals, so exact), column widths fitted to the content, an
+  autofilter over header and lines, a frozen header and a totals row of `=SUM(...)` formulas.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
+import datetime as dt
 import json
 import sys
 import urllib.error
@@ -23,8 +32,11 @@ QUERY = """query Export($program: String!, $period: String!) {
   }
 }"""
 COLUMNS = ("settlement", "settled_at", "program", "period", "currency", "dealer_code",
-           "dealer_name", "accrual", "form", "amount", "tax_withheld", "payable")
+           "dealer_name", "accrual", "form", "amount", "tax_withheld", "payable",
+           "settlement_id", "accrual_id")
 MONEY = ("amount", "tax_withheld", "payable")
+MONEY_FORMAT = "#,##0.00"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
 class ExportFailed(Exception):
@@ -52,31 +64,71 @@ def fetch(url: str, token: str, program: str, period: str,
     return list(payload["data"]["settlements"])
 
 
+def short_reference(global_id: str) -> str:
+    """The last 8 characters of the key inside a global id, upper case: `A1B2C3D4`."""
+    try:
+        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = global_id
+    key = "".join(ch for ch in raw.partition(":")[2] or raw if ch.isalnum())
+    return key[-8:].upper()
+
+
+def plain(value: Any) -> str:
+    """A decimal as plain text: `1234.57`, never `1.23457E+3`."""
+    return f"{Decimal(str(value)):f}"
+
+
 def rows(settlements: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for settlement in settlements:
         program = settlement["program"]
+        prefix = f"{program['code']}/{settlement['period']}"
         for line in settlement["lines"]:
             out.append({
-                "settlement": settlement["id"], "settled_at": settlement["createdAt"],
+                "settlement": f"{prefix}/{short_reference(settlement['id'])}",
+                "settled_at": settlement["createdAt"],
                 "program": program["code"], "period": settlement["period"],
                 "currency": program["currency"], "dealer_code": line["dealer"]["code"],
-                "dealer_name": line["dealer"]["name"], "accrual": line["accrual"]["id"],
-                "form": line["form"], "amount": line["amount"],
-                "tax_withheld": line["taxWithheld"], "payable": line["payable"]})
+                "dealer_name": line["dealer"]["name"],
+                "accrual": f"{prefix}/{line['dealer']['code']}",
+                "form": line["form"], "amount": plain(line["amount"]),
+                "tax_withheld": plain(line["taxWithheld"]), "payable": plain(line["payable"]),
+                "settlement_id": settlement["id"], "accrual_id": line["accrual"]["id"]})
     return out
 
 
 def write_csv(path: Path, lines: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # BOM for Excel
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(lines)
 
 
+def _cell_value(column: str, value: str) -> Any:
+    if column in MONEY:
+        return Decimal(value)
+    if column == "settled_at":  # Excel has no time zones: UTC, naive
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        return moment
+    return value
+
+
+def _display_width(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        return len("2026-01-01 00:00:00")
+    if isinstance(value, Decimal):
+        return len(f"{value:,.2f}")
+    # CJK and other wide characters take two columns
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value))
+
+
 def write_xlsx(path: Path, lines: list[dict[str, str]], title: str) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
@@ -86,13 +138,30 @@ def write_xlsx(path: Path, lines: list[dict[str, str]], title: str) -> None:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for line in lines:
-        sheet.append([Decimal(line[c]) if c in MONEY else line[c] for c in COLUMNS])
-    totals = ["TOTAL", *[""] * (len(COLUMNS) - 4),
-              *[sum((Decimal(line[c]) for line in lines), Decimal(0)) for c in MONEY]]
+        sheet.append([_cell_value(c, line[c]) for c in COLUMNS])
+    last = len(lines) + 1  # the last line's row
+    letters = {c: get_column_letter(i + 1) for i, c in enumerate(COLUMNS)}
+    totals: list[Any] = ["TOTAL", *[None] * (len(COLUMNS) - 1)]
+    for c in MONEY:
+        totals[COLUMNS.index(c)] = (f"=SUM({letters[c]}2:{letters[c]}{last})"
+                                    if lines else 0)
     sheet.append(totals)
-    for column in (COLUMNS.index(c) + 1 for c in MONEY):
-        for row in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
-            row[0].number_format = "#,##0.00"
+    total_row = last + 1
+    for cell in sheet[total_row]:
+        cell.font = Font(bold=True)
+    for c in MONEY:
+        for row in sheet.iter_rows(min_row=2, max_row=total_row, min_col=COLUMNS.index(c) + 1,
+                                   max_col=COLUMNS.index(c) + 1):
+            row[0].number_format = MONEY_FORMAT
+    for row in sheet.iter_rows(min_row=2, max_row=last, min_col=COLUMNS.index("settled_at") + 1,
+                               max_col=COLUMNS.index("settled_at") + 1):
+        row[0].number_format = DATETIME_FORMAT
+    for c in COLUMNS:
+        column = sheet.iter_rows(min_row=1, max_row=last, min_col=COLUMNS.index(c) + 1,
+                                 max_col=COLUMNS.index(c) + 1)
+        widest = max(_display_width(row[0].value) for row in column)
+        sheet.column_dimensions[letters[c]].width = min(widest + 2, 60)
+    sheet.auto_filter.ref = f"A1:{letters[COLUMNS[-1]]}{last}"
     sheet.freeze_panes = "A2"
     book.save(path)
 

@@ -2,6 +2,7 @@
 body size. Independent of GraphQL."""
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import MutableMapping
@@ -45,6 +46,25 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class WithoutQueryString(logging.Filter):
+    """Keeps query strings out of uvicorn's access log: a GET to /graphql carries the whole
+    operation and its variables (dealer codes, amounts) in the URL. The line keeps the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def hide_query_strings(logger: logging.Logger | None = None) -> None:
+    """Install `WithoutQueryString` on the access log (once; uvicorn's logging setup keeps a
+    logger's filters)."""
+    logger = logger or logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, WithoutQueryString) for f in logger.filters):
+        logger.addFilter(WithoutQueryString())
 
 
 def middleware_stack(settings: Settings) -> list[Middleware]:

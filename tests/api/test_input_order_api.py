@@ -89,6 +89,16 @@ def test_a_malformed_period_in_the_accruals_filter_is_refused_naming_the_field(
     assert body["data"] is None
 
 
+@pytest.mark.parametrize("period", ["2026-Q5", "26-Q1"])
+def test_a_malformed_period_on_a_dealer_s_accruals_is_refused_naming_the_argument(
+        api: Api, period: str) -> None:
+    body = api.post("""query($period: String) { dealer(code: "IOZ") {
+        accruals(period: $period) { totalCount } } }""", {"period": period}).json()
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["argument"] == "period"
+
+
 @pytest.mark.parametrize("period", ["2019-Q1", "2019-03", "2019"])
 def test_a_well_formed_period_without_accruals_is_an_empty_list(api: Api, period: str) -> None:
     data = api.gql("""query($filter: AccrualFilter) { accruals(filter: $filter) {

@@ -86,6 +86,15 @@ async def test_units_count_the_new_range_net_of_returns(deps: Deps, loaded: floa
         {"kind": "RETURN", "productCode": {"$in": ["NX-100", "NX-200"]}}) > 0
 
 
+async def test_a_dealer_crosses_the_per_unit_tier_in_some_month(deps: Deps,
+                                                                 loaded: float) -> None:
+    d004 = {a["period"]: a for a in await accruals_of(deps, "DEMO-UNITS")
+            if a["dealerCode"] == "D004"}
+    assert d004["2026-09"]["basis"] >= 100  # the launch stocking order of 120 units
+    assert d004["2026-09"]["rate"] == Decimal("3.00")  # default terms, second tier
+    assert d004["2026-08"]["basis"] < 100 and d004["2026-08"]["rate"] == Decimal("2.00")
+
+
 async def test_the_worker_agrees_with_what_the_demo_computed(deps: Deps, loaded: float) -> None:
     before = {(a["programCode"], a["dealerCode"], a["period"]): a["netAmount"]
               for p in PROGRAMS for a in await accruals_of(deps, p)}
