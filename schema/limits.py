@@ -21,6 +21,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
     NoSchemaIntrospectionCustomRule,
@@ -33,17 +34,31 @@ from strawberry.extensions.max_aliases import create_validator as aliases_valida
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
+from domain.scorecards import BAND_MAX, KPI_MAX  # validated maxima
 from service.pagination import DEFAULT_FIRST
 
-PLAIN_LIST_SIZE = 100  # what an unpaginated list (segments, programs, …) is assumed to hold
-# Lists that are parts of one object and stay short: a trace, tiers, terms, KPIs, bands.
-SMALL_LISTS = {"calculation": 20, "tiers": 10, "terms": 10, "kpis": 20, "bands": 10,
-               "results": 20, "userErrors": 10, "Dealer.segments": 10,
-               "Dealer.scorecards": 12, "Dealer.violations": 10,
-               # a program period is settled once or a few times; lines are one per dealer
-               "Query.settlements": 20, "Settlement.lines": 100,
-               # segments are a handful of policy classes, not a growing list
-               "Query.segments": 30}
+PLAIN_LIST_SIZE = 100  # an unpaginated list with no known bound (disputes, payloads' lists, …)
+# What an unpaginated list is assumed to hold at most. None of these is enforced by domain
+# validation (it has no maxima for them); they are generous for how the service is used, and
+# a list longer than its bound is still served, it is only counted as this many.
+LIST_BOUNDS = {
+    # a manufacturer runs tens of programs; `programs` returns the current version of each
+    "Query.programs": 50,
+    # one terms entry per segment that has its own, plus one default
+    "Program.terms": 10,
+    # a tier table has a handful of steps
+    "ProgramTerms.tiers": 10,
+    # segments are a handful of policy classes, not a growing list; a dealer is in a few
+    "Query.segments": 30, "Dealer.segments": 10,
+    "Query.scorecardTemplates": 20, "ScorecardTemplate.kpis": KPI_MAX,
+    "ScorecardTemplate.bands": BAND_MAX,
+    "Dealer.scorecards": 12, "Scorecard.results": KPI_MAX, "Dealer.violations": 10,
+    # a program period is settled once or a few times; lines are one per dealer
+    "Query.settlements": 20, "Settlement.lines": 100,
+    "Accrual.calculation": 20,
+}
+# Lists known by name on every type that has them.
+NAMED_LIST_BOUNDS = {"userErrors": 10}
 
 
 @dataclass(frozen=True)
@@ -62,9 +77,11 @@ def _ignore_introspection(context: IgnoreContext) -> bool:
 class QueryCost(SchemaExtension):
     """Refuse a query whose worst case touches more than `max_cost` objects.
 
-    Every field costs 1 per object it is asked on; a connection multiplies what is under it
-    by its `first` (20 when not given), an unpaginated list by 100. Variables are read, so
-    `first: $n` counts as sent. The cost is reported in the response's extensions.
+    Every object a query can return costs 1 (scalars cost nothing: they come with their
+    object). A single-object field returns 1 object; a connection costs 1 and its `edges` (and
+    what is under them) are counted `first` times (20 when not given; variables are read, so
+    `first: $n` counts as sent); an unpaginated list is counted at its bound (LIST_BOUNDS, else
+    100). Nested counts multiply. The cost is reported in the response's extensions.
     """
 
     def __init__(self, max_cost: int) -> None:
@@ -127,9 +144,15 @@ def _unwrap(graphql_type: Any) -> tuple[Any, bool]:
     return graphql_type, is_list
 
 
+def _list_bound(parent: Any, name: str) -> int:
+    return LIST_BOUNDS.get(f"{parent.name}.{name}", NAMED_LIST_BOUNDS.get(name, PLAIN_LIST_SIZE))
+
+
 def _selection_cost(schema: GraphQLSchema, parent: Any, selection_set: SelectionSetNode | None,
                     multiplier: int, fragments: dict[str, FragmentDefinitionNode],
-                    variables: Mapping[str, Any], seen: set[str]) -> int:
+                    variables: Mapping[str, Any], seen: set[str], page: int = 1) -> int:
+    """Objects under `selection_set`, asked on `multiplier` objects of type `parent`; `page`
+    is the `first` of the connection `parent` is (its edges are counted that many times)."""
     if selection_set is None:
         return 0
     total = 0
@@ -138,26 +161,26 @@ def _selection_cost(schema: GraphQLSchema, parent: Any, selection_set: Selection
             name = selection.name.value
             if name.startswith("__"):
                 continue
-            fields = getattr(parent, "fields", {})
-            field = fields.get(name)
+            field = getattr(parent, "fields", {}).get(name)
             if field is None:
                 continue
-            total += multiplier
             named, is_list = _unwrap(field.type)
-            size = 1
-            if "first" in field.args:
+            if not isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType):
+                continue  # a scalar or enum (or a list of them) comes with its object
+            size, child_page = 1, 1
+            if "first" in field.args:  # a connection: one object, its edges counted `first` times
                 first = _first(selection, variables)
-                size = first if first is not None else DEFAULT_FIRST
-            elif is_list and name != "edges":
-                size = SMALL_LISTS.get(f"{parent.name}.{name}",
-                                       SMALL_LISTS.get(name, PLAIN_LIST_SIZE))
-            total += _selection_cost(schema, named, selection.selection_set,
-                                     multiplier * max(size, 1), fragments, variables, seen)
+                child_page = first if first is not None else DEFAULT_FIRST
+            elif is_list:
+                size = page if name == "edges" else _list_bound(parent, name)
+            objects = multiplier * max(size, 1)
+            total += objects + _selection_cost(schema, named, selection.selection_set, objects,
+                                               fragments, variables, seen, max(child_page, 1))
         elif isinstance(selection, InlineFragmentNode):
             target = schema.get_type(selection.type_condition.name.value) \
                 if selection.type_condition else parent
             total += _selection_cost(schema, target, selection.selection_set, multiplier,
-                                     fragments, variables, seen)
+                                     fragments, variables, seen, page)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
@@ -166,7 +189,7 @@ def _selection_cost(schema: GraphQLSchema, parent: Any, selection_set: Selection
             target = schema.get_type(fragment.type_condition.name.value)
             if isinstance(target, GraphQLObjectType | GraphQLInterfaceType):
                 total += _selection_cost(schema, target, fragment.selection_set, multiplier,
-                                         fragments, variables, seen | {name})
+                                         fragments, variables, seen | {name}, page)
     return total
 
 

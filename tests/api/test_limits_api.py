@@ -10,7 +10,7 @@ from service.app import create_app
 from service.config import Settings
 from tests.conftest import TEST_SECRET, Api, serving
 
-SMALL = dict(max_depth=6, max_aliases=3, max_tokens=300, max_cost=2000,
+SMALL = dict(max_depth=6, max_aliases=3, max_tokens=300, max_cost=1000,
              max_body_bytes=64 * 1024, rate_limit_per_minute=60, rate_limit_burst=40,
              cors_origins=["https://crm.example.com"])
 
@@ -54,13 +54,57 @@ def test_token_count_is_limited(api: Api) -> None:
 
 def test_cost_counts_lists_by_first_and_says_the_cost(api: Api) -> None:
     cheap = api.post("{ dealers(first: 10) { edges { node { code segments { code } } } } }")
-    assert cheap.json()["extensions"]["cost"]["requested"] <= 2000
+    assert cheap.json()["extensions"]["cost"]["requested"] <= 1000
     costly = api.post("""query($n: Int) { dealers(first: $n) { edges { node {
         segments { code name } } } } }""", {"n": 100})
     error = costly.json()["errors"][0]
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
-    assert error["extensions"]["cost"] > 2000 and str(error["extensions"]["cost"]) in \
+    assert error["extensions"]["cost"] > 1000 and str(error["extensions"]["cost"]) in \
         error["message"]
+
+
+# Ordinary CRM and portal queries, with the cost each is counted at (issue 9): all must fit the
+# default limit with a wide margin (at most a third of it).
+ORDINARY = {
+    "crm programs with terms and tiers": (
+        "{ programs { code name status basis terms { segment { code } cap "
+        "tiers { threshold rate } } } }", 6050),
+    "a programs page with terms and tiers": (
+        "{ programs(status: ACTIVE) { code name terms { segment { code name } cap "
+        "tiers { threshold rate } } } }", 6050),
+    "a dealer page of 50 with segments and 4 accruals each": (
+        "{ dealers(first: 50) { edges { node { code segments { code } "
+        "accruals(first: 4) { edges { node { netAmount } } } } } } }", 1051),
+}
+DEALER_PROGRAMS = "{ programs { code terms { segment { code } tiers { threshold rate } } } }"
+
+
+def test_ordinary_queries_fit_the_default_cost_limit_with_a_wide_margin(
+        api: Api, settings: Settings, tmp_path: Path) -> None:
+    default = settings.model_copy(update={"max_cost": Settings.model_fields["max_cost"].default,
+                                          "data_dir": tmp_path})
+    limit = default.max_cost
+    runs = [(query, cost, "ADMIN", None) for query, cost in ORDINARY.values()]
+    runs.append((DEALER_PROGRAMS, 6050, "DEALER", "D001"))
+    with serving(default) as url, httpx.Client(base_url=url, timeout=10) as client:
+        for query, cost, role, dealer in runs:
+            response = client.post("/graphql", json={"query": query}, headers={
+                "authorization": f"Bearer {api.token(role, dealer)}"})
+            body = response.json()
+            assert response.status_code == 200 and "errors" not in body, (query, body)
+            assert body["extensions"]["cost"] == {"requested": cost, "limit": limit}, query
+            assert cost * 3 <= limit
+
+
+def test_deeply_nested_connections_are_still_too_costly_at_the_default_limit() -> None:
+    from graphql import parse
+
+    from schema import schema
+    from schema.limits import document_cost
+    nested = parse("{ dealers(first: 100) { edges { node { accruals(first: 100) { edges { "
+                   "node { calculation { label } } } } } } } }")
+    cost = document_cost(schema._schema, nested.definitions, None, {})
+    assert cost > Settings.model_fields["max_cost"].default
 
 
 def test_request_bodies_over_the_limit_get_413(api: Api) -> None:
