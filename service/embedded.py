@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -161,11 +160,3 @@ class EmbeddedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

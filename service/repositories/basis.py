@@ -135,13 +135,6 @@ async def basis_by_dealer(db: Database, rules: ProgramRules, *, period: DateRang
             and any(first <= month <= last for month in months)}
 
 
-async def dealers_with_business(db: Database, rules: ProgramRules,
-                                window: DateRange) -> set[str]:
-    cursor = await db.transactions.aggregate([
-        *match_stages(rules, window, None), {"$group": {"_id": "$dealerCode"}}])
-    return {row["_id"] async for row in cursor}
-
-
 async def late_transactions(db: Database, rules: ProgramRules, locks: Mapping[str, Any], *,
                             before: Period,
                             dealer_codes: Iterable[str]) -> dict[str, list[tuple[str, int]]]:

@@ -171,11 +171,6 @@ async def clear_pending(db: Database, codes: Iterable[str], mark: dict[str, Any]
                        {"$unset": {PENDING: ""}}) for code in wanted], ordered=False)
 
 
-async def remove_segment_everywhere(db: Database, segment_code: str) -> None:
-    await db.dealers.update_many({"segmentCodes": segment_code},
-                                 {"$pull": {"segmentCodes": segment_code}})
-
-
 async def stream_all(db: Database) -> AsyncIterator[Dealer]:
     async for doc in db.dealers.find({}, MEMBERSHIP_FIELDS):
         yield from_doc(doc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -124,7 +124,3 @@ async def record_version(db: Database, doc: dict[str, Any]) -> None:
     version["createdAt"] = doc["updatedAt"]  # when this version was made
     await db.program_versions.replace_one({"code": doc["code"], "version": doc["version"]},
                                           version, upsert=True)
-
-
-def with_version(rules: ProgramRules, version: int) -> ProgramRules:
-    return replace(rules, version=version)

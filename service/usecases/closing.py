@@ -55,7 +55,7 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
     problems.raise_if_any()
     assert period is not None
     await catch_up_program(deps, program)  # pending reconciliation lands before the lock
-    await compute_period(deps, program, period, locks=await ledger.locks(deps.db, code))
+    await compute_period(deps, program, period, locks=locks)
     mark = pending.marker(deps.now(), actor)
     if not await ledger.lock(deps.db, code, period.name, period.start, actor=actor.sub,
                              now=mark["since"], pending=mark):
