@@ -11,7 +11,7 @@ from domain.calculation import (
     basis_step,
     money_figure,
     rebate_steps,
-    show_money,
+    terms_step,
     tier_step,
 )
 from domain.money import ZERO, trim
@@ -25,6 +25,7 @@ from domain.net import (
 )
 from domain.periods import Period, period_window, year_to_date_window
 from domain.programs import Accumulation, ProgramRules, Terms
+from domain.text import Listing, Money, Text
 from domain.tiers import RateKind, Tier, TierMode, rate_reached, rebate
 
 __all__ = [
@@ -63,6 +64,7 @@ class AccrualFigures:
     net_amount: Decimal
     status: AccrualStatus
     calculation: tuple[CalculationStep, ...]
+    currency: str = ""
 
 
 def period_gross(
@@ -94,30 +96,40 @@ def _gross_steps(
     basis: Decimal,
     cumulative: Decimal,
     earlier_gross: Sequence[EarlierGross],
+    segment_name: str | None,
 ) -> tuple[Decimal, list[CalculationStep]]:
     window = period_window(period, program.valid_from, program.valid_to)
     if window is None:
         raise ValueError(f"period {period.name} is outside program {program.code}'s validity")
-    steps = [basis_step(f"Basis {period.name}", program.basis, window, basis)]
+    currency = program.currency
+    steps = [basis_step(Text("Basis {period}", period=period.name), program.basis, window,
+                        basis, currency)]
     ytd = program.accumulation is Accumulation.YEAR_TO_DATE
     if ytd:
         to_date = year_to_date_window(period, program.valid_from, program.valid_to)
         assert to_date is not None  # the period intersects the validity (checked above)
-        steps.append(basis_step("Cumulative basis", program.basis, to_date, cumulative))
-    steps.append(tier_step(terms.tiers, cumulative, program.basis, program.rate_kind))
-    label = "Rebate on cumulative basis" if ytd else "Gross rebate"
+        steps.append(basis_step(Text("Cumulative basis"), program.basis, to_date, cumulative,
+                                currency))
+    steps.append(terms_step(terms.segment_code, segment_name))
+    steps.append(tier_step(terms.tiers, cumulative, program.basis, program.rate_kind, currency))
+    label = Text("Rebate on cumulative basis") if ytd else Text("Gross rebate")
     rebate_part, rounded = rebate_steps(
-        label, terms.tiers, cumulative, program.tier_mode, program.rate_kind, program.basis
+        label, terms.tiers, cumulative, program.tier_mode, program.rate_kind, program.basis,
+        currency,
     )
     steps += rebate_part
     if not ytd:
         return rounded, steps
     earlier = sum((item.amount for item in earlier_gross), ZERO)
-    listed = " + ".join(f"{show_money(item.amount)} ({item.period_name})" for item in earlier_gross)
-    steps.append(CalculationStep("Gross of earlier periods", listed or "none: 0.00", trim(earlier)))
+    listed = (Listing(tuple(Text("{amount} ({period})", amount=Money(item.amount, currency),
+                                 period=item.period_name) for item in earlier_gross), " + ")
+              if earlier_gross else Text("none: {amount}", amount=Money(earlier, currency)))
+    steps.append(CalculationStep(Text("Gross of earlier periods"), Text("{listed}", listed=listed),
+                                 trim(earlier)))
     gross = rounded - earlier
-    formula = f"{show_money(rounded)} − {show_money(earlier)} = {show_money(gross)}"
-    steps.append(CalculationStep("Gross (true-up)", formula, gross))
+    formula = Text("{cumulative} − {earlier} = {gross}", cumulative=Money(rounded, currency),
+                   earlier=Money(earlier, currency), gross=Money(gross, currency))
+    steps.append(CalculationStep(Text("Gross (true-up)"), formula, gross))
     return gross, steps
 
 
@@ -132,13 +144,15 @@ def accrue(
     scorecard: ScorecardResult | None = None,
     deductions: Sequence[Deduction] = (),
     cap_used: Decimal = ZERO,
-    forfeitures: Sequence[str] = (),
+    forfeitures: Sequence[Text | str] = (),
     adjustments: Sequence[Adjustment] = (),
+    segment_name: str | None = None,
 ) -> AccrualFigures:
     """Every figure of one dealer × program × period, with its trace.
 
     YEAR_TO_DATE needs `cumulative_basis` (validFrom through the period's end) and the gross
-    of the program's earlier periods; PER_PERIOD ignores both.
+    of the program's earlier periods; PER_PERIOD ignores both. `segment_name` names the
+    terms' segment in the trace.
     """
     if program.accumulation is Accumulation.YEAR_TO_DATE:
         if cumulative_basis is None:
@@ -146,10 +160,12 @@ def accrue(
         cumulative = cumulative_basis
     else:
         cumulative, earlier_gross = basis, ()
-    gross, steps = _gross_steps(program, terms, period, basis, cumulative, earlier_gross)
+    gross, steps = _gross_steps(program, terms, period, basis, cumulative, earlier_gross,
+                                segment_name)
     net = net_from_gross(
         gross,
         period_name=period.name,
+        currency=program.currency,
         scorecard_template_code=program.scorecard_template_code,
         scorecard=scorecard,
         deductions=deductions,
@@ -171,4 +187,5 @@ def accrue(
         net_amount=net.net_amount,
         status=net.status,
         calculation=(*steps, *net.calculation),
+        currency=program.currency,
     )

@@ -20,8 +20,9 @@ from typing import Any
 from domain.calculation import show_basis
 from domain.codes import TEXT_MAX, clean_name
 from domain.errors import FieldPath, Problems
-from domain.money import EXACT, ZERO
+from domain.money import EXACT, ZERO, round_money
 from domain.periods import Period, PeriodKind
+from domain.text import Text, joined
 from domain.tiers import RebateBasis
 
 SURGE_FACTOR = 3
@@ -47,7 +48,7 @@ class AlertDraft:
     key: str
     kind: AlertKind
     dealer_code: str
-    message: str
+    message: Text
     details: Mapping[str, Any]
     program_code: str | None = None
     period: str | None = None
@@ -61,7 +62,7 @@ class Alert:
     dealer_code: str
     program_code: str | None
     period: str | None
-    message: str
+    message: Text
     details: Mapping[str, Any]
     created_at: datetime
     resolved_by: str | None = None
@@ -141,10 +142,11 @@ def clean_note(note: str | None, path: FieldPath, problems: Problems) -> str | N
     return clean_name(note, path, problems, limit=TEXT_MAX)
 
 
-_BASIS_WORDS = {RebateBasis.SALES_AMOUNT: "net sales", RebateBasis.QUANTITY: "net quantity",
-                RebateBasis.COLLECTED_AMOUNT: "collected cash"}
-_PERIOD_WORDS = {PeriodKind.MONTH: "months", PeriodKind.QUARTER: "quarters",
-                 PeriodKind.YEAR: "years"}
+_BASIS_WORDS = {RebateBasis.SALES_AMOUNT: Text("net sales"),
+                RebateBasis.QUANTITY: Text("net quantity"),
+                RebateBasis.COLLECTED_AMOUNT: Text("collected cash")}
+_PERIOD_WORDS = {PeriodKind.MONTH: Text("months"), PeriodKind.QUARTER: Text("quarters"),
+                 PeriodKind.YEAR: Text("years")}
 
 
 @dataclass(frozen=True)
@@ -154,23 +156,33 @@ class PeriodBasis:
 
 
 def surge_message(*, dealer_code: str, program_code: str, period: Period, basis: Decimal,
-                  previous: Sequence[PeriodBasis], basis_kind: RebateBasis) -> str:
+                  previous: Sequence[PeriodBasis], basis_kind: RebateBasis,
+                  currency: str) -> Text:
     baseline = average([p.basis for p in previous])
     with localcontext(EXACT):
         ratio = (basis / baseline).quantize(Decimal("0.1")) if baseline > 0 else ZERO
-    history = ", ".join(f"{p.period}: {show_basis(p.basis, basis_kind)}" for p in previous)
-    return (f"Dealer {dealer_code}'s {_BASIS_WORDS[basis_kind]} in program {program_code} "
-            f"for {period.name} is {show_basis(basis, basis_kind)}, {ratio}× its average of "
-            f"{show_basis(baseline, basis_kind)} over the previous three "
-            f"{_PERIOD_WORDS[period.kind]} ({history}). A sudden jump like this can be "
-            "stock pushed into the channel or orders merged into one period; please check "
-            "before the accrual is approved.")
+    shown_average = round_money(baseline)  # the figure the details give, to the cent
+    history = joined([Text("{period}: {basis}", period=p.period,
+                           basis=show_basis(p.basis, basis_kind, currency)) for p in previous])
+    return Text("Dealer {dealer}'s {basis_kind} in program {program} for {period} is {basis}, "
+                "{ratio}× its average of {average} over the previous three {periods} "
+                "({history}). A sudden jump like this can be stock pushed into the channel or "
+                "orders merged into one period; please check before the accrual is approved.",
+                dealer=dealer_code, basis_kind=_BASIS_WORDS[basis_kind], program=program_code,
+                period=period.name, basis=show_basis(basis, basis_kind, currency), ratio=ratio,
+                average=show_basis(shown_average, basis_kind, currency),
+                periods=_PERIOD_WORDS[period.kind], history=history)
 
 
 def cross_region_message(*, dealer_code: str, dealer_region: str, regions: Sequence[str],
-                         count: int) -> str:
-    rows = "1 sale was" if count == 1 else f"{count} sales were"
-    places = ", ".join(regions)
-    return (f"{rows} reported as delivered to {places}, outside dealer {dealer_code}'s "
-            f"region {dealer_region}. This may be cross-region selling (窜货); please check "
-            "with the dealer before recording a violation.")
+                         count: int) -> Text:
+    places = joined(regions)
+    if count == 1:
+        return Text("1 sale was reported as delivered to {places}, outside dealer {dealer}'s "
+                    "region {region}. This may be cross-region selling (窜货); please check "
+                    "with the dealer before recording a violation.",
+                    places=places, dealer=dealer_code, region=dealer_region)
+    return Text("{count} sales were reported as delivered to {places}, outside dealer "
+                "{dealer}'s region {region}. This may be cross-region selling (窜货); please "
+                "check with the dealer before recording a violation.",
+                count=count, places=places, dealer=dealer_code, region=dealer_region)

@@ -1,4 +1,8 @@
-"""The calculation trace: each step of an accrual in words a dealer can check with a calculator."""
+"""The calculation trace: each step of an accrual in words a dealer can check with a calculator.
+
+Steps are `Text` (domain/text.py), rendered in the reader's language; every money figure
+carries the program's currency.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from decimal import Decimal
 
 from domain.money import ZERO, format_amount, format_percent, round_money, trim
 from domain.periods import DateRange
+from domain.text import Listing, Money, Param, Text, Window, joined
 from domain.tiers import (
     RateKind,
     RebateBasis,
@@ -20,9 +25,9 @@ from domain.tiers import (
 )
 
 _BASIS_WORDS = {
-    RebateBasis.SALES_AMOUNT: "net sales (invoices − returns)",
-    RebateBasis.QUANTITY: "net units (invoiced − returned)",
-    RebateBasis.COLLECTED_AMOUNT: "cash collected",
+    RebateBasis.SALES_AMOUNT: Text("net sales (invoices − returns)"),
+    RebateBasis.QUANTITY: Text("net units (invoiced − returned)"),
+    RebateBasis.COLLECTED_AMOUNT: Text("cash collected"),
 }
 
 
@@ -31,8 +36,8 @@ NOTHING = Decimal("0.00")
 
 @dataclass(frozen=True)
 class CalculationStep:
-    label: str
-    formula: str
+    label: Text
+    formula: Text
     amount: Decimal | None
 
 
@@ -41,92 +46,115 @@ def money_figure(value: Decimal) -> Decimal:
     return round_money(value) + ZERO
 
 
-def show_money(value: Decimal) -> str:
-    return format_amount(value)
+def show_money(value: Decimal, currency: str) -> Money:
+    return Money(value, currency)
 
 
-def show_plus(left: Decimal, right: Decimal) -> str:
-    """`13,600.00 − 100.00` rather than `13,600.00 + -100.00`."""
-    sign = "+" if right >= 0 else "−"
-    return f"{show_money(left)} {sign} {show_money(abs(right))}"
+def show_plus(left: Decimal, right: Decimal, currency: str) -> Text:
+    """`CNY 13,600.00 − CNY 100.00` rather than `CNY 13,600.00 + CNY -100.00`."""
+    if right >= 0:
+        return Text("{left} + {right}", left=Money(left, currency), right=Money(right, currency))
+    return Text("{left} − {right}", left=Money(left, currency), right=Money(-right, currency))
 
 
-def show_basis(value: Decimal, basis_kind: RebateBasis) -> str:
+def show_units(value: Decimal) -> Text:
+    return Text("{count} units", count=format_amount(value, 0))
+
+
+def show_basis(value: Decimal, basis_kind: RebateBasis, currency: str) -> Param:
     if basis_kind is RebateBasis.QUANTITY:
-        return f"{format_amount(value, 0)} units"
-    return format_amount(value)
+        return show_units(value)
+    return Money(value, currency)
 
 
-def show_rate(rate: Decimal, rate_kind: RateKind) -> str:
+def show_rate(rate: Decimal, rate_kind: RateKind, currency: str) -> Param:
     if rate_kind is RateKind.PERCENT:
         return format_percent(rate)
     if rate_kind is RateKind.PER_UNIT:
-        return f"{format_amount(rate)} per unit"
-    return f"a lump sum of {format_amount(rate)}"
+        return Text("{amount} per unit", amount=Money(rate, currency))
+    return Text("a lump sum of {amount}", amount=Money(rate, currency))
 
 
-def show_rounding(exact: Decimal, rounded: Decimal) -> str:
-    """`= 22,000.00`, or `= 10.005 → 10.01 (rounded half up)` when rounding changed it."""
+def show_rounding(exact: Decimal, rounded: Decimal, currency: str) -> Text:
+    """`= CNY 22,000.00`, or `= CNY 10.005 → CNY 10.01 (rounded half up …)` when it changed."""
     if exact == rounded:
-        return f"= {show_money(rounded)}"
-    return f"= {format_amount(exact)} → {show_money(rounded)} (rounded half up to the cent)"
+        return Text("= {amount}", amount=Money(rounded, currency))
+    return Text("= {exact} → {rounded} (rounded half up to the cent)",
+                exact=Money(exact, currency), rounded=Money(rounded, currency))
 
 
-def basis_step(
-    label: str, basis_kind: RebateBasis, window: DateRange, value: Decimal
-) -> CalculationStep:
-    formula = (
-        f"{_BASIS_WORDS[basis_kind]} from {window.start.isoformat()} to "
-        f"{window.end.isoformat()}: {show_basis(value, basis_kind)}"
-    )
+def basis_step(label: Text, basis_kind: RebateBasis, window: DateRange, value: Decimal,
+               currency: str) -> CalculationStep:
+    """`cash collected from 2026-10-01 to date (as of 2026-11-20): CNY 500,000.00` while the
+    window is open on the day it is read; its end date once it is over."""
+    formula = Text("{basis} {window}: {value}", basis=_BASIS_WORDS[basis_kind],
+                   window=Window(window.start, window.end),
+                   value=show_basis(value, basis_kind, currency))
     places = 0 if basis_kind is RebateBasis.QUANTITY else 2
     return CalculationStep(label, formula, trim(value, places))
 
 
-def tier_step(
-    tiers: Sequence[Tier], basis: Decimal, basis_kind: RebateBasis, rate_kind: RateKind
-) -> CalculationStep:
+def terms_step(segment_code: str | None, segment_name: str | None) -> CalculationStep:
+    """Which terms applied: the dealer's segment's (SPEC §3 "Terms"), or the default ones."""
+    if segment_code is None:
+        formula = Text("default terms")
+    elif segment_name:
+        formula = Text("terms for segment {code} ({name})", code=segment_code, name=segment_name)
+    else:
+        formula = Text("terms for segment {code}", code=segment_code)
+    return CalculationStep(Text("Terms"), formula, None)
+
+
+def tier_step(tiers: Sequence[Tier], basis: Decimal, basis_kind: RebateBasis,
+              rate_kind: RateKind, currency: str) -> CalculationStep:
     tier = tier_reached(tiers, basis)
-    shown = show_basis(basis, basis_kind)
+    shown = show_basis(basis, basis_kind, currency)
     if tier is None:
         first = min(t.threshold for t in tiers)
         return CalculationStep(
-            "Tier reached",
-            f"none: {shown} is below the first threshold {show_basis(first, basis_kind)}",
+            Text("Tier reached"),
+            Text("none: {basis} is below the first threshold {threshold}", basis=shown,
+                 threshold=show_basis(first, basis_kind, currency)),
             None,
         )
     return CalculationStep(
-        "Tier reached",
-        f"{shown} ≥ threshold {show_basis(tier.threshold, basis_kind)}: "
-        f"rate {show_rate(tier.rate, rate_kind)}",
+        Text("Tier reached"),
+        Text("{basis} ≥ threshold {threshold}: rate {rate}", basis=shown,
+             threshold=show_basis(tier.threshold, basis_kind, currency),
+             rate=show_rate(tier.rate, rate_kind, currency)),
         None,
     )
 
 
-def _slice_product(part: Slice, basis_kind: RebateBasis, rate_kind: RateKind) -> str:
+def _slice_product(part: Slice, basis_kind: RebateBasis, rate_kind: RateKind,
+                   currency: str) -> Text:
     if rate_kind is RateKind.FIXED:
-        return f"lump sum for reaching {show_basis(part.tier.threshold, basis_kind)}"
+        return Text("lump sum for reaching {threshold}",
+                    threshold=show_basis(part.tier.threshold, basis_kind, currency))
+    rate: Param
     if rate_kind is RateKind.PERCENT:
         rate = format_percent(part.tier.rate)
     else:
-        rate = format_amount(part.tier.rate)
-    return f"{show_basis(part.size, basis_kind)} × {rate}"
+        rate = Money(part.tier.rate, currency)
+    return Text("{size} × {rate}", size=show_basis(part.size, basis_kind, currency), rate=rate)
 
 
-def _slice_label(part: Slice, basis_kind: RebateBasis) -> str:
-    low = show_basis(part.tier.threshold, basis_kind)
+def _slice_label(part: Slice, basis_kind: RebateBasis, currency: str) -> Text:
+    low = show_basis(part.tier.threshold, basis_kind, currency)
     if part.upper is None:
-        return f"Slice from {low}"
-    return f"Slice from {low} to {show_basis(part.upper, basis_kind)}"
+        return Text("Slice from {low}", low=low)
+    return Text("Slice from {low} to {high}", low=low,
+                high=show_basis(part.upper, basis_kind, currency))
 
 
 def rebate_steps(
-    label: str,
+    label: Text,
     tiers: Sequence[Tier],
     basis: Decimal,
     mode: TierMode,
     rate_kind: RateKind,
     basis_kind: RebateBasis,
+    currency: str,
 ) -> tuple[tuple[CalculationStep, ...], Decimal]:
     """The steps of round(R(basis)) and that figure, rounded once over the whole basis.
 
@@ -136,43 +164,72 @@ def rebate_steps(
     exact = rebate(tiers, basis, mode, rate_kind)
     rounded = money_figure(exact)
     if not parts:
-        return (CalculationStep(label, "no tier reached: 0.00", rounded),), rounded
+        nothing = Text("no tier reached: {amount}", amount=Money(rounded, currency))
+        return (CalculationStep(label, nothing, rounded),), rounded
     if mode is TierMode.RETROACTIVE:
-        product = _slice_product(parts[0], basis_kind, rate_kind)
-        step = CalculationStep(label, f"{product} {show_rounding(exact, rounded)}", rounded)
-        return (step,), rounded
+        product = _slice_product(parts[0], basis_kind, rate_kind, currency)
+        formula = Text("{product} {rounding}", product=product,
+                       rounding=show_rounding(exact, rounded, currency))
+        return (CalculationStep(label, formula, rounded),), rounded
     steps = [
         CalculationStep(
-            _slice_label(part, basis_kind),
-            f"{_slice_product(part, basis_kind, rate_kind)} = {format_amount(part.earned)}",
+            _slice_label(part, basis_kind, currency),
+            Text("{product} = {earned}",
+                 product=_slice_product(part, basis_kind, rate_kind, currency),
+                 earned=Money(part.earned, currency)),
             trim(part.earned),
         )
         for part in parts
     ]
-    total = " + ".join(format_amount(part.earned) for part in parts)
-    steps.append(CalculationStep(label, f"{total} {show_rounding(exact, rounded)}", rounded))
+    total = Listing(tuple(Money(part.earned, currency) for part in parts), " + ")
+    steps.append(CalculationStep(label, Text("{product} {rounding}", product=total,
+                                             rounding=show_rounding(exact, rounded, currency)),
+                                 rounded))
     return tuple(steps), rounded
 
 
 def foreign_currency_step(count: int, currencies: Sequence[str], program_currency: str,
                           period_name: str) -> CalculationStep:
     """SPEC §3: a transaction in another currency is not counted, and the dealer is told."""
-    noun = "transaction" if count == 1 else "transactions"
-    return CalculationStep(
-        "Not counted (currency)",
-        f"{count} {noun} of {period_name} in {', '.join(currencies)}: this program counts "
-        f"{program_currency} only",
-        None,
-    )
+    values: dict[str, Param] = {"period": period_name, "currencies": joined(currencies),
+                                "currency": program_currency}
+    if count == 1:
+        formula = Text("1 transaction of {period} in {currencies}: this program counts "
+                       "{currency} only", **values)
+    else:
+        formula = Text("{count} transactions of {period} in {currencies}: this program counts "
+                       "{currency} only", count=count, **values)
+    return CalculationStep(Text("Not counted (currency)"), formula, None)
 
 
-def on_hold_step(reason: str) -> CalculationStep:
-    return CalculationStep("On hold", reason, None)
+def on_hold_step(reason: Text) -> CalculationStep:
+    return CalculationStep(Text("On hold"), reason, None)
 
 
 def late_data_step(items: Sequence[tuple[str, int]]) -> CalculationStep:
     """Late transactions for closed periods: a year-to-date true-up absorbs them."""
-    listed = ", ".join(f"{count} for {name}" for name, count in items)
+    listed = joined([Text("{count} for {period}", count=count, period=name)
+                     for name, count in items])
     return CalculationStep(
-        "Late data", f"the cumulative basis includes transactions recorded after their "
-        f"period was closed ({listed}); this true-up absorbs them", None)
+        Text("Late data"),
+        Text("the cumulative basis includes transactions recorded after their period was "
+             "closed ({listed}); this true-up absorbs them", listed=listed), None)
+
+
+def dispute_steps(cause: Text | str, adjustment: Decimal, net_before: Decimal,
+                  currency: str) -> tuple[CalculationStep, CalculationStep]:
+    """An accepted dispute's adjustment, added to an approved accrual's net."""
+    net = net_before + adjustment
+    return (
+        CalculationStep(Text("Adjustment: {cause}", cause=cause),
+                        Text("{amount}", amount=Money(adjustment, currency)), adjustment),
+        CalculationStep(Text("Net after dispute"),
+                        Text("{sum} = {net}", sum=show_plus(net_before, adjustment, currency),
+                             net=Money(net, currency)), net),
+    )
+
+
+def forfeited_after_approval_step() -> CalculationStep:
+    return CalculationStep(Text("Forfeited after approval"),
+                           Text("a FORFEIT violation covers this period: not payable"), None)
+

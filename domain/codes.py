@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 from domain.errors import FieldPath, Problems
+from domain.text import Text
 
 CODE_MAX = 64
 NAME_MAX = 200
@@ -25,12 +26,12 @@ def normalise_text(value: str) -> str:
 def clean_code(value: str, path: FieldPath, problems: Problems) -> str:
     code = normalise_text(value)
     if not code:
-        problems.add(path, "must not be empty")
+        problems.add(path, Text("must not be empty"))
     elif len(code) > CODE_MAX:
-        problems.add(path, f"must be at most {CODE_MAX} characters")
+        problems.add(path, Text("must be at most {limit} characters", limit=CODE_MAX))
     elif not CODE_PATTERN.fullmatch(code):
-        problems.add(path, "may contain only letters, digits, '.', '_' and '-', "
-                           "starting with a letter or digit")
+        problems.add(path, Text("may contain only letters, digits, '.', '_' and '-', "
+                                "starting with a letter or digit"))
     return code
 
 
@@ -38,11 +39,11 @@ def clean_name(value: str, path: FieldPath, problems: Problems,
                limit: int = NAME_MAX) -> str:
     name = normalise_text(value)
     if not name:
-        problems.add(path, "must not be empty")
+        problems.add(path, Text("must not be empty"))
     elif len(name) > limit:
-        problems.add(path, f"must be at most {limit} characters")
+        problems.add(path, Text("must be at most {limit} characters", limit=limit))
     elif any(unicodedata.category(c) == "Cc" for c in name):
-        problems.add(path, "must not contain control characters")
+        problems.add(path, Text("must not contain control characters"))
     return name
 
 
@@ -54,7 +55,7 @@ def clean_optional_label(value: str | None, path: FieldPath, problems: Problems)
     if not label:
         return None
     if len(label) > LABEL_MAX:
-        problems.add(path, f"must be at most {LABEL_MAX} characters")
+        problems.add(path, Text("must be at most {limit} characters", limit=LABEL_MAX))
     elif any(unicodedata.category(c) == "Cc" for c in label):
-        problems.add(path, "must not contain control characters")
+        problems.add(path, Text("must not contain control characters"))
     return label

@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.codes import clean_code, clean_name, clean_optional_label
 from domain.errors import FieldPath, Problems
+from domain.text import Text
 
 ATTRIBUTES_MAX_BYTES = 16_384
 ATTRIBUTES_MAX_DEPTH = 5
@@ -48,22 +49,23 @@ class DealerDraft:
 
 def _check_attributes(value: Any, path: FieldPath, problems: Problems, depth: int = 0) -> None:
     if depth > ATTRIBUTES_MAX_DEPTH:
-        problems.add(path, f"nesting deeper than {ATTRIBUTES_MAX_DEPTH} levels")
+        problems.add(path, Text("nesting deeper than {limit} levels", limit=ATTRIBUTES_MAX_DEPTH))
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str) or not key or key.startswith("$") or "." in key \
                     or "\x00" in key:
-                problems.add(path, f"key {key!r} is not allowed (empty, '$' first, or '.')")
+                problems.add(path, Text("key {key} is not allowed (empty, '$' first, or '.')",
+                                        key=repr(key)))
             else:
                 _check_attributes(item, (*path, key), problems, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_attributes(item, (*path, str(index)), problems, depth + 1)
     elif isinstance(value, float):
-        problems.add(path, "numbers in attributes must be given as strings or integers")
+        problems.add(path, Text("numbers in attributes must be given as strings or integers"))
     elif value is not None and not isinstance(value, str | int | bool):
-        problems.add(path, "must be JSON")
+        problems.add(path, Text("must be JSON"))
 
 
 def validate_dealer(*, code: str, name: str, region: str | None, channel: str | None,
@@ -81,17 +83,19 @@ def validate_dealer(*, code: str, name: str, region: str | None, channel: str | 
         status=status,
     )
     if joined_on is not None and not EARLIEST_DATE <= joined_on <= today:
-        problems.add((*path, "joinedOn"), f"must be between {EARLIEST_DATE} and today ({today})")
+        problems.add((*path, "joinedOn"), Text("must be between {earliest} and today ({today})",
+                                               earliest=EARLIEST_DATE, today=today))
     if attributes is not None:
         if not isinstance(attributes, dict):
-            problems.add((*path, "attributes"), "must be a JSON object")
+            problems.add((*path, "attributes"), Text("must be a JSON object"))
         elif len(json.dumps(attributes, default=str).encode()) > ATTRIBUTES_MAX_BYTES:
-            problems.add((*path, "attributes"), f"must be at most {ATTRIBUTES_MAX_BYTES} bytes")
+            problems.add((*path, "attributes"), Text("must be at most {limit} bytes",
+                                                     limit=ATTRIBUTES_MAX_BYTES))
         else:
             _check_attributes(attributes, (*path, "attributes"), problems)
     if status is DealerStatus.DISQUALIFIED:
         problems.add((*path, "status"),
-                     "DISQUALIFIED is set only by a FORFEIT_YEAR violation")
+                     Text("DISQUALIFIED is set only by a FORFEIT_YEAR violation"))
     problems.raise_if_any()
     return clean
 
@@ -101,7 +105,7 @@ def check_status_change(current: DealerStatus, wanted: DealerStatus | None,
     """A disqualified dealer comes back only through an audited reinstatement."""
     if current is DealerStatus.DISQUALIFIED and wanted not in (None, DealerStatus.DISQUALIFIED):
         problems = Problems()
-        problems.add(path, "a DISQUALIFIED dealer is reinstated only by reinstateDealer",
+        problems.add(path, Text("a DISQUALIFIED dealer is reinstated only by reinstateDealer"),
                      "LOCKED")
         problems.raise_if_any()
 

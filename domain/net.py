@@ -11,11 +11,11 @@ from domain.calculation import (
     NOTHING,
     CalculationStep,
     money_figure,
-    show_money,
     show_plus,
     show_rounding,
 )
 from domain.money import EXACT, HUNDRED, ZERO, format_amount, format_percent, trim
+from domain.text import Listing, Money, Text
 
 ONE = Decimal("1")
 
@@ -39,14 +39,14 @@ class ScorecardResult:
 class Deduction:
     """A DEDUCT_PERCENT violation dated in the period; `reason` names it for the dealer."""
 
-    reason: str
+    reason: Text | str
     percent: Decimal
 
 
 @dataclass(frozen=True)
 class Adjustment:
     amount: Decimal
-    cause: str
+    cause: Text | str
 
 
 @dataclass(frozen=True)
@@ -62,29 +62,30 @@ class NetFigures:
 
 
 def _scorecard_step(
-    gross: Decimal, template: str | None, scorecard: ScorecardResult | None, period: str
+    gross: Decimal, template: str | None, scorecard: ScorecardResult | None, period: str,
+    currency: str,
 ) -> tuple[Decimal, Decimal, CalculationStep]:
     if template is None:
-        return ONE, gross, CalculationStep("Scorecard", "not part of this program: × 1", gross)
+        return ONE, gross, CalculationStep(Text("Scorecard"),
+                                           Text("not part of this program: × 1"), gross)
     if scorecard is None:
-        formula = (
-            f"no {template} scorecard recorded for {period}: counted at × 1 for now; "
-            "on hold, not payable until the scorecard is recorded"
-        )
-        return ONE, gross, CalculationStep("Scorecard missing", formula, gross)
+        formula = Text(
+            "no {template} scorecard recorded for {period}: counted at × 1 for now; "
+            "on hold, not payable until the scorecard is recorded",
+            template=template, period=period)
+        return ONE, gross, CalculationStep(Text("Scorecard missing"), formula, gross)
     with localcontext(EXACT):
         exact = gross * scorecard.multiplier
     scaled = money_figure(exact)
-    multiplier = format_amount(scorecard.multiplier, 0)
-    formula = (
-        f"score {format_amount(scorecard.score)} gives multiplier {multiplier}: "
-        f"{show_money(gross)} × {multiplier} {show_rounding(exact, scaled)}"
-    )
-    return scorecard.multiplier, scaled, CalculationStep("Scorecard", formula, scaled)
+    formula = Text(
+        "score {score} gives multiplier {multiplier}: {gross} × {multiplier} {rounding}",
+        score=format_amount(scorecard.score), multiplier=format_amount(scorecard.multiplier, 0),
+        gross=Money(gross, currency), rounding=show_rounding(exact, scaled, currency))
+    return scorecard.multiplier, scaled, CalculationStep(Text("Scorecard"), formula, scaled)
 
 
 def _deduction_steps(
-    scaled: Decimal, deductions: Sequence[Deduction]
+    scaled: Decimal, deductions: Sequence[Deduction], currency: str
 ) -> tuple[Decimal, Decimal, list[CalculationStep]]:
     """Deductions add up, capped at 100 %, and apply only to a positive amount.
 
@@ -94,33 +95,34 @@ def _deduction_steps(
     if not deductions:
         return ZERO, NOTHING, []
     steps = [
-        CalculationStep(f"Deduction: {item.reason}", format_percent(item.percent), None)
+        CalculationStep(Text("Deduction: {reason}", reason=item.reason),
+                        Text("{percent}", percent=format_percent(item.percent)), None)
         for item in deductions
     ]
     listed = sum((item.percent for item in deductions), ZERO)
     percent = min(max(listed, ZERO), HUNDRED)
-    shown = " + ".join(format_percent(item.percent) for item in deductions)
-    total = f"{shown} = {format_percent(listed)}"
-    if listed > HUNDRED:
-        total += ", capped at 100%"
+    shown = Listing(tuple(format_percent(item.percent) for item in deductions), " + ")
+    total = (Text("{listed} = {total}, capped at 100%", listed=shown,
+                  total=format_percent(listed)) if listed > HUNDRED
+             else Text("{listed} = {total}", listed=shown, total=format_percent(listed)))
     if scaled <= 0:
-        formula = (
-            f"{total}; not applied to {show_money(scaled)}: a penalty never reduces a clawback"
-        )
-        steps.append(CalculationStep("Deductions", formula, NOTHING))
+        formula = Text("{total}; not applied to {amount}: a penalty never reduces a clawback",
+                       total=total, amount=Money(scaled, currency))
+        steps.append(CalculationStep(Text("Deductions"), formula, NOTHING))
         return percent, NOTHING, steps
     with localcontext(EXACT):
         exact = scaled * percent / HUNDRED
     amount = money_figure(exact)
-    formula = (
-        f"{total}; {format_percent(percent)} of {show_money(scaled)} {show_rounding(exact, amount)}"
-    )
-    steps.append(CalculationStep("Deductions", formula, amount))
+    formula = Text("{total}; {percent} of {amount} {rounding}", total=total,
+                   percent=format_percent(percent), amount=Money(scaled, currency),
+                   rounding=show_rounding(exact, amount, currency))
+    steps.append(CalculationStep(Text("Deductions"), formula, amount))
     after = scaled - amount
     steps.append(
         CalculationStep(
-            "After deductions",
-            f"{show_money(scaled)} − {show_money(amount)} = {show_money(after)}",
+            Text("After deductions"),
+            Text("{amount} − {deduction} = {after}", amount=Money(scaled, currency),
+                 deduction=Money(amount, currency), after=Money(after, currency)),
             after,
         )
     )
@@ -128,7 +130,7 @@ def _deduction_steps(
 
 
 def _cap_step(
-    amount: Decimal, cap: Decimal | None, cap_used: Decimal
+    amount: Decimal, cap: Decimal | None, cap_used: Decimal, currency: str
 ) -> tuple[Decimal, list[CalculationStep]]:
     """The dealer's net for the program may not exceed the cap: cut this period to what is left."""
     if cap is None:
@@ -136,39 +138,43 @@ def _cap_step(
     left = max(cap - cap_used, ZERO)
     capped = min(amount, left)
     verdict = (
-        f"{show_money(amount)} cut to {show_money(capped)}"
+        Text("{amount} cut to {capped}", amount=Money(amount, currency),
+             capped=Money(capped, currency))
         if capped < amount
-        else f"{show_money(amount)} fits"
+        else Text("{amount} fits", amount=Money(amount, currency))
     )
-    formula = (
-        f"cap {show_money(cap)} − {show_money(cap_used)} already accrued in other periods "
-        f"= {show_money(left)} left; {verdict}"
-    )
-    return capped, [CalculationStep("Cap", formula, capped)]
+    formula = Text(
+        "cap {cap} − {used} already accrued in other periods = {left} left; {verdict}",
+        cap=Money(cap, currency), used=Money(cap_used, currency), left=Money(left, currency),
+        verdict=verdict)
+    return capped, [CalculationStep(Text("Cap"), formula, capped)]
 
 
 def _forfeiture_steps(
-    amount: Decimal, forfeitures: Sequence[str]
+    amount: Decimal, forfeitures: Sequence[Text | str], currency: str
 ) -> tuple[Decimal, list[CalculationStep]]:
     """A forfeited period earns nothing; like a deduction, it never cancels a clawback."""
     if not forfeitures:
         return amount, []
     kept = min(amount, NOTHING)
     result = (
-        f"{show_money(amount)} → 0.00"
+        Text("{amount} → {zero}", amount=Money(amount, currency), zero=Money(NOTHING, currency))
         if amount >= 0
-        else f"{show_money(amount)} kept: a forfeiture never cancels a clawback"
+        else Text("{amount} kept: a forfeiture never cancels a clawback",
+                  amount=Money(amount, currency))
     )
-    return kept, [CalculationStep(f"Forfeited: {reason}", result, kept) for reason in forfeitures]
+    return kept, [CalculationStep(Text("Forfeited: {reason}", reason=reason), result, kept)
+                  for reason in forfeitures]
 
 
 def _adjustment_steps(
-    adjustments: Sequence[Adjustment],
+    adjustments: Sequence[Adjustment], currency: str
 ) -> tuple[Decimal, list[CalculationStep]]:
     steps = [
         CalculationStep(
-            f"Adjustment: {item.cause}",
-            f"{'+' if item.amount >= 0 else '−'}{format_amount(abs(item.amount))}",
+            Text("Adjustment: {cause}", cause=item.cause),
+            Text("+{amount}", amount=Money(item.amount, currency)) if item.amount >= 0
+            else Text("−{amount}", amount=Money(-item.amount, currency)),
             trim(item.amount),
         )
         for item in adjustments
@@ -180,12 +186,13 @@ def net_from_gross(
     gross: Decimal,
     *,
     period_name: str,
+    currency: str,
     scorecard_template_code: str | None = None,
     scorecard: ScorecardResult | None = None,
     deductions: Sequence[Deduction] = (),
     cap: Decimal | None = None,
     cap_used: Decimal = ZERO,
-    forfeitures: Sequence[str] = (),
+    forfeitures: Sequence[Text | str] = (),
     adjustments: Sequence[Adjustment] = (),
 ) -> NetFigures:
     """SPEC §3 "From gross to net", steps 1–5 in order.
@@ -198,17 +205,17 @@ def net_from_gross(
     is reclaimed).
     """
     multiplier, scaled, score_step = _scorecard_step(
-        gross, scorecard_template_code, scorecard, period_name
+        gross, scorecard_template_code, scorecard, period_name, currency
     )
     on_hold = scorecard_template_code is not None and scorecard is None
     steps = [score_step]
-    percent, deduction, deduction_steps = _deduction_steps(scaled, deductions)
+    percent, deduction, deduction_steps = _deduction_steps(scaled, deductions, currency)
     steps += deduction_steps
-    capped, cap_steps = _cap_step(scaled - deduction, cap, cap_used)
+    capped, cap_steps = _cap_step(scaled - deduction, cap, cap_used, currency)
     steps += cap_steps
-    kept, forfeit_steps = _forfeiture_steps(capped, forfeitures)
+    kept, forfeit_steps = _forfeiture_steps(capped, forfeitures, currency)
     steps += forfeit_steps
-    adjustment_amount, adjustment_steps = _adjustment_steps(adjustments)
+    adjustment_amount, adjustment_steps = _adjustment_steps(adjustments, currency)
     steps += adjustment_steps
     net = kept + adjustment_amount
     if forfeitures:
@@ -217,12 +224,13 @@ def net_from_gross(
         status = AccrualStatus.ON_HOLD
     else:
         status = AccrualStatus.OPEN
-    on_hold_label = "Net (on hold until the scorecard is recorded)"
-    label = on_hold_label if status is AccrualStatus.ON_HOLD else "Net"
+    label = (Text("Net (on hold until the scorecard is recorded)")
+             if status is AccrualStatus.ON_HOLD else Text("Net"))
     formula = (
-        f"{show_plus(kept, adjustment_amount)} = {show_money(net)}"
+        Text("{sum} = {net}", sum=show_plus(kept, adjustment_amount, currency),
+             net=Money(net, currency))
         if adjustments
-        else show_money(net)
+        else Text("{amount}", amount=Money(net, currency))
     )
     steps.append(CalculationStep(label, formula, net))
     return NetFigures(

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from domain.errors import InvalidValue
+from domain.text import Text
+
 
 class PeriodKind(StrEnum):
     MONTH = "MONTH"
@@ -16,7 +19,8 @@ class PeriodKind(StrEnum):
 
 _COUNT = {PeriodKind.MONTH: 12, PeriodKind.QUARTER: 4, PeriodKind.YEAR: 1}
 _MONTHS = {PeriodKind.MONTH: 1, PeriodKind.QUARTER: 3, PeriodKind.YEAR: 12}
-_WORD = {PeriodKind.MONTH: "month", PeriodKind.QUARTER: "quarter", PeriodKind.YEAR: "year"}
+_WORD = {PeriodKind.MONTH: Text("month"), PeriodKind.QUARTER: Text("quarter"),
+         PeriodKind.YEAR: Text("year")}
 
 # [0-9] rather than \d: \d also matches non-ASCII digits such as "２０２６".
 _PATTERNS = (
@@ -45,9 +49,10 @@ class Period:
 
     def __post_init__(self) -> None:
         if not 1 <= self.year <= 9999:
-            raise ValueError(f"year {self.year} is out of range 1..9999")
+            raise InvalidValue(Text("year {year} is out of range 1..9999", year=self.year))
         if not 1 <= self.index <= _COUNT[self.kind]:
-            raise ValueError(f"{_WORD[self.kind]} {self.index} is out of range")
+            raise InvalidValue(Text("{kind} {index} is out of range", kind=_WORD[self.kind],
+                                    index=self.index))
 
     @property
     def name(self) -> str:
@@ -95,18 +100,22 @@ def parse_period(name: str, kind: PeriodKind | None = None) -> Period:
     With `kind`, a period of another kind is refused too. Raises ValueError naming the value.
     """
     if not isinstance(name, str):
-        raise ValueError(f"period must be a string, got {type(name).__name__}")
+        raise InvalidValue(Text("period must be a string, got {type}",
+                                type=type(name).__name__))
     for found_kind, pattern in _PATTERNS:
         match = pattern.fullmatch(name)
         if match is None:
             continue
         if kind is not None and found_kind is not kind:
-            raise ValueError(f"{name!r} is a {_WORD[found_kind]}; expected a {_WORD[kind]}")
+            raise InvalidValue(Text("{name} is a {found}; expected a {wanted}", name=repr(name),
+                                    found=_WORD[found_kind], wanted=_WORD[kind]))
         try:
             return Period(found_kind, int(match.group(1)), int(match.group(2) or 1))
-        except ValueError as error:
-            raise ValueError(f"{name!r} is not a valid period: {error}") from None
-    raise ValueError(f"{name!r} is not a period (expected 2026-03, 2026-Q1 or 2026)")
+        except InvalidValue as error:
+            raise InvalidValue(Text("{name} is not a valid period: {why}", name=repr(name),
+                                    why=error.text)) from None
+    raise InvalidValue(Text("{name} is not a period (expected 2026-03, 2026-Q1 or 2026)",
+                            name=repr(name)))
 
 
 def period_containing(kind: PeriodKind, day: date) -> Period:
@@ -151,10 +160,8 @@ def program_period(name: str, kind: PeriodKind, valid_from: date, valid_to: date
     """Parse a period named by a caller and check it is one of the program's periods."""
     period = parse_period(name, kind)
     if period_window(period, valid_from, valid_to) is None:
-        raise ValueError(
-            f"{name!r} is outside the program's validity {valid_from.isoformat()}"
-            f"..{valid_to.isoformat()}"
-        )
+        raise InvalidValue(Text("{name} is outside the program's validity {start}..{end}",
+                                name=repr(name), start=valid_from, end=valid_to))
     return period
 
 

@@ -13,6 +13,7 @@ from domain.codes import clean_code, clean_name
 from domain.errors import FieldPath, Problems
 from domain.money import HUNDRED
 from domain.periods import PeriodKind
+from domain.text import Text
 from domain.tiers import RateKind, RebateBasis, Tier, TierMode, validate_tiers
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -69,7 +70,7 @@ def _add_year(day: date) -> date:
 
 def _validate_dates(spec: ProgramRules, path: FieldPath, problems: Problems) -> None:
     if spec.valid_to < spec.valid_from:
-        problems.add((*path, "validTo"), "validTo must not be before validFrom")
+        problems.add((*path, "validTo"), Text("validTo must not be before validFrom"))
     elif (
         spec.accumulation is Accumulation.YEAR_TO_DATE
         and spec.valid_from.year < 9999
@@ -77,31 +78,33 @@ def _validate_dates(spec: ProgramRules, path: FieldPath, problems: Problems) -> 
     ):
         # A_n accumulates from validFrom: over more than a year the tiers would compare
         # multi-year volume with annual thresholds.
-        problems.add((*path, "validTo"), "a YEAR_TO_DATE program may run at most one year")
+        problems.add((*path, "validTo"), Text("a YEAR_TO_DATE program may run at most one year"))
 
 
 def _validate_terms(
     spec: ProgramRules, known_segments: Collection[str], path: FieldPath, problems: Problems
 ) -> None:
     if not spec.terms:
-        problems.add((*path, "terms"), "at least one terms entry is required")
+        problems.add((*path, "terms"), Text("at least one terms entry is required"))
     seen: set[str | None] = set()
     for index, terms in enumerate(spec.terms):
         here = (*path, "terms", str(index))
         segment = terms.segment_code
         if segment in seen:
             message = (
-                "only one default terms entry (no segment) is allowed"
+                Text("only one default terms entry (no segment) is allowed")
                 if segment is None
-                else f"segment {segment!r} already has terms"
+                else Text("segment {segment} already has terms", segment=repr(segment))
             )
             problems.add((*here, "segmentCode"), message)
         elif segment is not None and segment not in known_segments:
-            problems.add((*here, "segmentCode"), f"segment {segment!r} does not exist", "NOT_FOUND")
+            problems.add((*here, "segmentCode"),
+                         Text("segment {segment} does not exist", segment=repr(segment)),
+                         "NOT_FOUND")
         seen.add(segment)
         validate_tiers(terms.tiers, (*here, "tiers"), problems, spec.rate_kind)
         if terms.cap is not None and (not terms.cap.is_finite() or terms.cap < 0):
-            problems.add((*here, "cap"), "cap must be 0 or more")
+            problems.add((*here, "cap"), Text("cap must be 0 or more"))
 
 
 def validate_program(
@@ -120,18 +123,21 @@ def validate_program(
     clean_code(spec.code, (*path, "code"), problems)
     clean_name(spec.name, (*path, "name"), problems)
     if spec.rate_kind is RateKind.PER_UNIT and spec.basis is not RebateBasis.QUANTITY:
-        problems.add((*path, "rateKind"), "a PER_UNIT rate needs basis QUANTITY")
+        problems.add((*path, "rateKind"), Text("a PER_UNIT rate needs basis QUANTITY"))
     _validate_dates(spec, path, problems)
     if _CURRENCY.fullmatch(spec.currency) is None:
-        problems.add((*path, "currency"), "currency must be a 3-letter uppercase code (ISO 4217)")
+        problems.add((*path, "currency"),
+                     Text("currency must be a 3-letter uppercase code (ISO 4217)"))
     if not spec.tax_rate.is_finite() or not 0 <= spec.tax_rate <= HUNDRED:
-        problems.add((*path, "taxRate"), "taxRate must be between 0 and 100")
+        problems.add((*path, "taxRate"), Text("taxRate must be between 0 and 100"))
     seen_products: set[str] = set()
     for index, product in enumerate(spec.product_codes):
         if not product.strip():
-            problems.add((*path, "productCodes", str(index)), "product code must not be blank")
+            problems.add((*path, "productCodes", str(index)),
+                         Text("product code must not be blank"))
         elif product in seen_products:
-            problems.add((*path, "productCodes", str(index)), f"{product!r} is listed twice")
+            problems.add((*path, "productCodes", str(index)), Text("{product} is listed twice",
+                                                                     product=repr(product)))
         else:  # the same rules as a transaction's productCode, which it must match
             clean_code(product, (*path, "productCodes", str(index)), problems)
         seen_products.add(product)
@@ -139,7 +145,7 @@ def validate_program(
     if template is not None and template not in known_template_codes:
         problems.add(
             (*path, "scorecardTemplateCode"),
-            f"scorecard template {template!r} does not exist",
+            Text("scorecard template {template} does not exist", template=repr(template)),
             "NOT_FOUND",
         )
     _validate_terms(spec, known_segment_codes, path, problems)
@@ -179,11 +185,12 @@ def check_edit(current: ProgramRules, status: ProgramStatus, edited: ProgramRule
     new version (accruals keep the one they used), a RETIRED one is not edited at all."""
     problems = Problems()
     if status is ProgramStatus.RETIRED:
-        problems.add((*path, "code"), "a RETIRED program cannot be edited", "LOCKED")
+        problems.add((*path, "code"), Text("a RETIRED program cannot be edited"), "LOCKED")
     elif status is ProgramStatus.ACTIVE:
         for attribute, field in FIXED_WHEN_ACTIVE:
             if getattr(current, attribute) != getattr(edited, attribute):
-                problems.add((*path, field), f"{field} of an ACTIVE program cannot change "
-                                             "(create a new program instead)", "LOCKED")
+                problems.add((*path, field), Text("{field} of an ACTIVE program cannot change "
+                                                  "(create a new program instead)", field=field),
+                             "LOCKED")
     problems.raise_if_any()
     return current.version + 1 if status is ProgramStatus.ACTIVE else current.version

@@ -15,6 +15,7 @@ from domain.codes import clean_code, clean_name, normalise_text
 from domain.errors import FieldPath, Problems
 from domain.money import EXACT, HUNDRED, ZERO, round_money
 from domain.net import ScorecardResult
+from domain.text import Text
 
 KPI_MAX = 50
 BAND_MAX = 50
@@ -97,29 +98,31 @@ def _finite(value: Decimal) -> bool:
 def _validate_kpis(kpis: Sequence[Kpi], path: FieldPath, problems: Problems) -> tuple[Kpi, ...]:
     here = (*path, "kpis")
     if not kpis:
-        problems.add(here, "at least one KPI is required")
+        problems.add(here, Text("at least one KPI is required"))
         return ()
     if len(kpis) > KPI_MAX:
-        problems.add(here, f"at most {KPI_MAX} KPIs")
+        problems.add(here, Text("at most {limit} KPIs", limit=KPI_MAX))
     cleaned: list[Kpi] = []
     first_index: dict[str, int] = {}
     for index, kpi in enumerate(kpis):
         at = (*here, str(index))
         code = clean_code(kpi.code, (*at, "code"), problems)
         if code in first_index:
-            problems.add((*at, "code"), f"KPI {code!r} is already KPI {first_index[code]}")
+            problems.add((*at, "code"), Text("KPI {code} is already KPI {index}",
+                                             code=repr(code), index=first_index[code]))
         elif code:
             first_index[code] = index
         name = clean_name(kpi.name, (*at, "name"), problems)
         if not _finite(kpi.weight) or kpi.weight <= 0:
-            problems.add((*at, "weight"), "weight must be more than 0")
+            problems.add((*at, "weight"), Text("weight must be more than 0"))
         if not _finite(kpi.target) or kpi.target <= 0:
-            problems.add((*at, "target"), "target must be more than 0")
+            problems.add((*at, "target"), Text("target must be more than 0"))
         cleaned.append(Kpi(code, name, kpi.weight, kpi.target, kpi.direction))
     weights = [k.weight for k in kpis if _finite(k.weight)]
     total = sum(weights, ZERO)
     if len(weights) == len(kpis) and total != HUNDRED:
-        problems.add(here, f"weights must sum to exactly 100; they sum to {total}")
+        problems.add(here, Text("weights must sum to exactly 100; they sum to {total}",
+                                total=total))
     return tuple(cleaned)
 
 
@@ -127,22 +130,23 @@ def _validate_bands(bands: Sequence[ScoreBand], path: FieldPath,
                     problems: Problems) -> tuple[ScoreBand, ...]:
     here = (*path, "bands")
     if not bands:
-        problems.add(here, "at least one band is required")
+        problems.add(here, Text("at least one band is required"))
         return ()
     if len(bands) > BAND_MAX:
-        problems.add(here, f"at most {BAND_MAX} bands")
+        problems.add(here, Text("at most {limit} bands", limit=BAND_MAX))
     first_index: dict[Decimal, int] = {}
     for index, band in enumerate(bands):
         at = (*here, str(index))
         if not _finite(band.min_score) or not ZERO <= band.min_score <= HUNDRED:
-            problems.add((*at, "minScore"), "minScore must be between 0 and 100")
+            problems.add((*at, "minScore"), Text("minScore must be between 0 and 100"))
         elif band.min_score in first_index:
             problems.add((*at, "minScore"),
-                         f"minScore {band.min_score} is already band {first_index[band.min_score]}")
+                         Text("minScore {score} is already band {index}", score=band.min_score,
+                              index=first_index[band.min_score]))
         else:
             first_index[band.min_score] = index
         if not _finite(band.multiplier) or band.multiplier < 0:
-            problems.add((*at, "multiplier"), "multiplier must be 0 or more")
+            problems.add((*at, "multiplier"), Text("multiplier must be 0 or more"))
     return tuple(sorted(bands, key=lambda b: b.min_score if _finite(b.min_score) else ZERO))
 
 
@@ -175,19 +179,21 @@ def validate_actuals(template: ScorecardTemplate, values: Sequence[tuple[str, De
         code = normalise_text(raw_code)
         if template.kpi(code) is None:
             problems.add((*at, "kpiCode"),
-                         f"template {template.code!r} has no KPI {code!r}", "NOT_FOUND")
+                         Text("template {template} has no KPI {code}",
+                              template=repr(template.code), code=repr(code)), "NOT_FOUND")
         elif code in first_index:
             problems.add((*at, "kpiCode"),
-                         f"KPI {code!r} is already given at index {first_index[code]}")
+                         Text("KPI {code} is already given at index {index}", code=repr(code),
+                              index=first_index[code]))
         else:
             first_index[code] = index
         if not _finite(actual) or actual < 0:
-            problems.add((*at, "actual"), "actual must be 0 or more")
+            problems.add((*at, "actual"), Text("actual must be 0 or more"))
         elif code not in actuals:
             actuals[code] = actual
     for kpi in template.kpis:
         if kpi.code not in first_index:
-            problems.add(path, f"no actual given for KPI {kpi.code!r}")
+            problems.add(path, Text("no actual given for KPI {code}", code=repr(kpi.code)))
     problems.raise_if_any()
     return {kpi.code: actuals[kpi.code] for kpi in template.kpis}
 

@@ -15,6 +15,7 @@ from domain.codes import TEXT_MAX, clean_code, clean_name, clean_optional_label
 from domain.dealers import Dealer, tenure_years
 from domain.errors import FieldPath, Problems
 from domain.money import ZERO
+from domain.text import Text
 
 PRIORITY_MAX = 1_000_000
 TENURE_MAX = 100
@@ -88,7 +89,7 @@ def _clean_labels(values: list[str] | None, path: FieldPath,
     for index, value in enumerate(values):
         label = clean_optional_label(value, (*path, str(index)), problems)
         if label is None:
-            problems.add((*path, str(index)), "must not be empty")
+            problems.add((*path, str(index)), Text("must not be empty"))
         elif label not in cleaned:
             cleaned.append(label)
     return tuple(cleaned)
@@ -110,18 +111,19 @@ def validate_segment(*, code: str, name: str, description: str | None, priority:
         description = clean_name(description, (*path, "description"), problems,
                                  limit=TEXT_MAX) if description.strip() else None
     if not 0 <= priority <= PRIORITY_MAX:
-        problems.add((*path, "priority"), f"must be between 0 and {PRIORITY_MAX}")
+        problems.add((*path, "priority"), Text("must be between 0 and {limit}", limit=PRIORITY_MAX))
     elif priority in priorities_taken and priorities_taken[priority] != code:
         problems.add((*path, "priority"),
-                     f"priority {priority} is already used by segment "
-                     f"{priorities_taken[priority]}", "CONFLICT")
+                     Text("priority {priority} is already used by segment {segment}",
+                          priority=priority, segment=priorities_taken[priority]), "CONFLICT")
     clean_rule = None
     if rule is not None:
         rpath = (*path, "rule")
         if rule.min_trailing_sales is not None and rule.min_trailing_sales < 0:
-            problems.add((*rpath, "minTrailingSales"), "must not be negative")
+            problems.add((*rpath, "minTrailingSales"), Text("must not be negative"))
         if rule.min_tenure_years is not None and not 0 <= rule.min_tenure_years <= TENURE_MAX:
-            problems.add((*rpath, "minTenureYears"), f"must be between 0 and {TENURE_MAX}")
+            problems.add((*rpath, "minTenureYears"),
+                         Text("must be between 0 and {limit}", limit=TENURE_MAX))
         clean_rule = SegmentRule(
             regions=_clean_labels(list(rule.regions) if rule.regions is not None else None,
                                   (*rpath, "regions"), problems),
@@ -132,12 +134,14 @@ def validate_segment(*, code: str, name: str, description: str | None, priority:
     codes: list[str] = []
     if dealer_codes is not None:
         if len(dealer_codes) > DEALER_LIST_MAX:
-            problems.add((*path, "dealerCodes"), f"at most {DEALER_LIST_MAX} dealers")
+            problems.add((*path, "dealerCodes"),
+                         Text("at most {limit} dealers", limit=DEALER_LIST_MAX))
         for index, raw in enumerate(dealer_codes[:DEALER_LIST_MAX]):
             item_path = (*path, "dealerCodes", str(index))
             dealer_code = clean_code(raw, item_path, Problems())
             if dealer_code not in known_dealer_codes:
-                problems.add(item_path, f"no dealer with code {dealer_code!r}", "NOT_FOUND")
+                problems.add(item_path, Text("no dealer with code {code}", code=repr(dealer_code)),
+                             "NOT_FOUND")
             elif dealer_code not in codes:
                 codes.append(dealer_code)
     problems.raise_if_any()

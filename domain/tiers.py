@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from domain.errors import FieldPath, Problems
 from domain.money import EXACT, HUNDRED, ZERO
+from domain.text import Text
 
 
 class RateKind(StrEnum):
@@ -55,29 +56,30 @@ def validate_tiers(
 ) -> None:
     """Add every problem of `tiers` to `problems` (paths like path + ("1", "threshold"))."""
     if not tiers:
-        problems.add(path, "at least one tier is required")
+        problems.add(path, Text("at least one tier is required"))
         return
     previous: Decimal | None = None
     for index, tier in enumerate(tiers):
         here = (*path, str(index))
         if not tier.threshold.is_finite():
-            problems.add((*here, "threshold"), "threshold must be a finite number")
+            problems.add((*here, "threshold"), Text("threshold must be a finite number"))
             previous = None
         else:
             if index == 0 and tier.threshold < 0:
-                problems.add((*here, "threshold"), "the first threshold must be 0 or more")
+                problems.add((*here, "threshold"), Text("the first threshold must be 0 or more"))
             if previous is not None and tier.threshold <= previous:
                 problems.add(
                     (*here, "threshold"),
-                    f"thresholds must be strictly ascending ({tier.threshold} after {previous})",
+                    Text("thresholds must be strictly ascending ({threshold} after {previous})",
+                         threshold=tier.threshold, previous=previous),
                 )
             previous = tier.threshold
         if not tier.rate.is_finite():
-            problems.add((*here, "rate"), "rate must be a finite number")
+            problems.add((*here, "rate"), Text("rate must be a finite number"))
         elif tier.rate < 0:
-            problems.add((*here, "rate"), "rate must be 0 or more")
+            problems.add((*here, "rate"), Text("rate must be 0 or more"))
         elif rate_kind is RateKind.PERCENT and tier.rate > HUNDRED:
-            problems.add((*here, "rate"), "a percentage rate must be at most 100")
+            problems.add((*here, "rate"), Text("a percentage rate must be at most 100"))
 
 
 def tier_reached(tiers: Sequence[Tier], basis: Decimal) -> Tier | None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from domain.basis import TransactionKind
 from domain.codes import CODE_MAX, clean_code, clean_optional_label
 from domain.errors import Problems
+from domain.text import Text, joined
 
 CURRENCY = re.compile(r"[A-Z]{3}")
 EARLIEST = date(2000, 1, 1)
@@ -53,7 +54,7 @@ def _canonical(value: Decimal) -> str:
 class RowError:
     index: int
     external_id: str | None
-    message: str
+    message: Text
     code: str = "INVALID"
 
 
@@ -69,25 +70,28 @@ def validate_row(index: int, *, external_id: str, dealer_code: str, kind: Transa
     problems = Problems()
     eid = external_id.strip()
     if not eid or len(eid) > EXTERNAL_ID_MAX or not EXTERNAL_ID.fullmatch(eid):
-        problems.add(("externalId",), f"must be 1–{EXTERNAL_ID_MAX} characters of letters, "
-                                      "digits and . _ : / # -")
+        problems.add(("externalId",), Text("must be 1–{limit} characters of letters, digits "
+                                           "and . _ : / # -", limit=EXTERNAL_ID_MAX))
     dealer = clean_code(dealer_code, ("dealerCode",), problems)
     product = clean_code(product_code, ("productCode",), problems) \
         if product_code is not None and product_code.strip() else None
     if amount <= 0:
-        problems.add(("amount",), "must be positive (the kind gives the sign)")
+        problems.add(("amount",), Text("must be positive (the kind gives the sign)"))
     if quantity is not None and quantity < 0:
-        problems.add(("quantity",), "must not be negative")
+        problems.add(("quantity",), Text("must not be negative"))
     if quantity is None and quantity_required:
-        problems.add(("quantity",), f"is required: a QUANTITY program counts product "
-                                    f"{product or '(any)'}")
+        problems.add(("quantity",), Text("is required: a QUANTITY program counts product "
+                                         "{product}", product=product or "(any)"))
     if not EARLIEST <= day <= today:
-        problems.add(("date",), f"must be between {EARLIEST} and today ({today})")
+        problems.add(("date",), Text("must be between {earliest} and today ({today})",
+                                     earliest=EARLIEST, today=today))
     if not CURRENCY.fullmatch(currency):
-        problems.add(("currency",), "must be a 3-letter uppercase code (ISO 4217)")
+        problems.add(("currency",), Text("must be a 3-letter uppercase code (ISO 4217)"))
     place = clean_optional_label(region, ("region",), problems)
     if problems:
-        message = "; ".join(f"{p.field[0]} {p.message}" for p in problems.items)
+        message = Text("{problems}", problems=joined(
+            [Text("{field} {message}", field=p.field[0], message=p.message)
+             for p in problems.items], "; "))
         return RowError(index, eid[:CODE_MAX * 2] or None, message)
     return Transaction(external_id=eid, dealer_code=dealer, kind=kind, date=day, amount=amount,
                        currency=currency, product_code=product, quantity=quantity,

@@ -12,6 +12,7 @@ from domain.errors import FieldPath, Problems
 from domain.money import HUNDRED, ZERO
 from domain.net import Deduction
 from domain.periods import DateRange
+from domain.text import Text
 
 
 class ViolationType(StrEnum):
@@ -40,9 +41,10 @@ class Violation:
     percent: Decimal | None = None
 
     @property
-    def reason(self) -> str:
+    def reason(self) -> Text:
         """How the dealer's statement names it."""
-        return f"{self.type.value} on {self.occurred_on.isoformat()}: {self.description}"
+        return Text("{type} on {day}: {description}", type=self.type.value,
+                    day=self.occurred_on, description=self.description)
 
 
 def validate_violation(*, description: str, occurred_on: date, kind: PenaltyKind,
@@ -52,15 +54,15 @@ def validate_violation(*, description: str, occurred_on: date, kind: PenaltyKind
     problems = problems if problems is not None else Problems()
     text = clean_name(description, (*path, "description"), problems, limit=TEXT_MAX)
     if occurred_on > today:
-        problems.add((*path, "occurredOn"), f"must not be after today ({today})")
+        problems.add((*path, "occurredOn"), Text("must not be after today ({today})", today=today))
     percent_path = (*path, "penalty", "percent")
     if kind is PenaltyKind.DEDUCT_PERCENT:
         if percent is None:
-            problems.add(percent_path, "DEDUCT_PERCENT needs a percent")
+            problems.add(percent_path, Text("DEDUCT_PERCENT needs a percent"))
         elif not ZERO < percent <= HUNDRED:
-            problems.add(percent_path, "must be more than 0 and at most 100")
+            problems.add(percent_path, Text("must be more than 0 and at most 100"))
     elif percent is not None:
-        problems.add(percent_path, f"{kind.value} takes no percent")
+        problems.add(percent_path, Text("{kind} takes no percent", kind=kind.value))
     problems.raise_if_any()
     return text
 
@@ -68,7 +70,7 @@ def validate_violation(*, description: str, occurred_on: date, kind: PenaltyKind
 @dataclass(frozen=True)
 class Penalties:
     deductions: tuple[Deduction, ...]
-    forfeitures: tuple[str, ...]  # reasons, for the trace
+    forfeitures: tuple[Text, ...]  # reasons, for the trace
 
 
 def penalties_for(violations: Sequence[Violation], *, period: DateRange,
@@ -79,17 +81,19 @@ def penalties_for(violations: Sequence[Violation], *, period: DateRange,
     dated anywhere in the program's validity (it forfeits the whole program).
     """
     deductions: list[Deduction] = []
-    forfeitures: list[str] = []
+    forfeitures: list[Text] = []
     for violation in sorted(violations, key=lambda v: (v.occurred_on, v.id)):
         in_period = period.contains(violation.occurred_on)
         if violation.kind is PenaltyKind.DEDUCT_PERCENT and in_period:
             assert violation.percent is not None
             deductions.append(Deduction(violation.reason, violation.percent))
         elif violation.kind is PenaltyKind.FORFEIT_PERIOD and in_period:
-            forfeitures.append(f"FORFEIT_PERIOD: {violation.reason}")
+            forfeitures.append(Text("{kind}: {reason}", kind=violation.kind.value,
+                                    reason=violation.reason))
         elif violation.kind is PenaltyKind.FORFEIT_YEAR and validity.contains(
                 violation.occurred_on):
-            forfeitures.append(f"FORFEIT_YEAR: {violation.reason}")
+            forfeitures.append(Text("{kind}: {reason}", kind=violation.kind.value,
+                                    reason=violation.reason))
     return Penalties(tuple(deductions), tuple(forfeitures))
 
 

@@ -19,8 +19,9 @@ from schema.accruals import (
     RunAccrualsPayload,
 )
 from schema.errors import user_errors_of
+from schema.relay import After, Before, First, Last
 from service.errors import InvalidArgument
-from service.pagination import check_first, decode_cursor
+from service.pagination import page_request
 from service.repositories import accruals as accrual_repo
 from service.repositories import programs as program_repo
 from service.usecases import accrual_jobs
@@ -30,16 +31,17 @@ from service.usecases import accruals as use_cases
 async def accruals(
         info: Info,
         filter: AccrualFilter | None = None,
-        first: Annotated[int | None, strawberry.argument(
-            description="Page size, at most 100 (default 20).")] = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
 ) -> AccrualConnection:
     allow(info)
     wanted = filter or AccrualFilter()
     try:
         page = await accrual_repo.page(
-            info.context.deps.db, first=check_first(first),
-            after=decode_cursor(accrual_repo.CURSOR_KIND, after),
+            info.context.deps.db, page_request(accrual_repo.CURSOR_KIND, first=first,
+                                               after=after, last=last, before=before),
             dealer_code=wanted.dealer_code, program_code=wanted.program_code,
             period=period_argument(wanted.period, "filter.period"), status=wanted.status,
             scope=info.context.scope)
@@ -81,8 +83,7 @@ async def rebate_forecast(
         raise bad_input(str(error), "period") from None
     if found is None:
         return None
-    result, program = found
-    return RebateForecast.of(result, dealer_code.strip(), program, period.strip())
+    return RebateForecast.of(found, dealer_code.strip(), period.strip())
 
 
 async def accrual_backlog(info: Info) -> int:

@@ -8,6 +8,7 @@ import strawberry
 
 from domain.alerts import Alert as AlertRecord
 from domain.errors import NotFound, RebateError
+from domain.text import Text
 from resolvers.context import Info
 from resolvers.guard import allow, argument_error
 from schema.alerts import (
@@ -19,10 +20,10 @@ from schema.alerts import (
     DismissAlertInput,
 )
 from schema.errors import user_errors_of
-from schema.relay import MalformedId, from_global_id
+from schema.relay import After, Before, First, Last, MalformedId, from_global_id
 from service.access import STAFF
 from service.errors import InvalidArgument
-from service.pagination import check_first, decode_cursor
+from service.pagination import page_request
 from service.repositories import alerts as alert_repo
 from service.usecases import alerts as use_cases
 
@@ -31,16 +32,17 @@ async def alerts(
         info: Info,
         status: Annotated[AlertStatus | None, strawberry.argument(
             description="Only alerts with this status, e.g. OPEN for the review queue.")] = None,
-        first: Annotated[int | None, strawberry.argument(
-            description="Page size, at most 100 (default 20).")] = None,
-        after: Annotated[str | None, strawberry.argument(
-            description="Cursor of the last alert of the previous page.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
 ) -> AlertConnection:
     allow(info)
     try:
-        page = await alert_repo.page(info.context.deps.db, status=status,
-                                     first=check_first(first),
-                                     after=decode_cursor(alert_repo.CURSOR_KIND, after))
+        page = await alert_repo.page(
+            info.context.deps.db, page_request(alert_repo.CURSOR_KIND, first=first,
+                                               after=after, last=last, before=before),
+            status=status)
     except InvalidArgument as error:
         raise argument_error(error) from None
     return AlertConnection.of(page)
@@ -51,9 +53,9 @@ def alert_key(global_id: str) -> str:
     try:
         type_name, key = from_global_id(global_id)
     except MalformedId:
-        raise NotFound(("input", "alertId"), "no such alert") from None
+        raise NotFound(("input", "alertId"), Text("no such alert")) from None
     if type_name != "Alert":
-        raise NotFound(("input", "alertId"), "no such alert")
+        raise NotFound(("input", "alertId"), Text("no such alert"))
     return key
 
 

@@ -91,10 +91,14 @@ async def settle(info: Info, input: SettleInput) -> SettlementPayload:
 
 
 async def settlements(info: Info, program_code: str | None = None,
-                      period: str | None = None) -> list[Settlement]:
+                      period: str | None = None,
+                      number: Annotated[str | None, strawberry.argument(
+                          description="Only the settlement with this number, e.g. "
+                                      "STL-2026-000123.")] = None) -> list[Settlement]:
     allow(info)
     found = await settlement_repo.find(info.context.deps.db, program_code=program_code,
-                                       period=period, dealer_scope=info.context.scope)
+                                       period=period, number=number,
+                                       dealer_scope=info.context.scope)
     return [Settlement.from_record(s, info.context.scope) for s in found]
 
 

@@ -11,8 +11,9 @@ from resolvers.context import Info
 from resolvers.guard import allow, argument_error
 from schema.dealers import Dealer, DealerConnection, DealerInput, DealerPayload
 from schema.errors import user_errors_of
+from schema.relay import After, Before, First, Last
 from service.errors import InvalidArgument
-from service.pagination import check_first, decode_cursor
+from service.pagination import page_request
 from service.repositories import dealers as dealer_repo
 from service.usecases.dealers import upsert_dealer as upsert_dealer_use_case
 
@@ -26,20 +27,20 @@ async def dealer(info: Info, code: Annotated[str, strawberry.argument(
 
 async def dealers(
         info: Info,
-        first: Annotated[int | None, strawberry.argument(
-            description="Page size, at most 100 (default 20).")] = None,
-        after: Annotated[str | None, strawberry.argument(
-            description="Cursor of the last dealer of the previous page.")] = None,
+        first: First = None,
+        after: After = None,
         segment_code: Annotated[str | None, strawberry.argument(
             description="Only members of this segment.")] = None,
         status: Annotated[DealerStatus | None, strawberry.argument(
             description="Only dealers with this status.")] = None,
+        last: Last = None,
+        before: Before = None,
 ) -> DealerConnection:
     allow(info)
     try:
         page = await dealer_repo.page(
-            info.context.deps.db, first=check_first(first),
-            after=decode_cursor(dealer_repo.CURSOR_KIND, after),
+            info.context.deps.db, page_request(dealer_repo.CURSOR_KIND, first=first,
+                                               after=after, last=last, before=before),
             segment_code=segment_code.strip() if segment_code else None, status=status,
             scope=info.context.scope)
     except InvalidArgument as error:

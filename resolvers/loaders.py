@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 
@@ -11,7 +12,7 @@ from domain.scorecards import Scorecard, ScorecardTemplate
 from domain.segments import Segment
 from domain.violations import Violation
 from service.deps import Deps
-from service.pagination import Page, page_of
+from service.pagination import Page, PageRequest
 from service.repositories import accruals as accrual_repo
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
@@ -20,6 +21,11 @@ from service.repositories import segments as segment_repo
 from service.repositories import violations as violation_repo
 from service.repositories.accruals import StoredAccrual
 from service.repositories.programs import StoredProgram
+
+
+def _empty() -> Page[Any]:
+    """The page of a list with nothing in it (for the caller)."""
+    return Page(items=[], cursors=[], has_next=False, has_previous=False, total=0)
 
 
 class SegmentByCodeLoader(DataLoader[str, Segment | None]):
@@ -40,27 +46,33 @@ class DealerByCodeLoader(DataLoader[str, Dealer | None]):
         super().__init__(load_fn=load)
 
 
-SegmentPageKey = tuple[str, int, str | None]  # segment code, first, after (dealer code)
+SegmentPageKey = tuple[str, PageRequest]  # segment code, the page asked
 
 
 class DealersBySegmentLoader(DataLoader[SegmentPageKey, Page[Dealer]]):
-    """`Segment.dealers(first, after)` for many segments: one query per distinct page size."""
+    """`Segment.dealers(...)` for many segments: one query per distinct page request."""
 
     def __init__(self, deps: Deps, scope: str | None) -> None:
         async def load(keys: list[SegmentPageKey]) -> Sequence[Page[Dealer]]:
-            by_args: dict[tuple[int, str | None], list[str]] = defaultdict(list)
-            for code, first, after in keys:
-                by_args[(first, after)].append(code)
+            by_request: dict[PageRequest, list[str]] = defaultdict(list)
+            for code, request in keys:
+                by_request[request].append(code)
             pages: dict[SegmentPageKey, Page[Dealer]] = {}
-            for (first, after), codes in by_args.items():
-                found = await dealer_repo.pages_by_segment(
-                    deps.db, codes, first=first, after=after, scope=scope)
+            for request, codes in by_request.items():
+                found = await dealer_repo.pages_by_segment(deps.db, codes, request, scope=scope)
                 for code in codes:
-                    items, total = found.get(code, ([], 0))
-                    pages[(code, first, after)] = page_of(
-                        items, [d.code for d in items], kind=dealer_repo.CURSOR_KIND,
-                        first=first, total=total, after=after)
+                    pages[(code, request)] = found.get(code) or _empty()
             return [pages[key] for key in keys]
+        super().__init__(load_fn=load)
+
+
+class ProgramByCodeLoader(DataLoader[str, StoredProgram | None]):
+    """The current version of each program."""
+
+    def __init__(self, deps: Deps) -> None:
+        async def load(codes: list[str]) -> Sequence[StoredProgram | None]:
+            found = await program_repo.get_many(deps.db, codes)
+            return [found.get(code) for code in codes]
         super().__init__(load_fn=load)
 
 
@@ -72,8 +84,8 @@ class ProgramByVersionLoader(DataLoader[tuple[str, int], StoredProgram | None]):
         super().__init__(load_fn=load)
 
 
-AccrualPageKey = tuple[str, str | None, str | None, int, str | None]
-# dealer code, program code, period, first, after (accrual id)
+AccrualPageKey = tuple[str, str | None, str | None, PageRequest]
+# dealer code, program code, period, the page asked
 
 
 class AccrualsByDealerLoader(DataLoader[AccrualPageKey, Page[StoredAccrual]]):
@@ -81,20 +93,17 @@ class AccrualsByDealerLoader(DataLoader[AccrualPageKey, Page[StoredAccrual]]):
 
     def __init__(self, deps: Deps, scope: str | None) -> None:
         async def load(keys: list[AccrualPageKey]) -> Sequence[Page[StoredAccrual]]:
-            groups: dict[tuple[str | None, str | None, int, str | None], list[str]] = \
+            groups: dict[tuple[str | None, str | None, PageRequest], list[str]] = \
                 defaultdict(list)
-            for dealer, program, period, first, after in keys:
-                groups[(program, period, first, after)].append(dealer)
+            for dealer, program, period, request in keys:
+                groups[(program, period, request)].append(dealer)
             pages: dict[AccrualPageKey, Page[StoredAccrual]] = {}
-            for (program, period, first, after), dealers in groups.items():
+            for (program, period, request), dealers in groups.items():
                 found = await accrual_repo.pages_by_dealer(
-                    deps.db, dealers, program_code=program, period=period, first=first,
-                    after=after, scope=scope)
+                    deps.db, dealers, request, program_code=program, period=period,
+                    scope=scope)
                 for dealer in dealers:
-                    items, total = found.get(dealer, ([], 0))
-                    pages[(dealer, program, period, first, after)] = page_of(
-                        items, [a.id for a in items], kind=accrual_repo.CURSOR_KIND,
-                        first=first, total=total, after=after)
+                    pages[(dealer, program, period, request)] = found.get(dealer) or _empty()
             return [pages[key] for key in keys]
         super().__init__(load_fn=load)
 
@@ -155,6 +164,7 @@ class Loaders:
         self.segment_by_code = SegmentByCodeLoader(deps)
         self.dealer_by_code = DealerByCodeLoader(deps, scope)
         self.dealers_by_segment = DealersBySegmentLoader(deps, scope)
+        self.program_by_code = ProgramByCodeLoader(deps)
         self.program_by_version = ProgramByVersionLoader(deps)
         self.accruals_by_dealer = AccrualsByDealerLoader(deps, scope)
         self.scorecard_template_by_code = ScorecardTemplateByCodeLoader(deps)

@@ -20,6 +20,7 @@ from schema.accruals import Accrual
 from schema.audit import AuditEvent
 from schema.control import Dispute, Settlement, Violation
 from schema.dealers import Dealer
+from schema.programs import program_key
 from schema.relay import MalformedId, Node, from_global_id
 from service.access import STAFF
 from service.repositories import audit as records
@@ -34,9 +35,12 @@ async def _dealer(info: Info, key: str) -> Node | None:
 
 
 async def _program(info: Info, key: str) -> Node | None:
-    code, _, version = key.rpartition(":")
-    program = await info.context.loaders.program_by_version.load(
-        (code, int(version)) if version.isdigit() else ("", 0))
+    """The stable id: the current version; a version id (or an id from before ids were
+    stable): that version. Either way only if the caller may see it."""
+    code, version = program_key(key)
+    loaders = info.context.loaders
+    program = await (loaders.program_by_code.load(code) if version is None
+                     else loaders.program_by_version.load((code, version)))
     return await program_if_visible(info, program)
 
 

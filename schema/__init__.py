@@ -33,6 +33,7 @@ from schema.control import (
 from schema.dealers import Dealer, DealerConnection, DealerPayload
 from schema.limits import Limits, limit_extensions
 from schema.masking import MaskUnexpectedErrors, is_unexpected
+from schema.observe import ObserveOperation
 from schema.programs import Program, ProgramPayload
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
@@ -182,8 +183,9 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
     return RebatesSchema(
         query=Query, mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=[*limit_extensions(limits or Limits()), MaskUnexpectedErrors,
-                    lambda: ValidationCache(maxsize=256), lambda: ParserCache(maxsize=256)])
+        extensions=[ObserveOperation, *limit_extensions(limits or Limits()),
+                    MaskUnexpectedErrors, lambda: ValidationCache(maxsize=256),
+                    lambda: ParserCache(maxsize=256)])
 
 
 schema = build_schema()

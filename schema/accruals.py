@@ -7,29 +7,47 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from domain import net
-from domain.forecast import Forecast
+from domain import calculation, net
+from domain.forecast import ForecastScope
+from domain.text import Text
 from resolvers.context import Info
 from schema.errors import UserError
 from schema.relay import Node, PageInfo, to_global_id
 from service.pagination import Page
 from service.repositories.accruals import StoredAccrual
 from service.repositories.programs import StoredProgram
+from service.usecases.accruals import DealerForecast
 
 if TYPE_CHECKING:
     from schema.dealers import Dealer
     from schema.programs import Program
 
 AccrualStatus = net.AccrualStatus
+strawberry.enum(ForecastScope, description="PERIOD: a forecast's figures are the period's own; "
+                                           "YEAR_TO_DATE: cumulative from validFrom through "
+                                           "the period's end (the annual true-up).")
 strawberry.enum(AccrualStatus, description="OPEN (follows the data), ON_HOLD (not payable "
                                            "yet), APPROVED, DISPUTED, SETTLED, FORFEITED.")
 
 
-@strawberry.type(description="One line of an accrual's calculation, in words.")
+@strawberry.type(description="One line of an accrual's calculation, in words, in the "
+                             "request's Accept-Language (zh-CN or en); amounts with currency.")
 class CalculationStep:
-    label: str
-    formula: str
-    amount: decimal.Decimal | None
+    step: strawberry.Private[calculation.CalculationStep]
+
+    @strawberry.field(description="What the line is, e.g. \"Gross rebate\" (返利毛额).")
+    def label(self, info: Info) -> str:
+        return info.context.say(self.step.label)
+
+    @strawberry.field(description="How the figure comes about, e.g. \"CNY 1,100,000.00 × 2% "
+                                  "= CNY 22,000.00\"; an open period's basis reads \"from "
+                                  "2026-10-01 to date (as of 2026-11-20)\".")
+    def formula(self, info: Info) -> str:
+        return info.context.say(self.step.formula)
+
+    @strawberry.field(description="The line's figure (money in the program's currency), if any.")
+    def amount(self) -> decimal.Decimal | None:
+        return self.step.amount
 
 
 async def _dealer(info: Info, code: str) -> Dealer:
@@ -69,8 +87,7 @@ class Accrual(Node):
             deduction_amount=accrual.deduction_amount,
             adjustment_amount=accrual.adjustment_amount, net_amount=accrual.net_amount,
             status=accrual.status,
-            calculation=[CalculationStep(label=s.label, formula=s.formula, amount=s.amount)
-                         for s in accrual.calculation],
+            calculation=[CalculationStep(step=s) for s in accrual.calculation],
             program_version=accrual.program_version, computed_at=accrual.computed_at,
             dealer_code=accrual.dealer_code, program_code=accrual.program_code)
 
@@ -131,29 +148,67 @@ class RunAccrualsPayload:
                              "tier\". All before scorecard, deductions and cap.")
 class RebateForecast:
     period: str
-    current_basis: decimal.Decimal = strawberry.field(description="The basis the accrual uses.")
-    current_rate: decimal.Decimal
-    current_rebate: decimal.Decimal
+    scope: ForecastScope = strawberry.field(
+        description="What the basis and rebate figures cover: the period's own (PERIOD) or "
+                    "year to date (YEAR_TO_DATE: from validFrom through the period's end, "
+                    "cumulative). For the period's own accrual of a YEAR_TO_DATE program "
+                    "read the period* fields.")
+    currency: str = strawberry.field(description="The program's currency: every rebate "
+                                                 "figure here (and the basis unless QUANTITY).")
+    current_basis: decimal.Decimal = strawberry.field(
+        description="The basis the accrual uses: cumulative under YEAR_TO_DATE.")
+    current_rate: decimal.Decimal = strawberry.field(
+        description="Rate of the highest tier the current basis reaches.")
+    current_rebate: decimal.Decimal = strawberry.field(
+        description="R(current basis): cumulative under YEAR_TO_DATE (the whole year to "
+                    "date, not this period's accrual; see periodRebate).")
     projected_basis: decimal.Decimal = strawberry.field(description="current + additional.")
-    projected_rebate: decimal.Decimal
+    projected_rebate: decimal.Decimal = strawberry.field(
+        description="R(projected basis), cumulative like currentRebate.")
     next_tier_threshold: decimal.Decimal | None = strawberry.field(
         description="Lowest threshold above the current basis; null at the top tier.")
-    amount_to_next_tier: decimal.Decimal | None
-    rebate_at_next_tier: decimal.Decimal | None
+    amount_to_next_tier: decimal.Decimal | None = strawberry.field(
+        description="nextTierThreshold − currentBasis; null at the top tier.")
+    rebate_at_next_tier: decimal.Decimal | None = strawberry.field(
+        description="R(nextTierThreshold), cumulative like currentRebate; null at the top.")
+    earlier_periods_rebate: decimal.Decimal = strawberry.field(
+        description="YEAR_TO_DATE: the gross the dealer's accruals of this program's earlier "
+                    "periods already hold (what the true-up subtracts); 0 under PERIOD.")
+    period_rebate: decimal.Decimal = strawberry.field(
+        description="This period's own gross at the current basis: currentRebate − "
+                    "earlierPeriodsRebate (the true-up; negative is a clawback).")
+    projected_period_rebate: decimal.Decimal = strawberry.field(
+        description="This period's own gross with the additional basis: projectedRebate − "
+                    "earlierPeriodsRebate.")
+    period_rebate_at_next_tier: decimal.Decimal | None = strawberry.field(
+        description="This period's own gross at the next tier: rebateAtNextTier − "
+                    "earlierPeriodsRebate; null at the top tier.")
     dealer_code: strawberry.Private[str]
     stored_program: strawberry.Private[StoredProgram]
+    summary: strawberry.Private[Text]
+
+    @strawberry.field(description="The forecast in sentences, in the request's language: "
+                                  "what the figures cover, the way to the next tier and what "
+                                  "the additional basis would earn, amounts with currency.")
+    def explanation(self, info: Info) -> str:
+        return info.context.say(self.summary)
 
     @classmethod
-    def of(cls, result: Forecast, dealer_code: str, program: StoredProgram,
-           period: str) -> RebateForecast:
-        return cls(period=period, current_basis=result.current_basis,
+    def of(cls, found: DealerForecast, dealer_code: str, period: str) -> RebateForecast:
+        result, share = found.figures, found.share
+        return cls(period=period, scope=share.scope, currency=found.program.rules.currency,
+                   current_basis=result.current_basis,
                    current_rate=result.current_rate, current_rebate=result.current_rebate,
                    projected_basis=result.projected_basis,
                    projected_rebate=result.projected_rebate,
                    next_tier_threshold=result.next_tier_threshold,
                    amount_to_next_tier=result.amount_to_next_tier,
-                   rebate_at_next_tier=result.rebate_at_next_tier, dealer_code=dealer_code,
-                   stored_program=program)
+                   rebate_at_next_tier=result.rebate_at_next_tier,
+                   earlier_periods_rebate=share.earlier_periods_rebate,
+                   period_rebate=share.period_rebate,
+                   projected_period_rebate=share.projected_period_rebate,
+                   period_rebate_at_next_tier=share.period_rebate_at_next_tier,
+                   dealer_code=dealer_code, stored_program=found.program, summary=found.explanation)
 
     @strawberry.field(description="The dealer.")
     async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain import alerts as domain
+from domain.text import Text
 from resolvers.context import Info
 from schema.errors import UserError
 from schema.relay import Node, PageInfo, to_global_id
@@ -35,7 +36,6 @@ class Alert(Node):
         description="SURGE: the program whose basis jumped; null for CROSS_REGION.")
     period: str | None = strawberry.field(
         description="SURGE: the period that jumped, e.g. 2026-Q4; null for CROSS_REGION.")
-    message: str = strawberry.field(description="What was noticed, in words.")
     details: JSON = strawberry.field(
         description="The figures behind it. SURGE: basisKind, basis, average, previous "
                     "[{period, basis}]; CROSS_REGION: batchId, dealerRegion, regions, count, "
@@ -47,12 +47,17 @@ class Alert(Node):
         description="When it was last acknowledged or dismissed.")
     resolution_note: str | None = strawberry.field(description="The reviewer's note.")
     dealer_code: strawberry.Private[str]
+    text: strawberry.Private[Text]
+
+    @strawberry.field(description="What was noticed, in words, in the request's language.")
+    def message(self, info: Info) -> str:
+        return info.context.say(self.text)
 
     @classmethod
     def from_domain(cls, alert: domain.Alert) -> Alert:
         return cls(id=to_global_id("Alert", alert.key), kind=alert.kind, status=alert.status,
                    program_code=alert.program_code, period=alert.period,
-                   message=alert.message, details=JSON(dict(alert.details)),
+                   text=alert.message, details=JSON(dict(alert.details)),
                    created_at=alert.created_at, resolved_by=alert.resolved_by,
                    resolved_at=alert.resolved_at, resolution_note=alert.resolution_note,
                    dealer_code=alert.dealer_code)

@@ -106,16 +106,37 @@ class ClosePeriodPayload:
     user_errors: list[UserError]
 
 
+@strawberry.type(description="Whom a settlement line paid, frozen when the settlement began: a "
+                             "later rename, move or tax change does not alter it.")
+class SettlementPayee:
+    dealer_code: str = strawberry.field(description="The dealer's code.")
+    name: str = strawberry.field(description="The dealer's name as paid.")
+    region: str | None = strawberry.field(description="The dealer's region as paid.")
+    payout_form: Annotated[PayoutForm, strawberry.lazy("schema.programs")] = strawberry.field(
+        description="The program's payout form the line was paid in.")
+    tax_rate: decimal.Decimal = strawberry.field(
+        description="The program's tax rate (percent withheld from CASH) the line was paid "
+                    "with.")
+
+    @classmethod
+    def from_record(cls, payee: settlement_records.Payee) -> SettlementPayee:
+        return cls(dealer_code=payee.dealer_code, name=payee.name, region=payee.region,
+                   payout_form=payee.payout_form, tax_rate=payee.tax_rate)
+
+
 @strawberry.type(description="One dealer's payout line.")
 class SettlementLine:
     amount: decimal.Decimal = strawberry.field(description="The accrual's net.")
     tax_withheld: decimal.Decimal = strawberry.field(description="CASH: taxRate % of it.")
     payable: decimal.Decimal = strawberry.field(description="amount − taxWithheld.")
     form: Annotated[PayoutForm, strawberry.lazy("schema.programs")]
+    payee: SettlementPayee = strawberry.field(
+        description="Whom the line paid, as at settlement (settlements from before snapshots: "
+                    "the dealer and the program as they are now).")
     dealer_code: strawberry.Private[str]
     accrual_id: strawberry.Private[str]
 
-    @strawberry.field(description="The dealer.")
+    @strawberry.field(description="The dealer as it is now (for the dealer as paid: `payee`).")
     async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
         return await _dealer(info, self.dealer_code)
 
@@ -127,6 +148,9 @@ class SettlementLine:
 
 @strawberry.type(description="A payout document: a line per dealer (a DEALER sees its own).")
 class Settlement(Node):
+    number: str = strawberry.field(
+        description="Human-readable and unique, e.g. STL-2026-000123: the year the settlement "
+                    "was made (UTC), then a per-year sequence.")
     period: str
     lines: list[SettlementLine]
     total_payable: decimal.Decimal = strawberry.field(description="Of the lines shown.")
@@ -137,9 +161,11 @@ class Settlement(Node):
     def from_record(cls, record: settlement_records.Settlement,
                     scope: str | None) -> Settlement:
         lines = [line for line in record.lines if scope is None or line.dealer_code == scope]
-        return cls(id=to_global_id("Settlement", record.id), period=record.period,
+        return cls(id=to_global_id("Settlement", record.id), number=record.number,
+                   period=record.period,
                    lines=[SettlementLine(amount=line.amount, tax_withheld=line.tax_withheld,
                                          payable=line.payable, form=line.form,
+                                         payee=SettlementPayee.from_record(line.payee),
                                          dealer_code=line.dealer_code,
                                          accrual_id=line.accrual_id) for line in lines],
                    total_payable=sum((line.payable for line in lines), decimal.Decimal(0))

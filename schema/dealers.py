@@ -11,9 +11,9 @@ from domain import dealers as domain
 from resolvers.context import Info
 from resolvers.guard import argument_error, period_argument
 from schema.errors import UserError
-from schema.relay import Node, PageInfo, to_global_id
+from schema.relay import After, Before, First, Last, Node, PageInfo, to_global_id
 from service.errors import InvalidArgument
-from service.pagination import Page, check_first, decode_cursor
+from service.pagination import Page, page_request
 from service.repositories.accruals import CURSOR_KIND as accrual_cursor
 
 if TYPE_CHECKING:
@@ -58,12 +58,13 @@ class Dealer(Node):
     @strawberry.field(description="The dealer's accruals, oldest first.")
     async def accruals(
             self, info: Info, program_code: str | None = None, period: str | None = None,
-            first: int | None = None, after: str | None = None,
+            first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Annotated[AccrualConnection, strawberry.lazy("schema.accruals")]:
         from schema.accruals import AccrualConnection
         try:
-            key = (self.code, program_code, period_argument(period, "period"), check_first(first),
-                   decode_cursor(accrual_cursor, after))
+            key = (self.code, program_code, period_argument(period, "period"),
+                   page_request(accrual_cursor, first=first, after=after, last=last,
+                                before=before))
         except InvalidArgument as error:
             raise argument_error(error) from None
         return AccrualConnection.of(await info.context.loaders.accruals_by_dealer.load(key))

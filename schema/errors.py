@@ -4,18 +4,25 @@ from __future__ import annotations
 import strawberry
 
 from domain.errors import Problem
+from domain.text import Text
+from resolvers.context import Info
 
 
 @strawberry.type(description="A problem with a mutation's input; nothing was stored.")
 class UserError:
     field: list[str] | None = strawberry.field(
         description='Path to the input field at fault, e.g. ["input", "terms", "0", "tiers"].')
-    message: str = strawberry.field(description="What is wrong, for a person.")
     code: str = strawberry.field(description="INVALID | NOT_FOUND | CONFLICT | LOCKED | ...")
+    text: strawberry.Private[Text]
+
+    @strawberry.field(description="What is wrong, for a person, in the request's "
+                                  "Accept-Language (zh-CN or en).")
+    def message(self, info: Info) -> str:
+        return info.context.say(self.text)
 
     @classmethod
     def from_problem(cls, problem: Problem) -> UserError:
-        return cls(field=list(problem.field), message=problem.message, code=problem.code)
+        return cls(field=list(problem.field), code=problem.code, text=problem.message)
 
 
 def user_errors_of(error: Exception) -> list[UserError]:

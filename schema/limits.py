@@ -79,9 +79,10 @@ class QueryCost(SchemaExtension):
 
     Every object a query can return costs 1 (scalars cost nothing: they come with their
     object). A single-object field returns 1 object; a connection costs 1 and its `edges` (and
-    what is under them) are counted `first` times (20 when not given; variables are read, so
-    `first: $n` counts as sent); an unpaginated list is counted at its bound (LIST_BOUNDS, else
-    100). Nested counts multiply. The cost is reported in the response's extensions.
+    what is under them) are counted `first` (or `last`) times (20 when not given; variables
+    are read, so `first: $n` counts as sent); an unpaginated list is counted at its bound
+    (LIST_BOUNDS, else 100). Nested counts multiply. The cost is reported in the response's
+    extensions.
     """
 
     def __init__(self, max_cost: int) -> None:
@@ -123,9 +124,19 @@ def document_cost(schema: GraphQLSchema, definitions: Any, operation_name: str |
     return total
 
 
+PAGE_SIZES = ("first", "last")  # either asks for a page of that many
+
+
 def _first(node: FieldNode, variables: Mapping[str, Any]) -> int | None:
+    """The page size asked, by `first` or `last` (the larger, should a query send both)."""
+    sizes = [size for size in (_page_argument(node, name, variables) for name in PAGE_SIZES)
+             if size is not None]
+    return max(sizes) if sizes else None
+
+
+def _page_argument(node: FieldNode, name: str, variables: Mapping[str, Any]) -> int | None:
     for argument in node.arguments or ():
-        if argument.name.value != "first":
+        if argument.name.value != name:
             continue
         value = argument.value
         if isinstance(value, IntValueNode):
@@ -168,7 +179,7 @@ def _selection_cost(schema: GraphQLSchema, parent: Any, selection_set: Selection
             if not isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType):
                 continue  # a scalar or enum (or a list of them) comes with its object
             size, child_page = 1, 1
-            if "first" in field.args:  # a connection: one object, its edges counted `first` times
+            if "first" in field.args:  # a connection: one object, its edges counted page times
                 first = _first(selection, variables)
                 child_page = first if first is not None else DEFAULT_FIRST
             elif is_list:

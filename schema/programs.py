@@ -37,6 +37,25 @@ strawberry.enum(PayoutForm, description="CASH (tax withheld), CREDIT_NOTE, GOODS
 strawberry.enum(ProgramStatus, description="DRAFT (being prepared), ACTIVE (accrues), RETIRED.")
 
 
+def program_id(code: str) -> strawberry.ID:
+    """Stable across versions: a CRM caching a program by id keeps it through every edit."""
+    return to_global_id("Program", code)
+
+
+def program_version_id(code: str, version: int) -> strawberry.ID:
+    return to_global_id("Program", f"{code}:{version}")
+
+
+def program_key(key: str) -> tuple[str, int | None]:
+    """The code and version (None: the current one) a Program global ID's key names: the
+    code alone (`id`), or code:version (`versionId`, and every id given out before ids were
+    stable). Codes never hold a ':'. A version that is no number names nothing: version 0."""
+    code, colon, version = key.rpartition(":")
+    if not colon:
+        return key, None
+    return code, int(version) if version.isascii() and version.isdigit() else 0
+
+
 @strawberry.type(description="A tier: applies when the basis reaches the threshold.")
 class Tier:
     threshold: decimal.Decimal = strawberry.field(description="Basis from which it applies.")
@@ -61,8 +80,16 @@ class ProgramTerms:
 
 
 @strawberry.type(description="A rebate program (返利政策). Each edit of an ACTIVE program is a "
-                             "new version; accruals keep the version they used.")
+                             "new version; accruals keep the version they used. `id` names "
+                             "the program and stays the same across versions; `versionId` "
+                             "names one version.")
 class Program(Node):
+    id: strawberry.ID = strawberry.field(
+        description="Global ID of the program, the same for every version: `node(id:)` gives "
+                    "the current version.")
+    version_id: strawberry.ID = strawberry.field(
+        description="Global ID of this very version (what `id` was before ids were stable): "
+                    "`node(id:)` gives this version, even after newer ones.")
     code: str = strawberry.field(description="Program code (unique).")
     name: str = strawberry.field(description="Display name.")
     basis: RebateBasis = strawberry.field(description="What counts towards the tiers.")
@@ -101,7 +128,8 @@ class Program(Node):
         rules = program.rules
         shown = [t for t in rules.terms if only_terms is False or t == only_terms]
         return cls(
-            id=to_global_id("Program", f"{rules.code}:{rules.version}"), code=rules.code,
+            id=program_id(rules.code), version_id=program_version_id(rules.code, rules.version),
+            code=rules.code,
             name=rules.name, basis=rules.basis, rate_kind=rules.rate_kind,
             tier_mode=rules.tier_mode, period_kind=rules.period_kind,
             accumulation=rules.accumulation, valid_from=rules.valid_from,

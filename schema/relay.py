@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -17,12 +17,27 @@ class Node:
     id: strawberry.ID = strawberry.field(description="Global ID (opaque).")
 
 
+# The Relay connection arguments, the same on every connection (service/pagination.py).
+First = Annotated[int | None, strawberry.argument(
+    description="Page forward: the first this many items (after `after`), at most 100 "
+                "(default 20).")]
+After = Annotated[str | None, strawberry.argument(
+    description="A cursor: only items after it (an `endCursor` for the next page).")]
+Last = Annotated[int | None, strawberry.argument(
+    description="Page backward: the last this many items (before `before`), at most 100; "
+                "not together with `first`.")]
+Before = Annotated[str | None, strawberry.argument(
+    description="A cursor: only items before it (a `startCursor` for the previous page).")]
+
+
 @strawberry.type(description="Where a page of a connection sits in the whole list.")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="More items after this page.")
     has_previous_page: bool = strawberry.field(description="Items before this page.")
-    start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
-    end_cursor: str | None = strawberry.field(description="Cursor to pass as `after`.")
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first item: pass as `before` for the page before.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last item: pass as `after` for the page after.")
 
     @classmethod
     def of(cls, page: Page[T]) -> PageInfo:

@@ -10,9 +10,9 @@ from domain import segments as domain
 from resolvers.context import Info
 from resolvers.guard import argument_error
 from schema.errors import UserError
-from schema.relay import Node, to_global_id
+from schema.relay import After, Before, First, Last, Node, to_global_id
 from service.errors import InvalidArgument
-from service.pagination import check_first, decode_cursor
+from service.pagination import page_request
 from service.repositories.dealers import CURSOR_KIND
 
 if TYPE_CHECKING:
@@ -62,11 +62,13 @@ class Segment(Node):
 
     @strawberry.field(description="Members of the segment, ordered by code.")
     async def dealers(
-            self, info: Info, first: int | None = None, after: str | None = None,
+            self, info: Info, first: First = None, after: After = None, last: Last = None,
+            before: Before = None,
     ) -> Annotated[DealerConnection, strawberry.lazy("schema.dealers")]:
         from schema.dealers import DealerConnection
         try:
-            key = (self.code, check_first(first), decode_cursor(CURSOR_KIND, after))
+            key = (self.code, page_request(CURSOR_KIND, first=first, after=after, last=last,
+                                           before=before))
         except InvalidArgument as error:
             raise argument_error(error) from None
         return DealerConnection.of(await info.context.loaders.dealers_by_segment.load(key))

@@ -7,7 +7,9 @@ import decimal
 import strawberry
 
 from domain import basis
+from domain.text import Text
 from domain.transactions import RowError
+from resolvers.context import Info
 
 TransactionKind = basis.TransactionKind
 strawberry.enum(TransactionKind, description="INVOICE adds, RETURN subtracts, PAYMENT is "
@@ -37,13 +39,17 @@ class RecordTransactionsInput:
 class TransactionError:
     index: int
     external_id: str | None
-    message: str
     code: str = strawberry.field(description="INVALID, NOT_FOUND (dealer) or CONFLICT.")
+    text: strawberry.Private[Text]
+
+    @strawberry.field(description="What is wrong with the row, in the request's language.")
+    def message(self, info: Info) -> str:
+        return info.context.say(self.text)
 
     @classmethod
     def from_domain(cls, error: RowError) -> TransactionError:
-        return cls(index=error.index, external_id=error.external_id, message=error.message,
-                   code=error.code)
+        return cls(index=error.index, external_id=error.external_id, code=error.code,
+                   text=error.message)
 
 
 @strawberry.type(description="What happened to a batch: stored, already there, refused.")

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_operation_ast, parse
+from graphql import OperationType
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,10 +25,12 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from domain.text import negotiate as negotiate_language
 from resolvers.context import Context, build_context
 from schema import build_schema
 from schema.limits import Limits
-from service import demo, failpoints
+from schema.masking import code_of, coded
+from service import demo, failpoints, ide
 from service.auth import (
     AuthError,
     Principal,
@@ -43,41 +45,50 @@ from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
+from service.graphql_http import (
+    APPLICATION_JSON,
+    NOT_ACCEPTABLE_MESSAGE,
+    OPERATION_NOT_FOUND,
+    REQUEST_MEDIA_TYPES,
+    OperationNotFound,
+    answer_status,
+    content_type,
+    is_request_error,
+    negotiate,
+    operation_type,
+    refusal,
+    request_error,
+)
 from service.http_errors import (
+    EXCEPTION_HANDLERS,
     RETRY_AFTER_SECONDS,
     BadRequest,
     database_unreachable,
     read_operation,
+    read_query_params,
 )
-from service.limits import RateLimiter, error_response
+from service.limits import RateLimiter
+from service.metrics import ServiceMetrics, metrics_endpoint
 from service.middleware import SECURITY_HEADERS, hide_query_strings, middleware_stack
 from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
-JSON_MEDIA_TYPES = frozenset({"application/json", "application/graphql-response+json"})
-# GraphiQL is a page with inline scripts from the CDN it names; nothing else may load.
-IDE_HEADERS = {**SECURITY_HEADERS, "X-Frame-Options": "DENY",
-               "Content-Security-Policy": (
-                   "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-                   "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
-                   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-                   "form-action 'none'")}
+JSON_MEDIA_TYPES = REQUEST_MEDIA_TYPES  # what a POST body may be
+# Per request, in the scope's state: the media type negotiated from Accept, and the status
+# `process_result` chose for the GraphQL response.
+MEDIA_KEY, STATUS_KEY = "graphql_media_type", "graphql_status"
+# GraphiQL's page loads only its vendored assets, from this service (service/ide.py).
+IDE_HEADERS = {**SECURITY_HEADERS, **ide.PAGE_HEADERS}
 # Strawberry's own request errors, by status; anything else it refuses is a BAD_REQUEST.
 STRAWBERRY_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 # How long shutdown waits for mutations still finishing past their time budget.
 MUTATION_GRACE_SECONDS = 30.0
 
 
-def _unauthenticated(message: str, request_id: str) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="rebates"', "X-Request-ID": request_id})
-
-
 class RebatesGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view behind our checks: authentication, CSRF, rate, body, time
-    budget. Every refusal is a JSON error with a code (`error_response`), never plain text."""
+    budget. Every refusal is a JSON error with a code (`refusal`), never plain text; answers
+    and refusals take the media type `Accept` asks for (service/graphql_http.py)."""
 
     def __init__(self, settings: Settings, secret: str) -> None:
         limits = Limits(max_depth=settings.max_depth, max_aliases=settings.max_aliases,
@@ -97,7 +108,7 @@ class RebatesGraphQL(GraphQL[Context, None]):
         is_ide_page = (request.method == "GET" and "text/html" in request.headers.get("accept", "")
                        and "query" not in request.query_params)
         if is_ide_page and self.graphql_ide:
-            page = await self.render_graphql_ide(request)
+            page = ide.page_response()
             page.headers.update(IDE_HEADERS)
             await page(scope, receive, send)
             return
@@ -105,91 +116,93 @@ class RebatesGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     def _refusal(self, request: Request, request_id: str) -> Response | None:
-        """Why this request stops here, if it does."""
+        """Why this request stops here, if it does. Refusals take the media type the client
+        accepts; one that accepts neither JSON type gets its 406 once it has shown a token."""
+        accepted = negotiate(request.headers.get("accept"))
+        media = request.scope["state"][MEDIA_KEY] = accepted or APPLICATION_JSON
         if request.method not in ("GET", "POST"):
-            return error_response(405, "METHOD_NOT_ALLOWED", "send operations by POST (or "
-                                  "queries by GET)", headers={"Allow": "GET, POST"})
+            return refusal(405, "METHOD_NOT_ALLOWED", "send operations by POST (or queries "
+                           "by GET)", media, headers={"Allow": "GET, POST"})
         if request.method == "POST":
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media not in JSON_MEDIA_TYPES:
+            body_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if body_type not in JSON_MEDIA_TYPES:
                 # A browser sends a cross-site form or text/plain POST without asking first;
                 # requiring JSON forces a CORS preflight, so forged requests never arrive.
-                return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
-                                      "send the operation as Content-Type: application/json")
+                return refusal(415, "UNSUPPORTED_MEDIA_TYPE",
+                               "send the operation as Content-Type: application/json", media)
         try:
             principal = decode_token(
                 bearer_token(request.headers.get("authorization")), self.secret,
                 issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience)
         except AuthError as error:
-            return _unauthenticated(str(error), request_id)
+            return refusal(401, "UNAUTHENTICATED", str(error), media,
+                           headers={"WWW-Authenticate": 'Bearer realm="rebates"'})
         wait = self.rate_limiter.retry_after((principal.sub, principal.role, principal.dealer))
         if wait is not None:
-            return error_response(429, "RATE_LIMITED",
-                                  f"too many requests for this token; retry in {wait} s",
-                                  headers={"Retry-After": str(wait)})
+            return refusal(429, "RATE_LIMITED",
+                           f"too many requests for this token; retry in {wait} s", media,
+                           headers={"Retry-After": str(wait)})
+        if accepted is None:
+            return refusal(406, "NOT_ACCEPTABLE", NOT_ACCEPTABLE_MESSAGE)
         request.scope["state"]["principal"] = principal
         return None
 
     async def _answer(self, request: Request, request_id: str) -> Response:
         """Run the operation within the time budget; failures become their HTTP status."""
+        media: str = request.scope["state"][MEDIA_KEY]
         body = await request.body() if request.method == "POST" else b""  # may be a 413
         retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         writes = False
         try:
-            if request.method == "POST":
-                operation = read_operation(body)
-                kind = self._operation_type(operation.query, operation.operation_name)
-            else:  # strawberry reads the parameters; a mutation it refuses over GET
-                kind = self._operation_type(request.query_params.get("query"),
-                                            request.query_params.get("operationName"))
+            operation = read_operation(body) if request.method == "POST" \
+                else read_query_params(request.query_params)
+            kind = self._operation_type(operation.query, operation.operation_name)
+            if request.method == "GET" and kind is OperationType.MUTATION:
+                return refusal(405, "METHOD_NOT_ALLOWED", "send mutations by POST: GET runs "
+                               "queries only", media, headers={"Allow": "POST"})
             writes = request.method == "POST" and kind is OperationType.MUTATION
             return await self.budget.run(self._run(request), finish_anyway=writes,
                                          name=f"request {request_id}")
+        except OperationNotFound as error:
+            return request_error(OPERATION_NOT_FOUND, str(error), media)
         except BadRequest as error:
-            return error_response(400, "BAD_REQUEST", str(error))
+            return refusal(400, "BAD_REQUEST", str(error), media)
         except OverBudget:
             limit = self.settings.request_timeout
             log.warning("request %s: over the %g s budget; %s", request_id, limit,
                         "the mutation finishes in the background" if writes else "cancelled")
-            return error_response(503, "TIMEOUT", (
+            return refusal(503, "TIMEOUT", (
                 f"the request took longer than {limit:g} s; the mutation goes on to finish: "
                 "look for its effect before sending it again" if writes else
                 f"the request took longer than {limit:g} s and was cancelled; ask for less"),
-                headers=retry)
+                media, headers=retry)
         except Exception as error:
             if database_unreachable(error):
                 log.warning("request %s: database unreachable: %s", request_id, error)
-                return error_response(503, "UNAVAILABLE",
-                                      "the database is unavailable; retry shortly",
-                                      headers=retry)
+                return refusal(503, "UNAVAILABLE", "the database is unavailable; retry shortly",
+                               media, headers=retry)
             log.exception("request %s: unexpected error", request_id)
-            return error_response(500, "INTERNAL", f"Internal error (request id {request_id})")
+            return refusal(500, "INTERNAL", f"Internal error (request id {request_id})", media)
 
     def _operation_type(self, query: str | None, name: str | None) -> OperationType | None:
-        """What the operation to run does. A document that does not say which of its
-        operations to run is a request error; one that does not parse, the schema's to report."""
-        try:
-            document = parse(query or "", no_location=True, max_tokens=self.settings.max_tokens)
-        except GraphQLError:
-            return None
-        names = [d.name.value if d.name else "(anonymous)" for d in document.definitions
-                 if isinstance(d, OperationDefinitionNode)]
-        chosen = get_operation_ast(document, name)
-        if chosen is None and name is None and len(names) > 1:
-            raise BadRequest(f"the document holds {len(names)} operations ({', '.join(names)}):"
-                             " name the one to run in `operationName`")
-        if chosen is None and names:
-            raise BadRequest(f"no operation named {name!r} in the document (it holds "
-                             f"{', '.join(names)})")
-        return None if chosen is None else chosen.operation
+        """What the operation to run does; OperationNotFound when the document does not say
+        which of its operations to run; None when it does not parse (the schema reports it)."""
+        return operation_type(query, name, self.settings.max_tokens)
 
     async def _run(self, request: Request) -> Response:
-        """Strawberry's answer; its own request errors (a mutation over GET, ...) as JSON."""
+        """Strawberry's answer in the negotiated media type, with the status `process_result`
+        chose; strawberry's own refusals as coded JSON."""
+        state = request.scope["state"]
         try:
-            return await self.run(request)
+            response = await self.run(request)
         except HTTPException as error:
-            return error_response(error.status_code, STRAWBERRY_CODES.get(
-                error.status_code, "BAD_REQUEST"), error.reason)
+            return refusal(error.status_code, STRAWBERRY_CODES.get(
+                error.status_code, "BAD_REQUEST"), error.reason, state[MEDIA_KEY])
+        status = state.pop(STATUS_KEY, None)
+        if status is not None:  # a GraphQL response
+            response.status_code = status
+            response.headers["content-type"] = content_type(state[MEDIA_KEY])
+        return response
 
     def encode_json(self, data: object) -> str:
         """UTF-8 as it is: Chinese names and messages are not escaped as \\uXXXX."""
@@ -197,26 +210,37 @@ class RebatesGraphQL(GraphQL[Context, None]):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter
                               ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if request.method != "POST":
-            return await super().parse_http_body(request)
-        operation = read_operation(await request.get_body())  # already checked: same rules
+        # already checked (`_answer`): the same rules
+        operation = read_operation(await request.get_body()) if request.method == "POST" \
+            else read_query_params(request.query_params)
         return GraphQLRequestData(query=operation.query, variables=operation.variables,
                                   operation_name=operation.operation_name,
                                   extensions=operation.extensions)
 
     async def process_result(self, request: Request,
                              result: ExecutionResult) -> GraphQLHTTPResponse:
-        """A field that found the database out of reach makes the whole answer a 503."""
+        """A field that found the database out of reach makes the whole answer a 503.
+        Every error leaves with a code; a request error without `data`, with its status."""
         outage = next((error.original_error for error in result.errors or ()
                        if database_unreachable(error.original_error)), None)
         if outage is not None:
             raise outage
-        return await super().process_result(request, result)
+        state = request.scope["state"]
+        errors = coded(result.errors, state.get("request_id", "-")) if result.errors else None
+        refused = is_request_error(result.data, errors)
+        state[STATUS_KEY] = answer_status(state.get(MEDIA_KEY, APPLICATION_JSON), refused,
+                                          [code_of(error) for error in errors or ()])
+        answer = await super().process_result(request, ExecutionResult(
+            data=result.data, errors=errors, extensions=result.extensions))
+        if refused:
+            answer.pop("data", None)  # a request error: execution never began
+        return answer
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.scope["state"]
         principal: Principal = state["principal"]
-        return build_context(principal, request.app.state.deps, state.get("request_id", "-"))
+        return build_context(principal, request.app.state.deps, state.get("request_id", "-"),
+                             negotiate_language(request.headers.get("accept-language")))
 
 
 async def healthz(_: Request) -> Response:
@@ -272,6 +296,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
             if settings.demo and await demo.is_empty(deps):
                 await demo.load(deps)
                 log.info("demo dataset loaded (REBATES_DEMO=0 skips it)")
+            app.state.metrics = ServiceMetrics()
             app.state.deps = deps
             worker.start()
             if announce:
@@ -288,5 +313,8 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
 
     return Starlette(
         routes=[Route("/", home), Route("/healthz", healthz), Route("/readyz", readyz),
-                Route("/graphql", graphql)],  # other methods: a JSON 405 from the view
-        middleware=middleware_stack(settings), lifespan=lifespan)
+                Route("/graphql", graphql),  # other methods: a JSON 405 from the view
+                Route("/metrics", metrics_endpoint),
+                *(ide.ROUTES if settings.graphiql else [])],
+        middleware=middleware_stack(settings), lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS)  # Starlette's 404/405/500 as coded JSON

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import socket
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from service.auth import DEFAULT_TTL_SECONDS, Role, issue_token, load_secret
 from service.config import Settings, get_settings
+from service.logs import configure_logging, logging_config
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -19,8 +19,11 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.importer import default_url, url_file
 
-    app = create_app(settings, announce=True)
+    # JSON logs are for a log shipper: no banner lines (nor its ADMIN token) among them
+    readable = settings.log_format == "text"
+    app = create_app(settings, announce=readable)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_config=logging_config(settings),
                             log_level=settings.log_level.lower(), lifespan="on",
                             server_header=False, proxy_headers=False)
     url = default_url(settings.host, settings.port)
@@ -38,9 +41,10 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
             scratch = where.with_name(where.name + ".tmp")
             scratch.write_text(url + "\n", encoding="utf-8")
             os.replace(scratch, where)
-            print(f"Import sales files (from this directory, another shell):\n"
-                  f"  .venv/bin/rebates import transactions FILE.csv"
-                  f"    # finds {url} through {where}", flush=True)
+            if readable:
+                print(f"Import sales files (from this directory, another shell):\n"
+                      f"  .venv/bin/rebates import transactions FILE.csv"
+                      f"    # finds {url} through {where}", flush=True)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             # Here, not after run(): uvicorn re-raises SIGTERM/SIGINT once it has stopped.
@@ -197,8 +201,7 @@ def _export_settlement(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     return int(args.run(settings, args))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=0, description="per token; 0 = off")
     rate_limit_burst: int = Field(120, ge=1)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per event; json: one JSON object per "
+                            "line (time, level, logger, message, request_id, ...)")
+    metrics_token: str | None = Field(
+        None, description="bearer token /metrics asks for; unset = loopback clients only")
     embedded_command: str = Field("secantusd-py", description="embedded server executable")
     embedded_start_timeout: float = 30.0
     worker_lease_seconds: float = Field(
@@ -65,6 +70,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod

@@ -94,6 +94,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("programCode", ASCENDING), ("period", ASCENDING), ("_id", ASCENDING)],
                    name="program_period"),
+        # sparse: documents from before numbers have none until they are first read
+        IndexModel([("number", ASCENDING)], unique=True, sparse=True, name="number_unique"),
     ],
     "disputes": [
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
@@ -234,6 +236,11 @@ class Database:
     @property
     def scorecards(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["scorecards"]
+
+    @property
+    def counters(self) -> AsyncCollection[dict[str, Any]]:
+        """Named sequences (`_id` the name, `sequence` the last value handed out)."""
+        return self.db["counters"]
 
     async def ensure_indexes(self) -> None:
         """Idempotent: creating an index that exists with the same spec is a no-op."""

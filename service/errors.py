@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pymongo.errors import DuplicateKeyError
 
 from domain.errors import Conflict, FieldPath, RebateError
+from domain.text import Text
 
 
 class InvalidArgument(RebateError):
@@ -27,5 +28,5 @@ def unique_violation_as_conflict(index_fields: dict[str, FieldPath]) -> Iterator
         for key, path in index_fields.items():
             if key in key_pattern:
                 value = ((error.details or {}).get("keyValue") or {}).get(key)
-                raise Conflict(path, f"{value!r} is already taken") from None
+                raise Conflict(path, Text("{value} is already taken", value=repr(value))) from None
         raise

@@ -4,8 +4,11 @@ Reads the settlements of a program period from the running service (GraphQL over
 the import) and writes one row per line, finance-ready:
 
 - CSV: UTF-8 with a BOM (so Excel, whatever its locale, reads Chinese names right), readable
-  references (`PROGRAM/PERIOD/REF` for the settlement, `PROGRAM/PERIOD/DEALER` for the accrual
-  paid), decimals as plain text exactly as stored, the API's global ids in the last columns.
+  references (`PROGRAM/PERIOD/REF` for the settlement, its number `STL-2026-000123`,
+  `PROGRAM/PERIOD/DEALER` for the accrual paid), decimals as plain text exactly as stored,
+  the API's global ids in the last columns.
+- The dealer as paid: code, name and region come from each line's payee snapshot, so a
+  dealer renamed since still appears under the name the money went to.
 - XLSX: the same columns; the settlement time a real date-time cell (UTC), amounts numbers
   with two places (written as Decimals, so exact), column widths fitted to the content, an
   autofilter over header and lines, a frozen header and a totals row of `=SUM(...)` formulas.
@@ -27,15 +30,17 @@ from typing import Any
 
 QUERY = """query Export($program: String!, $period: String!) {
   settlements(programCode: $program, period: $period) {
-    id createdAt totalPayable period program { code name currency }
-    lines { dealer { code name } accrual { id } form amount taxWithheld payable }
+    id number createdAt totalPayable period program { code name currency }
+    lines { payee { dealerCode name region taxRate } accrual { id } form amount taxWithheld
+            payable }
   }
 }"""
-COLUMNS = ("settlement", "settled_at", "program", "period", "currency", "dealer_code",
-           "dealer_name", "accrual", "form", "amount", "tax_withheld", "payable",
-           "settlement_id", "accrual_id")
+COLUMNS = ("settlement", "settlement_number", "settled_at", "program", "period", "currency",
+           "dealer_code", "dealer_name", "dealer_region", "accrual", "form", "tax_rate",
+           "amount", "tax_withheld", "payable", "settlement_id", "accrual_id")
 MONEY = ("amount", "tax_withheld", "payable")
 MONEY_FORMAT = "#,##0.00"
+RATE_FORMAT = "0.00"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
@@ -85,14 +90,17 @@ def rows(settlements: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
         program = settlement["program"]
         prefix = f"{program['code']}/{settlement['period']}"
         for line in settlement["lines"]:
+            payee = line["payee"]
             out.append({
                 "settlement": f"{prefix}/{short_reference(settlement['id'])}",
+                "settlement_number": settlement["number"],
                 "settled_at": settlement["createdAt"],
                 "program": program["code"], "period": settlement["period"],
-                "currency": program["currency"], "dealer_code": line["dealer"]["code"],
-                "dealer_name": line["dealer"]["name"],
-                "accrual": f"{prefix}/{line['dealer']['code']}",
-                "form": line["form"], "amount": plain(line["amount"]),
+                "currency": program["currency"], "dealer_code": payee["dealerCode"],
+                "dealer_name": payee["name"], "dealer_region": payee["region"] or "",
+                "accrual": f"{prefix}/{payee['dealerCode']}",
+                "form": line["form"], "tax_rate": plain(payee["taxRate"]),
+                "amount": plain(line["amount"]),
                 "tax_withheld": plain(line["taxWithheld"]), "payable": plain(line["payable"]),
                 "settlement_id": settlement["id"], "accrual_id": line["accrual"]["id"]})
     return out
@@ -106,8 +114,10 @@ def write_csv(path: Path, lines: list[dict[str, str]]) -> None:
 
 
 def _cell_value(column: str, value: str) -> Any:
-    if column in MONEY:
+    if column in MONEY or column == "tax_rate":
         return Decimal(value)
+    if value == "":
+        return None  # an empty cell, not an empty string
     if column == "settled_at":  # Excel has no time zones: UTC, naive
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is not None:
@@ -117,6 +127,8 @@ def _cell_value(column: str, value: str) -> Any:
 
 
 def _display_width(value: Any) -> int:
+    if value is None:
+        return 0
     if isinstance(value, dt.datetime):
         return len("2026-01-01 00:00:00")
     if isinstance(value, Decimal):
@@ -156,6 +168,9 @@ def write_xlsx(path: Path, lines: list[dict[str, str]], title: str) -> None:
     for row in sheet.iter_rows(min_row=2, max_row=last, min_col=COLUMNS.index("settled_at") + 1,
                                max_col=COLUMNS.index("settled_at") + 1):
         row[0].number_format = DATETIME_FORMAT
+    for row in sheet.iter_rows(min_row=2, max_row=last, min_col=COLUMNS.index("tax_rate") + 1,
+                               max_col=COLUMNS.index("tax_rate") + 1):
+        row[0].number_format = RATE_FORMAT
     for c in COLUMNS:
         column = sheet.iter_rows(min_row=1, max_row=last, min_col=COLUMNS.index(c) + 1,
                                  max_col=COLUMNS.index(c) + 1)

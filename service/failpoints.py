@@ -22,6 +22,7 @@ POINTS: dict[str, str] = {
     "transactions.after_marks": "recomputation marked, segments and alerts not refreshed",
     "transactions.after_follow_ups": "every follow-up done, rows not yet cleared of pending",
     # settle
+    "settle.after_number": "settlement number taken, no settlement document written",
     "settle.after_intent": "pending settlement document written, nothing claimed",
     "settle.after_claim": "accruals claimed for the settlement, no lines written",
     "settle.after_lines": "settlement lines written, accruals not yet SETTLED",

@@ -1,12 +1,19 @@
 """The HTTP error contract's two judgements: a body that is not a request we can run is the
-client's mistake (400, fix it), a database out of reach is an outage (503, retry later)."""
+client's mistake (400, fix it), a database out of reach is an outage (503, retry later). And
+Starlette's own refusals (404, 405, 500) in the same JSON shape as every other."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo.errors import ConnectionFailure
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.limits import error_response
 
 # Seconds a client should wait before trying again after a 503: about one server-selection
 # timeout, the time PyMongo takes to find a database back.
@@ -60,6 +67,33 @@ def read_operation(body: bytes) -> OperationRequest:
     return OperationRequest(query, variables, name, extensions)
 
 
+def read_query_params(params: Mapping[str, Any]) -> OperationRequest:
+    """A GET request's parameters: `query` a document, `variables` and `extensions` JSON
+    objects (as strings); an empty `operationName` is none (GraphQL over HTTP, GET)."""
+    query, name = params.get("query"), params.get("operationName")
+    if not isinstance(query, str) or not query:
+        raise BadRequest("`query` must hold the GraphQL document")
+    return OperationRequest(query, _json_parameter(params, "variables"),
+                            name if isinstance(name, str) and name else None,
+                            _json_parameter(params, "extensions"))
+
+
+def _json_parameter(params: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    text = params.get(name)
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"`{name}` is not JSON: {error.msg} (column {error.colno})") from None
+    except (RecursionError, ValueError):
+        raise BadRequest(f"`{name}` is not JSON we read (too deep, or too many digits)") \
+            from None
+    if not isinstance(value, dict | None):
+        raise BadRequest(f"`{name}` must be a JSON object (or null)")
+    return value
+
+
 def _not_json(constant: str) -> Any:
     raise BadRequest(f"the body is not JSON: {constant} is not a JSON number")
 
@@ -74,3 +108,28 @@ def database_unreachable(error: BaseException | None) -> bool:
             return True
         error = error.__cause__
     return False
+
+
+# Starlette's own refusals (a path with no route, a method a route does not take), as JSON.
+ROUTING_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+ROUTING_MESSAGES = {404: "nothing here: the API is POST /graphql",
+                    405: "this path does not take {method}"}
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status in (204, 304):  # no body allowed
+        return Response(status_code=status, headers=exc.headers)
+    code = ROUTING_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL")
+    message = ROUTING_MESSAGES.get(status, exc.detail).format(method=request.method)
+    return error_response(status, code, message, headers=dict(exc.headers or {}))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """What escaped every handler: logged by Starlette, a coded 500 to the client."""
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    return error_response(500, "INTERNAL", f"Internal error (request id {request_id})")
+
+
+EXCEPTION_HANDLERS = {HTTPException: http_exception, 500: server_error}

@@ -11,10 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: dict[str, str] | None = None, *,
+                   media_type: str = "application/json; charset=utf-8") -> JSONResponse:
     """A GraphQL-shaped error body, so clients parse every refusal the same way."""
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
-                        status_code=status, headers=headers)
+                        status_code=status, headers=headers, media_type=media_type)
 
 
 class BodyTooLarge(Exception):

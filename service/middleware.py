@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import Settings
-from service.limits import BodySizeLimit
+from service.limits import BodySizeLimit, error_response
+from service.metrics import RequestMetrics
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                     "Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    id: str
+    started: float  # time.perf_counter() on arrival
+
+
+# The request being served, for every log line written while serving it (service/logs.py).
+CURRENT_REQUEST: ContextVar[ServedRequest | None] = ContextVar("rebates_request", default=None)
 
 
 class RequestId:
@@ -34,6 +50,7 @@ class RequestId:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        served = CURRENT_REQUEST.set(ServedRequest(request_id, time.perf_counter()))
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -45,7 +62,10 @@ class RequestId:
                                if name.lower().encode() not in present)
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            CURRENT_REQUEST.reset(served)
 
 
 class WithoutQueryString(logging.Filter):
@@ -67,12 +87,28 @@ def hide_query_strings(logger: logging.Logger | None = None) -> None:
         logger.addFilter(WithoutQueryString())
 
 
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight (an origin, method or header not allowed)
+    in the JSON shape of every other refusal instead of plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        kept = {name: value for name, value in response.headers.items()
+                if name not in ("content-type", "content-length")}
+        reason = bytes(response.body).decode("utf-8", "replace")
+        return error_response(response.status_code, "CORS_REFUSED",
+                              f"{reason}: the preflight is refused",
+                              headers=kept)
+
+
 def middleware_stack(settings: Settings) -> list[Middleware]:
-    stack = [Middleware(RequestId),
+    stack = [Middleware(RequestId), Middleware(RequestMetrics),
              Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
     if settings.cors_origins:
         stack.insert(1, Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            JsonCORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False,
             max_age=600))

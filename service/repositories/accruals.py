@@ -13,13 +13,23 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from domain.accrual import AccrualFigures, EarlierGross
-from domain.calculation import CalculationStep
-from domain.money import format_amount
+from domain.calculation import CalculationStep, dispute_steps
 from domain.net import AccrualStatus
 from domain.periods import Period
+from domain.text import Text
 from service.db import Database
-from service.pagination import Page, page_of
-from service.repositories.query import narrowing, one_of
+from service.errors import InvalidArgument
+from service.pagination import Page, PageRequest
+from service.repositories.query import (
+    Keyset,
+    SortField,
+    find_page,
+    grouped_page,
+    grouped_page_stages,
+    narrowing,
+    one_of,
+)
+from service.repositories.texts import step_doc, step_of
 
 CURSOR_KIND = "accrual"
 # Statuses a recomputation may overwrite; anything else is approved money (issue 4 locks it).
@@ -65,8 +75,7 @@ def from_doc(doc: dict[str, Any]) -> StoredAccrual:
         gross_amount=doc["grossAmount"], score_multiplier=doc["scoreMultiplier"],
         deduction_amount=doc["deductionAmount"], adjustment_amount=doc["adjustmentAmount"],
         net_amount=doc["netAmount"], status=AccrualStatus(doc["status"]),
-        calculation=tuple(CalculationStep(s["label"], s["formula"], s.get("amount"))
-                          for s in doc["calculation"]),
+        calculation=tuple(step_of(s) for s in doc["calculation"]),
         computed_at=doc["computedAt"])
 
 
@@ -80,8 +89,7 @@ def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
         "deductionAmount": f.deduction_amount, "capReduction": f.cap_reduction,
         "adjustmentAmount": f.adjustment_amount, "netAmount": f.net_amount,
         "status": f.status.value,
-        "calculation": [{"label": s.label, "formula": s.formula, "amount": s.amount}
-                        for s in f.calculation],
+        "calculation": [step_doc(s) for s in f.calculation], "currency": f.currency,
         "computedAt": now, "inputsVersion": item.inputs_version,
     }
 
@@ -220,7 +228,7 @@ async def take_for_dispute(db: Database, accrual_id: str, dispute_id: ObjectId) 
 
 
 async def release_from_dispute(db: Database, accrual_id: str, dispute_id: ObjectId, *,
-                               adjustment: Decimal | None, cause: str) -> None:
+                               adjustment: Decimal | None, cause: Text) -> None:
     """DISPUTED by this dispute → APPROVED, with the accepted adjustment added, in one
     atomic write (so it is added once, however often this runs)."""
     oid = ObjectId(accrual_id)
@@ -232,14 +240,10 @@ async def release_from_dispute(db: Database, accrual_id: str, dispute_id: Object
         update: dict[str, Any] = {"$set": {"status": AccrualStatus.APPROVED.value},
                                   "$unset": {"disputeId": ""}}
         if adjustment is not None:
-            net = doc["netAmount"] + adjustment
             update["$inc"] = {"adjustmentAmount": adjustment, "netAmount": adjustment}
             update["$push"] = {"calculation": {"$each": [
-                {"label": f"Adjustment: {cause}", "formula": format_amount(adjustment),
-                 "amount": adjustment},
-                {"label": "Net after dispute", "formula":
-                    f"{format_amount(doc['netAmount'])} + {format_amount(adjustment)} = "
-                    f"{format_amount(net)}", "amount": net}]}}
+                step_doc(step) for step in dispute_steps(cause, adjustment, doc["netAmount"],
+                                                         doc.get("currency", ""))]}}
         done = await db.accruals.update_one(
             {"_id": oid, "disputeId": dispute_id, "status": AccrualStatus.DISPUTED.value,
              "netAmount": doc["netAmount"]}, update)
@@ -263,48 +267,37 @@ def _filter(*, dealer_code: str | None, program_code: str | None, period: str | 
     return query
 
 
-ORDER = [("periodStart", 1), ("dealerCode", 1), ("_id", 1)]  # every list of accruals
+ORDER = Keyset((SortField("periodStart"), SortField("dealerCode"),
+               SortField("_id", parse=ObjectId)))  # every list of accruals, both ways
 
 
-def _sort_key(accrual: dict[str, Any]) -> str:
-    """The cursor key: the sort fields themselves, so a page continues exactly after it."""
-    return f"{accrual['periodStart']}|{accrual['dealerCode']}|{accrual['_id']}"
-
-
-async def _after(db: Database, key: str) -> dict[str, Any]:
-    """The query for what follows a cursor key in ORDER (a bare id: the id's own place)."""
-    period_start, dealer_code, raw_id = "", "", key
-    if "|" in key:
-        period_start, _, rest = key.partition("|")
-        dealer_code, _, raw_id = rest.partition("|")
+async def _place(db: Database, key: str | None, argument: str,
+                 scope: str | None) -> tuple[Any, ...] | None:
+    """Where a cursor points in ORDER. A bare accrual id (what `Dealer.accruals` cursors held
+    before they carried the sort values) is looked up among the accruals the caller may see;
+    one not found there counts as the start of the list, like an id that never existed."""
+    if key is None or "|" in key:
+        return ORDER.place(key, argument)
     try:
-        oid = ObjectId(raw_id)
+        oid = ObjectId(key)
     except (InvalidId, TypeError):
-        return {"_id": {"$exists": False}}
-    if not period_start:
-        doc = await db.accruals.find_one({"_id": oid}, {"periodStart": 1, "dealerCode": 1})
-        if doc is None:
-            return {"_id": {"$gt": oid}}
-        period_start, dealer_code = doc["periodStart"], doc["dealerCode"]
-    return {"$or": [{"periodStart": {"$gt": period_start}},
-                    {"periodStart": period_start, "dealerCode": {"$gt": dealer_code}},
-                    {"periodStart": period_start, "dealerCode": dealer_code,
-                     "_id": {"$gt": oid}}]}
+        raise InvalidArgument(argument, "is not a cursor of this list") from None
+    query: dict[str, Any] = {"_id": oid} if scope is None else {"_id": oid, "dealerCode": scope}
+    doc = await db.accruals.find_one(query, {"periodStart": 1, "dealerCode": 1})
+    return (doc["periodStart"], doc["dealerCode"], oid) if doc else ("", "", oid)
 
 
-async def page(db: Database, *, first: int, after: str | None, dealer_code: str | None = None,
+async def page(db: Database, request: PageRequest, *, dealer_code: str | None = None,
                program_code: str | None = None, period: str | None = None,
                status: AccrualStatus | None = None, scope: str | None = None,
                ) -> Page[StoredAccrual]:
     """By period, then dealer code (then id, for a dealer's programs of the same period)."""
     query = _filter(dealer_code=dealer_code, program_code=program_code, period=period,
                     status=status, scope=scope)
-    total = await db.accruals.count_documents(query)
-    if after is not None:
-        query = {"$and": [query, await _after(db, after)]}
-    docs = await db.accruals.find(query).sort(ORDER).limit(first + 1).to_list()
-    return page_of([from_doc(d) for d in docs], [_sort_key(d) for d in docs],
-                   kind=CURSOR_KIND, first=first, total=total, after=after)
+    return await find_page(db.accruals, query, ORDER, request, kind=CURSOR_KIND,
+                           convert=from_doc,
+                           after=await _place(db, request.after, "after", scope),
+                           before=await _place(db, request.before, "before", scope))
 
 
 async def discard_recomputable(db: Database, program_code: str, period: str,
@@ -316,38 +309,22 @@ async def discard_recomputable(db: Database, program_code: str, period: str,
                                        "status": {"$in": list(RECOMPUTABLE)}})
 
 
-async def pages_by_dealer(db: Database, dealer_codes: list[str], *, program_code: str | None,
-                          period: str | None, first: int, after: str | None,
-                          scope: str | None) -> dict[str, tuple[list[StoredAccrual], int]]:
-    """Per dealer: the first `first + 1` accruals after `after` (an id; by period, then id)
-    and the count."""
+async def pages_by_dealer(db: Database, dealer_codes: list[str], request: PageRequest, *,
+                          program_code: str | None, period: str | None,
+                          scope: str | None) -> dict[str, Page[StoredAccrual]]:
+    """A page of each dealer's accruals (in ORDER: by period) from one aggregation; a dealer
+    without accruals is absent."""
     query = _filter(dealer_code=None, program_code=program_code, period=period, status=None,
                     scope=scope)
     query = {"$and": [query, {"dealerCode": {"$in": dealer_codes}}]} if query \
         else {"dealerCode": {"$in": dealer_codes}}
-    on_page: Any = {"$literal": True}
-    if after:
-        try:
-            after_id = ObjectId(after)
-        except (InvalidId, TypeError):
-            after_id = None
-        found = after_id and await db.accruals.find_one({"_id": after_id}, {"periodStart": 1})
-        if found:
-            start = found["periodStart"]
-            on_page = {"$or": [{"$gt": ["$periodStart", start]},
-                               {"$and": [{"$eq": ["$periodStart", start]},
-                                         {"$gt": ["$_id", after_id]}]}]}
-        elif after_id:
-            on_page = {"$gt": ["$_id", after_id]}
     cursor = await db.accruals.aggregate([
         {"$match": query},
-        {"$addFields": {"_onPage": on_page}},
-        {"$group": {"_id": "$dealerCode", "total": {"$sum": 1},
-                    "docs": {"$topN": {"n": first + 1,
-                                       "sortBy": {"_onPage": -1, "periodStart": 1, "_id": 1},
-                                       "output": {"$cond": ["$_onPage", "$$ROOT", None]}}}}},
+        *grouped_page_stages(ORDER, request, group_by="$dealerCode",
+                             after=await _place(db, request.after, "after", scope),
+                             before=await _place(db, request.before, "before", scope)),
     ])
-    return {row["_id"]: ([from_doc(d) for d in row["docs"] if d is not None], row["total"])
+    return {row["_id"]: grouped_page(row, ORDER, request, kind=CURSOR_KIND, convert=from_doc)
             async for row in cursor}
 
 
@@ -369,8 +346,7 @@ async def mark_forfeited(db: Database, accrual_id: str, step: CalculationStep, *
     await db.accruals.update_one(
         {"_id": ObjectId(accrual_id), "status": {"$in": ["APPROVED", "DISPUTED"]}},
         {"$set": {"status": AccrualStatus.FORFEITED.value, "forfeitedAt": now},
-         "$push": {"calculation": {"label": step.label, "formula": step.formula,
-                                   "amount": step.amount}}})
+         "$push": {"calculation": step_doc(step)}})
 
 
 async def approve_open(db: Database, program_code: str, period: str, *,

@@ -6,17 +6,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from domain.alerts import Alert, AlertDraft, AlertKind, AlertStatus
 from service.db import Database
 from service.jsonsafe import jsonable
-from service.pagination import Page, page_of
+from service.pagination import Page, PageRequest
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.query import Keyset, SortField, find_page
+from service.repositories.texts import text_doc, text_of
 
 CURSOR_KIND = "alert"
+ORDER = Keyset((SortField("_id", descending=True, parse=ObjectId),))  # newest first
 # Figures of a raised alert are refreshed while someone may still act on them; a dismissed
 # alert keeps what it was dismissed on.
 REFRESHABLE = (AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value)
@@ -25,7 +27,8 @@ REFRESHABLE = (AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value)
 def from_doc(doc: dict[str, Any]) -> Alert:
     return Alert(key=doc["key"], kind=AlertKind(doc["kind"]), status=AlertStatus(doc["status"]),
                  dealer_code=doc["dealerCode"], program_code=doc.get("programCode"),
-                 period=doc.get("period"), message=doc["message"],
+                 period=doc.get("period"),
+                 message=text_of(doc.get("messageText"), doc["message"]),
                  details=jsonable(doc.get("details") or {}), created_at=doc["createdAt"],
                  resolved_by=doc.get("resolvedBy"), resolved_at=doc.get("resolvedAt"),
                  resolution_note=doc.get("resolutionNote"))
@@ -42,7 +45,8 @@ async def raise_alerts(db: Database, drafts: Sequence[AlertDraft], *, now: dt.da
         return 0
     operations = [UpdateOne(
         {"key": d.key, "status": {"$in": list(REFRESHABLE)}},
-        {"$set": {"message": d.message, "details": dict(d.details)},
+        {"$set": {"message": str(d.message), "messageText": text_doc(d.message),
+                  "details": dict(d.details)},
          "$setOnInsert": {"kind": d.kind.value, "status": AlertStatus.OPEN.value,
                           "dealerCode": d.dealer_code, "programCode": d.program_code,
                           "period": d.period, "createdAt": now}},
@@ -84,16 +88,9 @@ async def move(db: Database, key: str, *, expected: AlertStatus, changes: dict[s
         return_document=ReturnDocument.AFTER)
 
 
-async def page(db: Database, *, status: AlertStatus | None, first: int,
-               after: str | None) -> Page[Alert]:
+async def page(db: Database, request: PageRequest, *,
+               status: AlertStatus | None) -> Page[Alert]:
     """Newest first."""
     query: dict[str, Any] = {} if status is None else {"status": status.value}
-    total = await db.alerts.count_documents(query)
-    if after is not None:
-        try:
-            query = {**query, "_id": {"$lt": ObjectId(after)}}
-        except (InvalidId, TypeError):
-            query = {**query, "_id": {"$exists": False}}
-    docs = await db.alerts.find(query).sort("_id", -1).limit(first + 1).to_list()
-    return page_of([from_doc(d) for d in docs], [str(d["_id"]) for d in docs],
-                   kind=CURSOR_KIND, first=first, total=total, after=after)
+    return await find_page(db.alerts, query, ORDER, request, kind=CURSOR_KIND,
+                           convert=from_doc)

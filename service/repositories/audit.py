@@ -12,11 +12,12 @@ from pymongo.errors import DuplicateKeyError
 
 from service.auth import Principal
 from service.db import Database
-from service.errors import InvalidArgument
 from service.jsonsafe import jsonable
-from service.pagination import Page, page_of
+from service.pagination import Page, PageRequest
+from service.repositories.query import Keyset, SortField, find_page
 
 CURSOR_KIND = "audit"
+ORDER = Keyset((SortField("_id", descending=True, parse=ObjectId),))  # newest first
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,13 @@ async def get(db: Database, event_id: str) -> AuditEvent | None:
     return from_doc(doc) if doc else None
 
 
-async def page(db: Database, *, entity_type: str | None, entity_id: str | None, first: int,
-               after: str | None) -> Page[AuditEvent]:
+async def page(db: Database, request: PageRequest, *, entity_type: str | None,
+               entity_id: str | None) -> Page[AuditEvent]:
     """Newest first."""
     query: dict[str, Any] = {}
     if entity_type is not None:
         query["entityType"] = entity_type
     if entity_id is not None:
         query["entityId"] = entity_id
-    total = await db.audit_events.count_documents(query)
-    if after is not None:
-        try:
-            query["_id"] = {"$lt": ObjectId(after)}
-        except (InvalidId, TypeError):
-            raise InvalidArgument("after", "not a cursor of this list") from None
-    docs = await db.audit_events.find(query).sort("_id", -1).limit(first + 1).to_list()
-    events = [from_doc(d) for d in docs]
-    return page_of(events, [e.id for e in events], kind=CURSOR_KIND, first=first, total=total,
-                   after=after)
+    return await find_page(db.audit_events, query, ORDER, request, kind=CURSOR_KIND,
+                           convert=from_doc)

@@ -10,11 +10,19 @@ from pymongo import ReturnDocument, UpdateOne
 from domain.dealers import Dealer, DealerDraft, DealerStatus
 from service.db import Database
 from service.errors import unique_violation_as_conflict
-from service.pagination import Page, page_of
+from service.pagination import Page, PageRequest
 from service.repositories.pending import FIELD as PENDING
-from service.repositories.query import narrowing
+from service.repositories.query import (
+    Keyset,
+    SortField,
+    find_page,
+    grouped_page,
+    grouped_page_stages,
+    narrowing,
+)
 
 CURSOR_KIND = "dealer"
+ORDER = Keyset((SortField("code"),))  # every list of dealers
 MEMBERSHIP_FIELDS = {"code": 1, "region": 1, "channel": 1, "joinedOn": 1, "segmentCodes": 1,
                      "_id": 0}
 
@@ -97,21 +105,15 @@ async def bump_sales_version(db: Database, codes: Iterable[str]) -> None:
                                  for code in dict.fromkeys(codes)], ordered=False)
 
 
-async def page(db: Database, *, first: int, after: str | None, segment_code: str | None,
+async def page(db: Database, request: PageRequest, *, segment_code: str | None,
                status: DealerStatus | None, scope: str | None) -> Page[Dealer]:
     query: dict[str, Any] = {}
     if segment_code is not None:
         query["segmentCodes"] = segment_code
     if status is not None:
         query["status"] = status.value
-    query = _scoped(query, scope)
-    total = await db.dealers.count_documents(query)
-    if after is not None:
-        query = {"$and": [query, {"code": {"$gt": after}}]} if query else {"code": {"$gt": after}}
-    docs = await db.dealers.find(query).sort("code", 1).limit(first + 1).to_list()
-    dealers = [from_doc(d) for d in docs]
-    return page_of(dealers, [d.code for d in dealers], kind=CURSOR_KIND, first=first,
-                   total=total, after=after)
+    return await find_page(db.dealers, _scoped(query, scope), ORDER, request, kind=CURSOR_KIND,
+                           convert=from_doc)
 
 
 async def upsert(db: Database, draft: DealerDraft, *, now: dt.datetime,
@@ -180,27 +182,21 @@ async def count(db: Database) -> int:
     return await db.dealers.count_documents({})
 
 
-async def pages_by_segment(db: Database, segment_codes: list[str], *, first: int,
-                           after: str | None,
-                           scope: str | None) -> dict[str, tuple[list[Dealer], int]]:
-    """First `first + 1` members after `after` and the member count, for many segments at once.
-
-    One aggregation: unwind membership, keep the asked segments, and per segment count all
-    members while keeping only the top `first + 1` after the cursor ($topN, bounded memory).
-    """
+async def pages_by_segment(db: Database, segment_codes: list[str], request: PageRequest, *,
+                           scope: str | None) -> dict[str, Page[Dealer]]:
+    """A page of members of each of many segments, from one aggregation: unwind membership,
+    keep the asked segments, and page each (query.grouped_page_stages). A segment with no
+    member (visible to `scope`) is absent."""
     match: dict[str, Any] = _scoped({"segmentCodes": {"$in": segment_codes}}, scope)
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
-        {"$unwind": "$segmentCodes"},
-        {"$match": {"segmentCodes": {"$in": segment_codes}}},
-        {"$addFields": {"_onPage": {"$gt": ["$code", after or ""]}}},
-        {"$group": {
-            "_id": "$segmentCodes",
-            "total": {"$sum": 1},
-            "docs": {"$topN": {"n": first + 1, "sortBy": {"_onPage": -1, "code": 1},
-                               "output": {"$cond": ["$_onPage", "$$ROOT", None]}}},
-        }},
+        {"$addFields": {"_segment": "$segmentCodes"}},  # the member keeps all its segments
+        {"$unwind": "$_segment"},
+        {"$match": {"_segment": {"$in": segment_codes}}},
+        *grouped_page_stages(ORDER, request, group_by="$_segment",
+                             after=ORDER.place(request.after, "after"),
+                             before=ORDER.place(request.before, "before")),
     ]
     cursor = await db.dealers.aggregate(pipeline)
-    return {row["_id"]: ([from_doc(d) for d in row["docs"] if d is not None], row["total"])
+    return {row["_id"]: grouped_page(row, ORDER, request, kind=CURSOR_KIND, convert=from_doc)
             async for row in cursor}

@@ -72,3 +72,11 @@ async def dirty_of_program(db: Database, program_code: str) -> list[dict[str, An
 
 async def count_dirty(db: Database) -> int:
     return await db.accrual_jobs.count_documents({"dirty": True})
+
+
+async def backlog(db: Database) -> tuple[int, dt.datetime | None]:
+    """How many jobs wait for a worker, and when the longest-waiting one was last marked."""
+    waiting = await db.accrual_jobs.count_documents({"dirty": True})
+    oldest = await db.accrual_jobs.find_one({"dirty": True}, {"markedAt": 1},
+                                            sort=[("markedAt", 1)]) if waiting else None
+    return waiting, None if oldest is None else oldest.get("markedAt")

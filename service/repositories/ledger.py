@@ -17,9 +17,11 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from domain.net import Adjustment
+from domain.text import Text
 from service.db import Database
 from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import narrowing, one_of
+from service.repositories.texts import text_doc, text_of
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,15 @@ async def lock_doc(db: Database, program_code: str, period: str) -> dict[str, An
 
 
 async def add_adjustment(db: Database, *, dealer_code: str, program_code: str,
-                         target_period: str | None, amount: Decimal, cause: str, kind: str,
+                         target_period: str | None, amount: Decimal, cause: Text, kind: str,
                          source_period: str | None, sequence: int,
                          now: dt.datetime) -> bool:
     """Book one entry; False when an identical booking (same source and sequence) won."""
     try:
         await db.adjustments.insert_one({
             "dealerCode": dealer_code, "programCode": program_code,
-            "targetPeriod": target_period, "amount": amount, "cause": cause, "kind": kind,
+            "targetPeriod": target_period, "amount": amount, "cause": str(cause),
+            "causeText": text_doc(cause), "kind": kind,
             "sourcePeriod": source_period, "sequence": sequence, "createdAt": now})
     except DuplicateKeyError:
         return False
@@ -79,7 +82,8 @@ async def for_targets(db: Database, program_code: str, period: str,
     async for doc in db.adjustments.find(query).sort("createdAt", 1):
         if wanted is not None and doc["dealerCode"] not in wanted:
             continue
-        found.setdefault(doc["dealerCode"], []).append(Adjustment(doc["amount"], doc["cause"]))
+        found.setdefault(doc["dealerCode"], []).append(Adjustment(
+            doc["amount"], text_of(doc.get("causeText"), doc["cause"])))
     return found
 
 

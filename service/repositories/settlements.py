@@ -3,14 +3,26 @@
 A settlement is written in steps, each safe to repeat, so that a retry or the recovery pass
 can finish one that was interrupted anywhere, and two of them can even run at once:
 
-1. `begin`: the document, state PENDING, before anything else (the intent);
+1. `begin`: the document, state PENDING, before anything else (the intent). It carries the
+   settlement's number (allocated just before from a per-year counter) and the payees as
+   they are now — dealer name and region, the program's payout form and tax rate — so a
+   retry or the recovery pass writes the lines with what the settlement started with, even
+   if the dealer or the program changed meanwhile;
 2. `claim`: every unclaimed APPROVED accrual of the period gets its `settlementId` — each
    accrual is claimed by exactly one settlement, the update being atomic per document;
-3. `write_lines`: the lines, from the accruals claimed, written once (PENDING → WRITTEN, or
-   VOID when nothing was claimed); whoever loses that compare-and-set takes the winner's;
+3. `write_lines`: the lines, from the accruals claimed, each with its payee snapshot, written
+   once (PENDING → WRITTEN, or VOID when nothing was claimed); whoever loses that
+   compare-and-set takes the winner's;
 4. `release_strays`: a claim that did not make it into the lines is given back;
 5. `mark_settled`: the accruals in the lines become SETTLED;
 6. `finish`: state DONE. Only DONE settlements are shown.
+
+Numbers (`STL-2026-000123`): the year the settlement was created (UTC), then a per-year
+sequence from the `counters` collection (`$inc`, upsert: atomic, so never handed out
+twice; a unique index on `number` backs that up). A number is taken before the intent is
+written, so a process that dies in between leaves a gap, never a duplicate; so does a
+settlement that ends VOID (a concurrent one claimed everything first). Documents from
+before numbers get theirs the first time they are completed or read (`ensure_number`).
 """
 from __future__ import annotations
 
@@ -22,10 +34,12 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 
 from domain.programs import PayoutForm
 from service.db import Database
+from service.repositories import dealers as dealer_repo
+from service.repositories import programs as program_repo
 from service.repositories.pending import FIELD as PENDING
 
 
@@ -41,6 +55,29 @@ SHOWN: dict[str, Any] = {"state": {"$nin": [State.PENDING.value, State.WRITTEN.v
                                             State.VOID.value]}}
 
 
+NUMBER_PREFIX = "STL"
+INTENT = "intent"  # what `begin` saw: the payout terms and the payees; dropped at `finish`
+
+
+@dataclass(frozen=True)
+class Payout:
+    """The program's payout terms a settlement pays by."""
+
+    form: PayoutForm
+    tax_rate: Decimal
+
+
+@dataclass(frozen=True)
+class Payee:
+    """Whom a line paid, as they were when the settlement began."""
+
+    dealer_code: str
+    name: str
+    region: str | None
+    payout_form: PayoutForm
+    tax_rate: Decimal
+
+
 @dataclass(frozen=True)
 class SettlementLine:
     dealer_code: str
@@ -49,11 +86,13 @@ class SettlementLine:
     tax_withheld: Decimal
     payable: Decimal
     form: PayoutForm
+    payee: Payee
 
 
 @dataclass(frozen=True)
 class Settlement:
     id: str
+    number: str
     program_code: str
     period: str
     lines: tuple[SettlementLine, ...]
@@ -62,14 +101,112 @@ class Settlement:
     created_by: str
 
 
-def from_doc(doc: dict[str, Any]) -> Settlement:
+def _payee_doc(payee: Payee) -> dict[str, Any]:
+    return {"dealerCode": payee.dealer_code, "name": payee.name, "region": payee.region,
+            "payoutForm": payee.payout_form.value, "taxRate": payee.tax_rate}
+
+
+def _payee(doc: dict[str, Any]) -> Payee:
+    return Payee(dealer_code=doc["dealerCode"], name=doc["name"], region=doc.get("region"),
+                 payout_form=PayoutForm(doc["payoutForm"]), tax_rate=doc["taxRate"])
+
+
+LegacyKey = tuple[str, str, str]  # program code, dealer code, payout form
+
+
+def _legacy_key(doc: dict[str, Any], line: dict[str, Any]) -> LegacyKey:
+    return doc["programCode"], line["dealerCode"], line["form"]
+
+
+def from_doc(doc: dict[str, Any], current: dict[LegacyKey, Payee] | None = None) -> Settlement:
+    """`current`: today's payees, for lines written before payee snapshots (see
+    `to_settlements`)."""
+    def payee_of(line: dict[str, Any]) -> Payee:
+        if "payee" in line:
+            return _payee(line["payee"])
+        assert current is not None, "a line without a payee snapshot needs current data"
+        return current[_legacy_key(doc, line)]
+
     return Settlement(
-        id=str(doc["_id"]), program_code=doc["programCode"], period=doc["period"],
+        id=str(doc["_id"]), number=doc["number"], program_code=doc["programCode"],
+        period=doc["period"],
         lines=tuple(SettlementLine(line["dealerCode"], line["accrualId"], line["amount"],
                                    line["taxWithheld"], line["payable"],
-                                   PayoutForm(line["form"])) for line in doc["lines"]),
+                                   PayoutForm(line["form"]), payee_of(line))
+                    for line in doc["lines"]),
         total_payable=doc["totalPayable"], created_at=doc["createdAt"],
         created_by=doc["createdBy"])
+
+
+async def _current_payees(db: Database,
+                          docs: list[dict[str, Any]]) -> dict[LegacyKey, Payee]:
+    """Legacy lines (no snapshot) show the dealer and the program as they are now: name and
+    region of today's dealer, the line's own payout form, the program's current tax rate."""
+    legacy = {_legacy_key(doc, line) for doc in docs for line in doc["lines"]
+              if "payee" not in line}
+    if not legacy:
+        return {}
+    dealers = await dealer_repo.get_many(db, [dealer for _, dealer, _ in legacy])
+    programs = await program_repo.get_many(db, [program for program, _, _ in legacy])
+    found: dict[LegacyKey, Payee] = {}
+    for key in legacy:
+        program_code, dealer_code, form = key
+        dealer, program = dealers.get(dealer_code), programs.get(program_code)
+        found[key] = Payee(
+            dealer_code=dealer_code, name=dealer.name if dealer else dealer_code,
+            region=dealer.region if dealer else None, payout_form=PayoutForm(form),
+            tax_rate=program.rules.tax_rate if program else Decimal(0))
+    return found
+
+
+async def to_settlements(db: Database, docs: list[dict[str, Any]]) -> list[Settlement]:
+    """Documents as settlements: a number given to any that has none yet (documents from
+    before numbers), current data for lines from before payee snapshots."""
+    numbered = [await ensure_number(db, doc) for doc in docs]
+    current = await _current_payees(db, numbered)
+    return [from_doc(doc, current) for doc in numbered]
+
+
+def number_of(year: int, sequence: int) -> str:
+    return f"{NUMBER_PREFIX}-{year:04d}-{sequence:06d}"
+
+
+async def allocate_number(db: Database, year: int) -> str:
+    """The next number of `year`: one atomic upsert-and-increment, never the same twice."""
+    counter = await db.counters.find_one_and_update(
+        {"_id": f"settlement-{year:04d}"}, {"$inc": {"sequence": 1}}, upsert=True,
+        return_document=ReturnDocument.AFTER)
+    assert counter is not None  # upserted
+    return number_of(year, int(counter["sequence"]))
+
+
+async def ensure_number(db: Database, doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with a number: its own, or (a document from before numbers) one
+    allocated now for the year it was created and set only if it still has none — two
+    completers racing here leave a gap, never two numbers."""
+    if doc.get("number"):
+        return doc
+    number = await allocate_number(db, doc["createdAt"].year)
+    numbered = await db.settlements.find_one_and_update(
+        {"_id": doc["_id"], "number": {"$exists": False}}, {"$set": {"number": number}},
+        return_document=ReturnDocument.AFTER)
+    if numbered is None:
+        numbered = await db.settlements.find_one({"_id": doc["_id"]})
+        assert numbered is not None and numbered.get("number"), "settlements are never deleted"
+    return {**doc, "number": numbered["number"]}
+
+
+def intended_payout(doc: dict[str, Any]) -> Payout | None:
+    """The payout terms `begin` stored (None: an intent from before snapshots)."""
+    payout = (doc.get(INTENT) or {}).get("payout")
+    return Payout(PayoutForm(payout["form"]), payout["taxRate"]) if payout else None
+
+
+def intended_payees(doc: dict[str, Any], payout: Payout) -> dict[str, Payee]:
+    """The payees `begin` stored, by dealer code."""
+    return {p["dealerCode"]: Payee(p["dealerCode"], p["name"], p.get("region"), payout.form,
+                                   payout.tax_rate)
+            for p in (doc.get(INTENT) or {}).get("payees", [])}
 
 
 def state_of(doc: dict[str, Any]) -> State:
@@ -77,10 +214,21 @@ def state_of(doc: dict[str, Any]) -> State:
 
 
 async def begin(db: Database, settlement_id: ObjectId, *, program_code: str, period: str,
-                actor: str, now: dt.datetime, pending: dict[str, Any]) -> dict[str, Any]:
-    doc = {"_id": settlement_id, "programCode": program_code, "period": period,
-           "state": State.PENDING.value, "lines": [], "totalPayable": Decimal(0),
-           "createdAt": now, "createdBy": actor, PENDING: pending}
+                actor: str, now: dt.datetime, pending: dict[str, Any],
+                number: str | None = None, payout: Payout | None = None,
+                payees: list[Payee] | None = None) -> dict[str, Any]:
+    """The intent. Without `number` and `payout` it is written as before numbers and
+    snapshots (what a process of the previous version left); `complete` copes with both."""
+    doc: dict[str, Any] = {
+        "_id": settlement_id, "programCode": program_code, "period": period,
+        "state": State.PENDING.value, "lines": [], "totalPayable": Decimal(0),
+        "createdAt": now, "createdBy": actor, PENDING: pending}
+    if number is not None:
+        doc["number"] = number
+    if payout is not None:
+        doc[INTENT] = {"payout": {"form": payout.form.value, "taxRate": payout.tax_rate},
+                       "payees": [{"dealerCode": p.dealer_code, "name": p.name,
+                                   "region": p.region} for p in payees or []]}
     await db.settlements.insert_one(doc)
     return doc
 
@@ -96,6 +244,14 @@ async def has_unclaimed(db: Database, program_code: str, period: str) -> bool:
     found = await db.accruals.find_one({"programCode": program_code, "period": period,
                                         "status": "APPROVED", "settlementId": None}, {"_id": 1})
     return found is not None
+
+
+async def unclaimed_dealers(db: Database, program_code: str, period: str) -> list[str]:
+    """The dealers a settlement begun now would pay (those with an unclaimed APPROVED
+    accrual of the period)."""
+    cursor = db.accruals.find({"programCode": program_code, "period": period,
+                               "status": "APPROVED", "settlementId": None}, {"dealerCode": 1})
+    return sorted({doc["dealerCode"] async for doc in cursor})
 
 
 async def claimed(db: Database, program_code: str, period: str,
@@ -114,7 +270,8 @@ async def write_lines(db: Database, settlement_id: ObjectId, lines: list[Settlem
         {"$set": {"state": (State.WRITTEN if lines else State.VOID).value,
                   "lines": [{"dealerCode": line.dealer_code, "accrualId": line.accrual_id,
                              "amount": line.amount, "taxWithheld": line.tax_withheld,
-                             "payable": line.payable, "form": line.form.value}
+                             "payable": line.payable, "form": line.form.value,
+                             "payee": _payee_doc(line.payee)}
                             for line in lines],
                   "totalPayable": total}}, return_document=True)
 
@@ -148,7 +305,7 @@ async def finish(db: Database, doc: dict[str, Any]) -> None:
     await db.settlements.update_one(
         {"_id": doc["_id"]},
         {"$set": {"state": (State.VOID if state_of(doc) is State.VOID else State.DONE).value},
-         "$unset": {PENDING: ""}})
+         "$unset": {PENDING: "", INTENT: ""}})
 
 
 async def get_doc(db: Database, settlement_id: ObjectId) -> dict[str, Any] | None:
@@ -172,15 +329,17 @@ async def release(db: Database, accrual_id: ObjectId, settlement_id: ObjectId) -
 
 
 async def find(db: Database, *, program_code: str | None, period: str | None,
-               dealer_scope: str | None) -> list[Settlement]:
+               dealer_scope: str | None, number: str | None = None) -> list[Settlement]:
     query: dict[str, Any] = dict(SHOWN)
     if program_code is not None:
         query["programCode"] = program_code
     if period is not None:
         query["period"] = period
+    if number is not None:
+        query["number"] = number
     if dealer_scope is not None:
         query["lines.dealerCode"] = dealer_scope
-    return [from_doc(d) async for d in db.settlements.find(query).sort("_id", 1)]
+    return await to_settlements(db, await db.settlements.find(query).sort("_id", 1).to_list())
 
 
 async def get(db: Database, settlement_id: str) -> Settlement | None:
@@ -188,4 +347,4 @@ async def get(db: Database, settlement_id: str) -> Settlement | None:
         doc = await db.settlements.find_one({"_id": ObjectId(settlement_id), **SHOWN})
     except (InvalidId, TypeError):
         return None
-    return from_doc(doc) if doc else None
+    return (await to_settlements(db, [doc]))[0] if doc else None

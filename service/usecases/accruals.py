@@ -1,12 +1,21 @@
 """Accrual commands and queries: runAccruals and the rebate forecast."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.errors import NotFound, Problem, Problems, ValidationFailed
-from domain.forecast import Forecast, forecast
+from domain.errors import NotFound, Problem, Problems, ValidationFailed, message_of
+from domain.forecast import (
+    Forecast,
+    ForecastScope,
+    PeriodShare,
+    explanation,
+    forecast,
+    period_share,
+)
 from domain.periods import Period, program_period
 from domain.programs import Accumulation, ProgramStatus
+from domain.text import Text
 from service.auth import Principal
 from service.deps import Deps
 from service.errors import InvalidArgument
@@ -24,15 +33,17 @@ from service.usecases.computation import compute_period, dealer_terms, span, win
 def _check_period(program: StoredProgram | None, code: str, period_name: str) -> Period:
     problems = Problems()
     if program is None:
-        raise NotFound(("input", "programCode"), f"no program with code {code!r}")
+        raise NotFound(("input", "programCode"),
+                       Text("no program with code {code}", code=repr(code)))
     if program.status is not ProgramStatus.ACTIVE:
         problems.add(("input", "programCode"),
-                     f"program {code} is {program.status.value}; only ACTIVE programs accrue")
+                     Text("program {code} is {status}; only ACTIVE programs accrue", code=code,
+                          status=program.status.value))
     try:
         period = program_period(period_name, program.rules.period_kind,
                                 program.rules.valid_from, program.rules.valid_to)
     except ValueError as error:
-        problems.add(("input", "period"), str(error))
+        problems.add(("input", "period"), message_of(error))
     problems.raise_if_any()
     return period
 
@@ -68,10 +79,22 @@ def check_additional_basis(additional_basis: Decimal) -> Decimal:
     return additional_basis
 
 
+@dataclass(frozen=True)
+class DealerForecast:
+    figures: Forecast  # cumulative under YEAR_TO_DATE, the period's own under PER_PERIOD
+    share: PeriodShare  # the same as the period's own accrual would show them
+    explanation: Text
+    program: StoredProgram
+
+
 async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
                           program_code: str, period_name: str,
-                          additional_basis: Decimal) -> tuple[Forecast, StoredProgram] | None:
-    """None when the dealer is not visible, the program is unknown or the dealer has no terms."""
+                          additional_basis: Decimal) -> DealerForecast | None:
+    """None when the dealer is not visible, the program is unknown or the dealer has no terms.
+
+    Under YEAR_TO_DATE the period's own figures subtract the gross the dealer's accruals of
+    the program's earlier periods hold, exactly as the period's true-up will.
+    """
     check_additional_basis(additional_basis)
     code = dealer_code.strip()
     if scope is not None and code != scope:
@@ -83,7 +106,7 @@ async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
         period = program_period(period_name.strip(), program.rules.period_kind,
                                 program.rules.valid_from, program.rules.valid_to)
     except ValueError as error:
-        raise ValidationFailed([Problem(("period",), str(error))]) from None
+        raise ValidationFailed([Problem(("period",), message_of(error))]) from None
     dealers = await dealer_terms(deps, program, [code])
     if code not in dealers or dealers[code][1] is None:
         return None
@@ -93,8 +116,17 @@ async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
     assert window is not None and cumulative is not None  # program_period checked it
     basis = (await basis_by_dealer(deps.db, program.rules, period=window, cumulative=cumulative,
                                    dealer_codes=[code])).get(code, DealerBasis())
-    current = basis.cumulative if program.rules.accumulation is Accumulation.YEAR_TO_DATE \
-        else basis.period
-    return forecast(terms.tiers, program.rules.tier_mode, program.rules.rate_kind,
-                    current, additional_basis), program
+    rules = program.rules
+    ytd = rules.accumulation is Accumulation.YEAR_TO_DATE
+    current = basis.cumulative if ytd else basis.period
+    figures = forecast(terms.tiers, rules.tier_mode, rules.rate_kind, current, additional_basis)
+    earlier: list[Decimal] = []
+    if ytd:
+        before = await accrual_repo.earlier_periods(deps.db, rules.code, period, [code])
+        earlier = [item.amount for item in before[code].gross] if code in before else []
+    share = period_share(figures, ForecastScope.YEAR_TO_DATE if ytd else ForecastScope.PERIOD,
+                         earlier)
+    return DealerForecast(figures, share, explanation(
+        figures, share, period=period.name, window=cumulative, basis_kind=rules.basis,
+        currency=rules.currency), program)
 

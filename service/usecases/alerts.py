@@ -32,6 +32,7 @@ from domain.alerts import (
 from domain.errors import Conflict, NotFound, Problems
 from domain.money import ZERO, round_money
 from domain.periods import parse_period
+from domain.text import Text
 from domain.transactions import Transaction
 from service.auth import Principal
 from service.deps import Deps
@@ -129,7 +130,8 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
             key=surge_key(code, rules.code, period.name), kind=AlertKind.SURGE,
             dealer_code=code, program_code=rules.code, period=period.name,
             message=surge_message(dealer_code=code, program_code=rules.code, period=period,
-                                  basis=basis, previous=previous, basis_kind=rules.basis),
+                                  basis=basis, previous=previous, basis_kind=rules.basis,
+                                  currency=rules.currency),
             details={"basisKind": rules.basis.value, "basis": basis,
                      "previous": [{"period": p.period, "basis": p.basis} for p in previous],
                      "average": round_money(average([p.basis for p in previous]))}))
@@ -154,14 +156,14 @@ async def _move(deps: Deps, actor: Principal, key: str, note: str | None,
     cleaned = clean_note(note, ("input", "note"), problems)
     before = await alert_repo.get_doc(deps.db, key)
     if before is None:
-        raise NotFound(("input", "alertId"), "no such alert")
+        raise NotFound(("input", "alertId"), Text("no such alert"))
     current = AlertStatus(before["status"])
     if not can_move(current, target):
-        allowed = "an OPEN" if target is AlertStatus.ACKNOWLEDGED else \
-            "an OPEN or ACKNOWLEDGED"
-        problems.add(("input", "alertId"),
-                     f"the alert is {current.value}; only {allowed} alert can be "
-                     f"{'acknowledged' if target is AlertStatus.ACKNOWLEDGED else 'dismissed'}")
+        message = (Text("the alert is {status}; only an OPEN alert can be acknowledged",
+                        status=current.value) if target is AlertStatus.ACKNOWLEDGED else
+                   Text("the alert is {status}; only an OPEN or ACKNOWLEDGED alert can be "
+                        "dismissed", status=current.value))
+        problems.add(("input", "alertId"), message)
     problems.raise_if_any()
     now = deps.now()
     changes = alert_repo.move_changes(target=target, actor=actor.sub, note=cleaned, now=now)
@@ -171,6 +173,7 @@ async def _move(deps: Deps, actor: Principal, key: str, note: str | None,
     after = await alert_repo.move(deps.db, key, expected=current, changes=changes,
                                   pending=pending.marker(now, actor, audit=event))
     if after is None:
-        raise Conflict(("input", "alertId"), "the alert changed meanwhile; reload and retry")
+        raise Conflict(("input", "alertId"),
+                       Text("the alert changed meanwhile; reload and retry"))
     await pending.complete_audited(deps.db, deps.db.alerts, after)
     return alert_repo.from_doc(after)

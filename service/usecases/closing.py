@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.errors import NotFound, Problems
+from domain.errors import NotFound, Problems, message_of
 from domain.periods import Period, program_period
 from domain.programs import ProgramStatus
+from domain.text import Text, joined
 from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
@@ -26,16 +27,17 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
     code, name = program_code.strip(), period_name.strip()
     program = await program_repo.get(deps.db, code)
     if program is None:
-        raise NotFound(("input", "programCode"), f"no program with code {code!r}")
+        raise NotFound(("input", "programCode"),
+                       Text("no program with code {code}", code=repr(code)))
     problems = Problems()
     period: Period | None = None
     if program.status is ProgramStatus.DRAFT:
-        problems.add(("input", "programCode"), f"program {code} is a DRAFT")
+        problems.add(("input", "programCode"), Text("program {code} is a DRAFT", code=code))
     try:
         period = program_period(name, program.rules.period_kind, program.rules.valid_from,
                                 program.rules.valid_to)
     except ValueError as error:
-        problems.add(("input", "period"), str(error))
+        problems.add(("input", "period"), message_of(error))
     locks = await ledger.locks(deps.db, code)
     if period is not None and period.name in locks:
         doc = await ledger.lock_doc(deps.db, code, period.name)
@@ -44,14 +46,17 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
             return await accrual_repo.for_period(deps.db, code, period.name)
     if period is not None:
         if period.name in locks:
-            problems.add(("input", "period"), f"{period.name} is already closed", "LOCKED")
+            problems.add(("input", "period"),
+                         Text("{period} is already closed", period=period.name), "LOCKED")
         elif period.end >= deps.today():
-            problems.add(("input", "period"), f"{period.name} ends on {period.end}; close it "
-                                              "after that")
+            problems.add(("input", "period"),
+                         Text("{period} ends on {end}; close it after that", period=period.name,
+                              end=period.end))
         open_before = [p.name for p in all_periods(program.rules)
                        if p.start < period.start and p.name not in locks]
         if open_before:
-            problems.add(("input", "period"), f"close {', '.join(open_before)} first")
+            problems.add(("input", "period"),
+                         Text("close {periods} first", periods=joined(open_before)))
     problems.raise_if_any()
     assert period is not None
     await catch_up_program(deps, program)  # pending reconciliation lands before the lock
@@ -59,7 +64,8 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
     mark = pending.marker(deps.now(), actor)
     if not await ledger.lock(deps.db, code, period.name, period.start, actor=actor.sub,
                              now=mark["since"], pending=mark):
-        problems.add(("input", "period"), f"{period.name} is already closed", "LOCKED")
+        problems.add(("input", "period"),
+                     Text("{period} is already closed", period=period.name), "LOCKED")
         problems.raise_if_any()
     failpoints.hit("close.after_lock")
     doc = await ledger.lock_doc(deps.db, code, period.name)

@@ -22,12 +22,14 @@ from domain.money import ZERO
 from domain.net import AccrualStatus, Adjustment, ScorecardResult, net_from_gross
 from domain.periods import DateRange, Period, period_window, year_to_date_window
 from domain.programs import Accumulation, Terms, choose_terms
+from domain.text import Text
 from domain.violations import Violation, forfeits_year, penalties_for
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
 from service.repositories import dealers as dealer_repo
 from service.repositories import ledger
 from service.repositories import scorecards as scorecard_repo
+from service.repositories import segments as segment_repo
 from service.repositories import violations as violation_repo
 from service.repositories.accruals import ComputedAccrual, EarlierPeriods
 from service.repositories.basis import (
@@ -75,6 +77,7 @@ class Inputs:
     scorecards: dict[str, ScorecardResult]
     adjustments: dict[str, list[Adjustment]]
     earlier: dict[str, EarlierPeriods]
+    segment_names: dict[str, str]  # of the segments the program has terms for, by code
 
 
 async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
@@ -89,7 +92,17 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
                                                     end=rules.valid_to),
         scorecards=scorecards,
         adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes),
-        earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes))
+        earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes),
+        segment_names=await segment_names(deps, program))
+
+
+async def segment_names(deps: Deps, program: StoredProgram) -> dict[str, str]:
+    """The names the trace gives the terms applied ("terms for segment KA (Key accounts)")."""
+    codes = [t.segment_code for t in program.rules.terms if t.segment_code is not None]
+    if not codes:
+        return {}
+    return {code: segment.name
+            for code, segment in (await segment_repo.get_many(deps.db, codes)).items()}
 
 
 def figures_for(program: StoredProgram, period: Period, terms: Terms, basis: DealerBasis,
@@ -107,10 +120,11 @@ def figures_for(program: StoredProgram, period: Period, terms: Terms, basis: Dea
                      cumulative_basis=basis.cumulative, earlier_gross=before.gross,
                      cap_used=before.net, scorecard=inputs.scorecards.get(code),
                      deductions=penalties.deductions, forfeitures=penalties.forfeitures,
-                     adjustments=adjustments)
+                     adjustments=adjustments,
+                     segment_name=inputs.segment_names.get(terms.segment_code or ""))
     if kept_gross is None:
         return figures
-    net = net_from_gross(kept_gross, period_name=period.name,
+    net = net_from_gross(kept_gross, period_name=period.name, currency=program.rules.currency,
                          scorecard_template_code=program.rules.scorecard_template_code,
                          scorecard=inputs.scorecards.get(code),
                          deductions=penalties.deductions, cap=terms.cap, cap_used=before.net,
@@ -135,7 +149,8 @@ def explained(figures: AccrualFigures, basis: DealerBasis, program: StoredProgra
         steps.insert(2, late_note)
     if dealer.get("status") == DealerStatus.SUSPENDED.value and status is AccrualStatus.OPEN:
         status = AccrualStatus.ON_HOLD
-        steps.append(on_hold_step("the dealer is SUSPENDED: not payable until reactivated"))
+        steps.append(on_hold_step(
+            Text("the dealer is SUSPENDED: not payable until reactivated")))
     return replace(figures, calculation=tuple(steps), status=status)
 
 

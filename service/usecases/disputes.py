@@ -14,6 +14,7 @@ from bson import ObjectId
 
 from domain.codes import TEXT_MAX, clean_name
 from domain.errors import NotFound, Problems
+from domain.text import Text
 from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
@@ -24,8 +25,9 @@ from service.repositories.disputes import Dispute
 
 
 def _not_disputable(problems: Problems, status: str) -> None:
-    problems.add(("input", "accrualId"), "only an APPROVED accrual not yet settled can be "
-                                         f"disputed; this one is {status}", "LOCKED")
+    problems.add(("input", "accrualId"), Text("only an APPROVED accrual not yet settled can be "
+                                              "disputed; this one is {status}", status=status),
+                 "LOCKED")
     problems.raise_if_any()
 
 
@@ -35,7 +37,7 @@ async def open_dispute(deps: Deps, actor: Principal, accrual_id: str, reason: st
     text = clean_name(reason, ("input", "reason"), problems, limit=TEXT_MAX)
     accrual = await accrual_repo.get_doc(deps.db, accrual_id, scope=actor.dealer_scope)
     if accrual is None:
-        raise NotFound(("input", "accrualId"), "no such accrual")
+        raise NotFound(("input", "accrualId"), Text("no such accrual"))
     problems.raise_if_any()
     for earlier in await dispute_repo.open_for_accrual(deps.db, str(accrual["_id"])):
         if pending.FIELD in earlier and not await complete(deps, earlier):
@@ -65,24 +67,24 @@ async def resolve_dispute(deps: Deps, actor: Principal, dispute_id: str, *, acce
                           adjustment: Decimal | None, note: str | None) -> Dispute:
     problems = Problems()
     if not accept and adjustment is not None:
-        problems.add(("input", "adjustmentAmount"), "a rejected dispute takes no adjustment")
+        problems.add(("input", "adjustmentAmount"), Text("a rejected dispute takes no adjustment"))
     if adjustment is not None and adjustment == 0:
-        problems.add(("input", "adjustmentAmount"), "leave it out rather than 0")
+        problems.add(("input", "adjustmentAmount"), Text("leave it out rather than 0"))
     cleaned = clean_name(note, ("input", "note"), problems, limit=TEXT_MAX) \
         if note and note.strip() else None
     current = await dispute_repo.get_doc(deps.db, dispute_id)
     if current is None:
-        raise NotFound(("input", "disputeId"), "no such dispute")
+        raise NotFound(("input", "disputeId"), Text("no such dispute"))
     status = "ACCEPTED" if accept else "REJECTED"
     if current["status"] == "OPEN" and pending.FIELD in current \
             and not await complete(deps, current):  # its opening stopped half-way
-        raise NotFound(("input", "disputeId"), "no such dispute")
+        raise NotFound(("input", "disputeId"), Text("no such dispute"))
     if current["status"] != "OPEN":
         if current["status"] == status and pending.FIELD in current and not problems:
             await complete(deps, current)  # a retry of a resolution that stopped half-way
             return dispute_repo.from_doc(current)
-        problems.add(("input", "disputeId"), f"the dispute is already {current['status']}",
-                     "LOCKED")
+        problems.add(("input", "disputeId"),
+                     Text("the dispute is already {status}", status=current["status"]), "LOCKED")
     problems.raise_if_any()
     now = deps.now()
     event = audit.event(actor=actor, action="resolveDispute", entity_type="Dispute",
@@ -93,7 +95,8 @@ async def resolve_dispute(deps: Deps, actor: Principal, dispute_id: str, *, acce
         deps.db, dispute_id, status=status, adjustment=adjustment, note=cleaned,
         actor=actor.sub, now=now, pending=pending.marker(now, actor, audit=event))
     if resolved is None:  # resolved by someone else a moment ago
-        problems.add(("input", "disputeId"), "the dispute was resolved meanwhile", "LOCKED")
+        problems.add(("input", "disputeId"), Text("the dispute was resolved meanwhile"),
+                     "LOCKED")
         problems.raise_if_any()
     assert resolved is not None
     failpoints.hit("dispute.after_resolve")
@@ -114,7 +117,8 @@ async def complete(deps: Deps, dispute: dict[str, Any]) -> bool:
             return False
     else:
         adjustment: Decimal | None = dispute.get("adjustmentAmount")
-        cause = f"dispute accepted: {dispute.get('resolutionNote') or dispute['reason']}"
+        cause = Text("dispute accepted: {note}",
+                     note=dispute.get("resolutionNote") or dispute["reason"])
         if adjustment is not None:
             await ledger.add_adjustment(
                 deps.db, dealer_code=dispute["dealerCode"], program_code=dispute["programCode"],

@@ -7,6 +7,7 @@ from typing import Any
 from domain.codes import clean_code, clean_name
 from domain.errors import Conflict, NotFound, Problems
 from domain.programs import ProgramRules, ProgramStatus, check_edit, validate_program
+from domain.text import Text
 from service.access import Forbidden
 from service.auth import Principal, Role
 from service.deps import Deps
@@ -41,7 +42,8 @@ async def _replace(deps: Deps, actor: Principal, current: StoredProgram, rules: 
     doc = await program_repo.replace_current(deps.db, current, rules, status, now=now,
                                              pending=pending.marker(now, actor, audit=event))
     if doc is None:
-        raise Conflict(("input", "code"), "the program changed meanwhile; reload and retry")
+        raise Conflict(("input", "code"),
+                       Text("the program changed meanwhile; reload and retry"))
     await complete(deps, doc)
     return doc
 
@@ -80,7 +82,8 @@ async def create_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
     validate_program(rules, segments, templates)
     rules = replace(_cleaned(rules), version=1)
     if await program_repo.get(deps.db, rules.code) is not None:
-        raise Conflict(("input", "code"), f"program {rules.code!r} already exists")
+        raise Conflict(("input", "code"),
+                       Text("program {code} already exists", code=repr(rules.code)))
     status = ProgramStatus.ACTIVE if activate else ProgramStatus.DRAFT
     now = deps.now()
     event = _event(actor, "createProgram", rules.code, None,
@@ -100,7 +103,8 @@ async def update_program(deps: Deps, actor: Principal, rules: ProgramRules, *,
     rules = _cleaned(rules)
     current = await program_repo.get(deps.db, rules.code)
     if current is None:
-        raise NotFound(("input", "code"), f"no program with code {rules.code!r}")
+        raise NotFound(("input", "code"),
+                       Text("no program with code {code}", code=repr(rules.code)))
     if current.status is not ProgramStatus.DRAFT and actor.role not in MAY_ACTIVATE:
         raise Forbidden(f"role {actor.role.value} may edit only DRAFT programs")
     version = check_edit(current.rules, current.status, rules)
@@ -118,11 +122,12 @@ async def activate_program(deps: Deps, actor: Principal, code: str) -> StoredPro
     _check_activation(actor, True)
     current = await program_repo.get(deps.db, code.strip())
     if current is None:
-        raise NotFound(("input", "code"), f"no program with code {code!r}")
+        raise NotFound(("input", "code"), Text("no program with code {code}", code=repr(code)))
     if current.status is not ProgramStatus.DRAFT:
         problems = Problems()
-        problems.add(("input", "code"), f"program {current.code} is {current.status.value}, "
-                                        "not DRAFT", "LOCKED")
+        problems.add(("input", "code"), Text("program {code} is {status}, not DRAFT",
+                                             code=current.code, status=current.status.value),
+                     "LOCKED")
         problems.raise_if_any()
     segments, templates = await _known(deps)
     validate_program(current.rules, segments, templates)  # a segment may have gone since
@@ -135,7 +140,7 @@ async def activate_program(deps: Deps, actor: Principal, code: str) -> StoredPro
 async def retire_program(deps: Deps, actor: Principal, code: str) -> StoredProgram:
     current = await program_repo.get(deps.db, code.strip())
     if current is None:
-        raise NotFound(("input", "code"), f"no program with code {code!r}")
+        raise NotFound(("input", "code"), Text("no program with code {code}", code=repr(code)))
     if current.status is ProgramStatus.RETIRED:
         return current
     await _replace(deps, actor, current, current.rules, ProgramStatus.RETIRED, _event(

@@ -17,11 +17,12 @@ from dataclasses import replace
 from decimal import Decimal
 
 from domain.accrual import AccrualFigures
-from domain.calculation import CalculationStep
-from domain.money import ZERO, format_amount
+from domain.calculation import forfeited_after_approval_step
+from domain.money import ZERO
 from domain.net import AccrualStatus
 from domain.periods import Period
 from domain.programs import Accumulation
+from domain.text import Money, Param, Text, joined
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
 from service.repositories import ledger
@@ -50,17 +51,22 @@ def _net_before_adjustments(accrual: StoredAccrual) -> Decimal:
     return accrual.net_amount - accrual.adjustment_amount
 
 
-def _cause(period: Period, stored: StoredAccrual | None, now: AccrualFigures) -> str:
-    parts = []
+def _cause(period: Period, stored: StoredAccrual | None, now: AccrualFigures,
+           currency: str) -> Text:
+    parts: list[Text] = []
     if stored is None or stored.gross_amount != now.gross_amount:
-        was = format_amount(stored.gross_amount) if stored else "none"
-        parts.append(f"late transactions (gross {was} → {format_amount(now.gross_amount)})")
+        was: Param = Money(stored.gross_amount, currency) if stored else Text("none")
+        parts.append(Text("late transactions (gross {was} → {now})", was=was,
+                          now=Money(now.gross_amount, currency)))
     if stored is not None and stored.deduction_amount != now.deduction_amount:
-        parts.append(f"violations (deduction {format_amount(stored.deduction_amount)} → "
-                     f"{format_amount(now.deduction_amount)})")
+        parts.append(Text("violations (deduction {was} → {now})",
+                          was=Money(stored.deduction_amount, currency),
+                          now=Money(now.deduction_amount, currency)))
     if stored is not None and stored.score_multiplier != now.score_multiplier:
-        parts.append(f"scorecard (× {stored.score_multiplier} → × {now.score_multiplier})")
-    return f"correction for closed {period.name}: " + ("; ".join(parts) or "figures changed")
+        parts.append(Text("scorecard (× {was} → × {now})", was=stored.score_multiplier,
+                          now=now.score_multiplier))
+    return Text("correction for closed {period}: {what}", period=period.name,
+                what=joined(parts, "; ") if parts else Text("figures changed"))
 
 
 async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
@@ -111,7 +117,8 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
         if difference and await ledger.add_adjustment(
                 deps.db, dealer_code=code, program_code=rules.code,
                 target_period=target.name if target else None, amount=difference,
-                cause=_cause(period, booked, now), kind=CORRECTION, source_period=period.name,
+                cause=_cause(period, booked, now, rules.currency), kind=CORRECTION,
+                source_period=period.name,
                 sequence=count, now=deps.now()):
             landed.add(code)
             changed += 1
@@ -128,9 +135,8 @@ async def _forfeit(deps: Deps, program: StoredProgram, period: Period,
     if booked is None or booked.status is AccrualStatus.FORFEITED:
         return 0
     if booked.status in UNPAID:
-        step = CalculationStep("Forfeited after approval",
-                               "a FORFEIT violation covers this period: not payable", None)
-        await accrual_repo.mark_forfeited(deps.db, booked.id, step, now=deps.now())
+        await accrual_repo.mark_forfeited(deps.db, booked.id, forfeited_after_approval_step(),
+                                          now=deps.now())
         return 1
     already, count = (await ledger.booked_from(deps.db, program.code, period.name,
                                                [booked.dealer_code], RECLAIM)).get(
@@ -140,7 +146,8 @@ async def _forfeit(deps: Deps, program: StoredProgram, period: Period,
     added = await ledger.add_adjustment(
         deps.db, dealer_code=booked.dealer_code, program_code=program.code,
         target_period=target.name if target else None, amount=-booked.net_amount,
-        cause=f"reclaim of {format_amount(booked.net_amount)} settled for {period.name} "
-              "(forfeited)", kind=RECLAIM, source_period=period.name, sequence=count,
+        cause=Text("reclaim of {amount} settled for {period} (forfeited)",
+                   amount=Money(booked.net_amount, program.rules.currency), period=period.name),
+        kind=RECLAIM, source_period=period.name, sequence=count,
         now=deps.now())
     return int(added)

@@ -12,7 +12,7 @@ from typing import Any
 from bson import ObjectId
 
 from domain.codes import normalise_text
-from domain.errors import Conflict, Problems, ValidationFailed
+from domain.errors import Conflict, Problems, ValidationFailed, message_of
 from domain.periods import parse_period
 from domain.scorecards import (
     Kpi,
@@ -23,6 +23,7 @@ from domain.scorecards import (
     validate_actuals,
     validate_template,
 )
+from domain.text import Text
 from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
@@ -38,7 +39,8 @@ async def create_scorecard_template(deps: Deps, actor: Principal, *, code: str, 
     template = validate_template(code=code, name=name, kpis=kpis, bands=bands)
     if await scorecard_repo.get_template(deps.db, template.code) is not None:
         raise Conflict(("input", "code"),
-                       f"scorecard template {template.code!r} already exists")
+                       Text("scorecard template {code} already exists",
+                            code=repr(template.code)))
     now = deps.now()
     event = audit.event(actor=actor, action="createScorecardTemplate",
                         entity_type="ScorecardTemplate", entity_id=template.code, before=None,
@@ -54,20 +56,22 @@ async def _checked(deps: Deps, dealer_code: str, template_code: str, period: str
     """Every problem of a recordScorecard input at once: dealer, template, period, values."""
     problems = Problems()
     if await dealer_repo.get(deps.db, dealer_code) is None:
-        problems.add(("input", "dealerCode"), f"no dealer with code {dealer_code!r}",
-                     "NOT_FOUND")
+        problems.add(("input", "dealerCode"),
+                     Text("no dealer with code {code}", code=repr(dealer_code)), "NOT_FOUND")
     template = await scorecard_repo.get_template(deps.db, template_code)
     if template is None:
         problems.add(("input", "templateCode"),
-                     f"no scorecard template with code {template_code!r}", "NOT_FOUND")
+                     Text("no scorecard template with code {code}", code=repr(template_code)),
+                     "NOT_FOUND")
     try:
         parsed = parse_period(period)
     except ValueError as error:
-        problems.add(("input", "period"), str(error))
+        problems.add(("input", "period"), message_of(error))
     else:
         if parsed.start > deps.today():
             problems.add(("input", "period"),
-                         f"{period} has not begun yet (today is {deps.today()})")
+                         Text("{period} has not begun yet (today is {today})", period=period,
+                              today=deps.today()))
     actuals: dict[str, Decimal] = {}
     if template is not None:
         try:

@@ -3,25 +3,34 @@
 The steps and why each is safe to repeat are in repositories/settlements.py. A settle call
 first finishes any settlement of the same period that was interrupted (so "retry it" is the
 whole recovery procedure), then settles what is still approved and unclaimed.
+
+A payout document keeps what it paid to: each line carries its payee (dealer name and
+region, payout form, tax rate) as they were when the settlement *began* — stored in the
+intent, so a retry or the recovery pass after a rename still pays, and shows, the old name.
+A dealer whose accrual was claimed although `begin` did not see it (approved in between) is
+snapshotted when the lines are written; the lines are written once, so that is fixed too.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bson import ObjectId
 
-from domain.errors import NotFound, Problem, Problems, ValidationFailed
+from domain.errors import NotFound, Problem, Problems, ValidationFailed, message_of
 from domain.money import ZERO, percent_of, round_money
 from domain.periods import program_period
 from domain.programs import PayoutForm
+from domain.text import Text
 from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
 from service.repositories import audit, ledger, pending
+from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import settlements as settlement_repo
 from service.repositories.programs import StoredProgram
-from service.repositories.settlements import Settlement, SettlementLine, State
+from service.repositories.settlements import Payee, Payout, Settlement, SettlementLine, State
 
 
 async def settle(deps: Deps, actor: Principal, program_code: str,
@@ -31,57 +40,99 @@ async def settle(deps: Deps, actor: Principal, program_code: str,
     code, name = program_code.strip(), period_name.strip()
     program = await program_repo.get(deps.db, code)
     if program is None:
-        raise NotFound(("input", "programCode"), f"no program with code {code!r}")
+        raise NotFound(("input", "programCode"),
+                       Text("no program with code {code}", code=repr(code)))
     problems = Problems()
     try:
         period = program_period(name, program.rules.period_kind, program.rules.valid_from,
                                 program.rules.valid_to)
     except ValueError as error:
-        problems.add(("input", "period"), str(error))
+        problems.add(("input", "period"), message_of(error))
         problems.raise_if_any()
     if period.name not in await ledger.locks(deps.db, code):
-        problems.add(("input", "period"), f"close {period.name} before settling it")
+        problems.add(("input", "period"),
+                     Text("close {period} before settling it", period=period.name))
         problems.raise_if_any()
     recovered = [await complete(deps, doc)
                  for doc in await settlement_repo.unfinished(deps.db, code, period.name)]
     done = None
     if await settlement_repo.has_unclaimed(deps.db, code, period.name):
+        now = deps.now()
+        number = await settlement_repo.allocate_number(deps.db, now.astimezone(dt.UTC).year)
+        failpoints.hit("settle.after_number")
+        payout = payout_of(program)
+        payees = await payees_now(
+            deps, await settlement_repo.unclaimed_dealers(deps.db, code, period.name), payout)
         doc = await settlement_repo.begin(
             deps.db, ObjectId(), program_code=code, period=period.name, actor=actor.sub,
-            now=deps.now(), pending=pending.marker(deps.now(), actor))
+            now=now, pending=pending.marker(now, actor), number=number, payout=payout,
+            payees=list(payees.values()))
         failpoints.hit("settle.after_intent")
-        done = await complete(deps, doc, program)
+        done = await complete(deps, doc)
     paid = [s for s in [*recovered, done] if s is not None]
     if not paid:
         raise ValidationFailed([Problem(
-            ("input", "period"), f"nothing to settle for {period.name}: no accrual approved "
-                                 "since the last settlement", "NOTHING_TO_SETTLE")])
+            ("input", "period"), Text("nothing to settle for {period}: no accrual approved "
+                                      "since the last settlement", period=period.name),
+            "NOTHING_TO_SETTLE")])
     return paid[-1]  # this call's settlement, or the retried call's, finished now
 
 
-def lines_for(program: StoredProgram, claimed: list[dict[str, Any]]) -> list[SettlementLine]:
-    form = program.rules.payout_form
+def payout_of(program: StoredProgram) -> Payout:
+    return Payout(form=program.rules.payout_form, tax_rate=program.rules.tax_rate)
+
+
+async def payees_now(deps: Deps, dealer_codes: list[str], payout: Payout) -> dict[str, Payee]:
+    """The dealers as they are now, paid by `payout` (a dealer not found: its code as name)."""
+    dealers = await dealer_repo.get_many(deps.db, dealer_codes)
+    payees = {}
+    for code in dealer_codes:
+        dealer = dealers.get(code)
+        payees[code] = Payee(dealer_code=code, name=dealer.name if dealer else code,
+                             region=dealer.region if dealer else None,
+                             payout_form=payout.form, tax_rate=payout.tax_rate)
+    return payees
+
+
+async def payees_for(deps: Deps, doc: dict[str, Any],
+                     claimed: list[dict[str, Any]]) -> dict[str, Payee]:
+    """Whom the claimed accruals pay: the payees and terms of the intent; a dealer the
+    intent does not name, as it is now; an intent from before snapshots, everything now."""
+    payout = settlement_repo.intended_payout(doc)
+    if payout is None:
+        program = await program_repo.get(deps.db, doc["programCode"])
+        assert program is not None  # programs are never deleted
+        payout = payout_of(program)
+    payees = settlement_repo.intended_payees(doc, payout)
+    late = sorted({a["dealerCode"] for a in claimed} - set(payees))
+    if late:
+        payees.update(await payees_now(deps, late, payout))
+    return payees
+
+
+def lines_for(payees: dict[str, Payee], claimed: list[dict[str, Any]]) -> list[SettlementLine]:
     lines = []
     for accrual in claimed:
+        payee = payees[accrual["dealerCode"]]
         net = accrual["netAmount"]
-        taxed = form is PayoutForm.CASH and net > 0
-        tax = round_money(percent_of(net, program.rules.tax_rate) if taxed else ZERO)
+        taxed = payee.payout_form is PayoutForm.CASH and net > 0
+        tax = round_money(percent_of(net, payee.tax_rate) if taxed else ZERO)
         lines.append(SettlementLine(dealer_code=accrual["dealerCode"],
                                     accrual_id=str(accrual["_id"]), amount=net,
-                                    tax_withheld=tax, payable=net - tax, form=form))
+                                    tax_withheld=tax, payable=net - tax,
+                                    form=payee.payout_form, payee=payee))
     return lines
 
 
-async def complete(deps: Deps, doc: dict[str, Any],
-                   program: StoredProgram | None = None) -> Settlement | None:
+async def complete(deps: Deps, doc: dict[str, Any]) -> Settlement | None:
     """Take a settlement from wherever it stopped to DONE; None if it paid nothing (VOID)."""
     code, period, sid = doc["programCode"], doc["period"], doc["_id"]
+    doc = await settlement_repo.ensure_number(deps.db, doc)  # an intent from before numbers
     if settlement_repo.state_of(doc) is State.PENDING:
         await settlement_repo.claim(deps.db, code, period, sid)
         failpoints.hit("settle.after_claim")
-        program = program or await program_repo.get(deps.db, code)
-        assert program is not None  # programs are never deleted
-        lines = lines_for(program, await settlement_repo.claimed(deps.db, code, period, sid))
+        claimed = await settlement_repo.claimed(deps.db, code, period, sid)
+        lines = lines_for(await payees_for(deps, doc, claimed), claimed)
         written = await settlement_repo.write_lines(
             deps.db, sid, lines, sum((line.payable for line in lines), ZERO))
         doc = written or await settlement_repo.get_doc(deps.db, sid) or doc
@@ -94,13 +145,13 @@ async def complete(deps: Deps, doc: dict[str, Any],
         await audit.append(deps.db, actor=pending.actor_of(mark), action="settle",
                            entity_type="Settlement", entity_id=str(sid), before=None,
                            after={"programCode": code, "period": period,
-                                  "lines": len(doc["lines"]),
+                                  "number": doc["number"], "lines": len(doc["lines"]),
                                   "totalPayable": doc["totalPayable"]},
                            now=mark["since"], event_id=sid)
     await settlement_repo.finish(deps.db, doc)
     if settlement_repo.state_of(doc) is State.VOID:
         return None
-    return settlement_repo.from_doc(doc)
+    return (await settlement_repo.to_settlements(deps.db, [doc]))[0]
 
 
 async def repair_claims(deps: Deps) -> int:

@@ -11,6 +11,7 @@ from bson import ObjectId
 
 from domain.basis import BASIS_RULES, QUANTITY, TransactionKind
 from domain.programs import ProgramStatus
+from domain.text import Text
 from domain.tiers import RebateBasis
 from domain.transactions import RowError, Transaction, validate_row
 from service import failpoints
@@ -86,7 +87,8 @@ async def record_transactions(deps: Deps, actor: Principal,
             result.errors.append(checked)
         elif checked.dealer_code not in known:
             result.errors.append(RowError(index, checked.external_id,
-                                          f"no dealer with code {checked.dealer_code!r}",
+                                          Text("no dealer with code {code}",
+                                               code=repr(checked.dealer_code)),
                                           "NOT_FOUND"))
         elif checked.external_id in fresh:
             _same_or_conflict(result, index, checked, fresh[checked.external_id][1].fingerprint)
@@ -170,5 +172,5 @@ def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,
     else:
         result.errors.append(RowError(
             index, txn.external_id,
-            f"externalId {txn.external_id!r} was already recorded with different content; "
-            "nothing changed", "CONFLICT"))
+            Text("externalId {id} was already recorded with different content; nothing "
+                 "changed", id=repr(txn.external_id)), "CONFLICT"))

@@ -11,6 +11,7 @@ from domain.dealers import DealerStatus
 from domain.errors import NotFound, Problems
 from domain.periods import DateRange
 from domain.programs import Accumulation, ProgramStatus
+from domain.text import Text
 from domain.violations import PenaltyKind, Violation, ViolationType, validate_violation
 from service import failpoints
 from service.auth import Principal
@@ -31,7 +32,8 @@ async def record_violation(deps: Deps, actor: Principal, *, dealer_code: str,
     dealer = await dealer_repo.get(deps.db, code)
     problems = Problems()
     if dealer is None:
-        problems.add(("input", "dealerCode"), f"no dealer with code {code!r}", "NOT_FOUND")
+        problems.add(("input", "dealerCode"), Text("no dealer with code {code}", code=repr(code)),
+                     "NOT_FOUND")
     text = validate_violation(description=description, occurred_on=occurred_on, kind=kind,
                               percent=percent, today=deps.today(), problems=problems)
     now = deps.now()
@@ -95,11 +97,12 @@ async def reinstate_dealer(deps: Deps, actor: Principal, code: str, note: str | 
     """An ADMIN lifts a disqualification; what was forfeited stays forfeited."""
     dealer = await dealer_repo.get(deps.db, code.strip())
     if dealer is None:
-        raise NotFound(("input", "dealerCode"), f"no dealer with code {code!r}")
+        raise NotFound(("input", "dealerCode"), Text("no dealer with code {code}", code=repr(code)))
     if dealer.status is not DealerStatus.DISQUALIFIED:
         problems = Problems()
         problems.add(("input", "dealerCode"),
-                     f"dealer {dealer.code} is {dealer.status.value}, not DISQUALIFIED")
+                     Text("dealer {code} is {status}, not DISQUALIFIED", code=dealer.code,
+                          status=dealer.status.value))
         problems.raise_if_any()
     now = deps.now()
     event = audit.event(actor=actor, action="reinstateDealer", entity_type="Dealer",

@@ -171,4 +171,4 @@ async def test_a_surge_after_running_accruals_shows_up_in_the_queue(
     assert surge["details"]["previous"] == [{"period": "2026-Q1", "basis": "1000"},
                                             {"period": "2026-Q2", "basis": "1000"},
                                             {"period": "2026-Q3", "basis": "1000"}]
-    assert "4.0× its average of 1,000.00" in surge["message"]
+    assert "4.0× its average of CNY 1,000.00" in surge["message"]

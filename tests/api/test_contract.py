@@ -26,8 +26,6 @@ NOT_YET_BUILT: set[str] = {
     "SetTargetsInput", "SetTargetsPayload", "Mutation.setTargets", "Dealer.targets",
     "Accrual.target", "Accrual.achievementPercent", "RebateForecast.target",
     "RebateForecast.achievementPercent",
-    # issue 9: what was paid to whom, frozen at settle time
-    "SettlementPayee", "SettlementLine.payee", "Settlement.number",
     # issue 11: rebate accounts
     "Program.creditValidityDays", "ProgramInput.creditValidityDays",
     "Segment.maxOrderOffsetPercent", "SegmentInput.maxOrderOffsetPercent",

@@ -258,7 +258,7 @@ def test_forfeiture_after_settlement_reclaims_the_money(api: Api) -> None:
     # Q2's own 100.00 is forfeited, and the 500.00 paid for Q1 is reclaimed here
     assert (q2["status"], q2["grossAmount"], q2["adjustmentAmount"], q2["netAmount"]) == \
         ("FORFEITED", "100.00", "-500.00", "-500.00")
-    assert "reclaim of 500.00 settled for 2026-Q1" in trace(q2)
+    assert "reclaim of CNY 500.00 settled for 2026-Q1" in trace(q2)
     sales(api, "FORFEIT", "FY1", ("2026-07-05", "1000"))
     wait_for(lambda: accrual(api, "FORFEIT", "FY1", "2026-Q3")["status"] == "FORFEITED")
     reinstated = api.gql('mutation { reinstateDealer(input: {dealerCode: "FY1", '

@@ -89,10 +89,18 @@ def test_query_variables_and_operation_name_of_the_wrong_type_are_a_400(
 TWO_OPERATIONS = "query Count { dealers { totalCount } } query Name { __typename }"
 
 
-def test_two_operations_without_an_operation_name_are_a_400_that_says_which_to_name(
+def request_error(response: httpx.Response, code: str) -> str:
+    """A GraphQL request error as application/json: a 200 (GraphQL over HTTP) without data."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "data" not in body and body["errors"][0]["extensions"]["code"] == code, body
+    return str(body["errors"][0]["message"])
+
+
+def test_two_operations_without_an_operation_name_are_a_request_error_that_says_which_to_name(
         api: Api) -> None:
-    message = refused(api.client.post("/graphql", json={"query": TWO_OPERATIONS},
-                                      headers=headers(api)), 400, "BAD_REQUEST")
+    message = request_error(api.client.post("/graphql", json={"query": TWO_OPERATIONS},
+                                            headers=headers(api)), "OPERATION_NOT_FOUND")
     assert "operationName" in message and "Count" in message and "Name" in message
 
 
@@ -104,14 +112,15 @@ def test_an_operation_name_picks_one_of_several_operations(api: Api) -> None:
     unknown = api.client.post("/graphql", json={"query": TWO_OPERATIONS,
                                                 "operationName": "Missing"},
                               headers=headers(api))
-    assert "Missing" in refused(unknown, 400, "BAD_REQUEST")
+    assert "Missing" in request_error(unknown, "OPERATION_NOT_FOUND")
 
 
-def test_strawberrys_own_refusals_are_json_too(api: Api) -> None:
+def test_a_mutation_over_get_is_a_json_405_that_allows_post(api: Api) -> None:
     over_get = api.client.get("/graphql", headers=headers(api), params={
         "query": 'mutation { upsertDealer(input: {code: "GET2", name: "g"}) '
                  "{ userErrors { code } } }"})
-    assert "GET" in refused(over_get, 400, "BAD_REQUEST")
+    assert "POST" in refused(over_get, 405, "METHOD_NOT_ALLOWED")
+    assert over_get.headers["allow"] == "POST"
 
 
 def test_methods_other_than_get_and_post_get_a_json_405(api: Api) -> None:
@@ -121,10 +130,11 @@ def test_methods_other_than_get_and_post_get_a_json_405(api: Api) -> None:
         assert response.headers["allow"] == "GET, POST"
 
 
-def test_a_get_with_two_operations_and_no_operation_name_is_a_400_too(api: Api) -> None:
+def test_a_get_with_two_operations_and_no_operation_name_is_a_request_error_too(
+        api: Api) -> None:
     response = api.client.get("/graphql", params={"query": TWO_OPERATIONS},
                               headers=headers(api))
-    assert "operationName" in refused(response, 400, "BAD_REQUEST")
+    assert "operationName" in request_error(response, "OPERATION_NOT_FOUND")
 
 
 def test_operations_while_the_database_is_down_get_a_503_unavailable_with_retry_after(

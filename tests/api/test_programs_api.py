@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from schema.relay import to_global_id
 from tests.api.engine_helpers import (
     accruals,
     create_program,
@@ -137,3 +138,76 @@ def test_every_program_change_is_audited(api: Api) -> None:
                      '{ edges { node { action role } } } }')["auditEvents"]["edges"]
     assert [e["node"]["action"] for e in events] == ["activateProgram", "updateProgram",
                                                      "createProgram"]
+
+
+# ---- ids: `id` names the program whatever its version, `versionId` one version ------------
+
+NODE = """query($id: ID!) { node(id: $id) { id ... on Program { versionId code version name
+    status } } }"""
+IDS = "program { id versionId version status } userErrors { code }"
+
+
+def _ids(api: Api, code: str) -> dict[str, Any]:
+    found: dict[str, Any] = api.gql(f'{{ program(code: "{code}") {{ id versionId version '
+                                    'status } }')["program"]
+    return found
+
+
+def test_a_program_keeps_its_id_through_new_versions_activation_and_retirement(
+        api: Api) -> None:
+    draft = api.gql(f"""mutation($input: ProgramInput!) {{ createProgram(input: $input) {{
+        {IDS} }} }}""", {"input": program_input("STABLE", activate=None)}
+                    )["createProgram"]["program"]
+    first = _ids(api, "STABLE")
+    assert first["status"] == "DRAFT" and first["id"] == to_global_id("Program", "STABLE")
+    activated = api.gql(f'mutation {{ activateProgram(input: {{code: "STABLE"}}) {{ {IDS} }} }}'
+                        )["activateProgram"]["program"]
+    edited = api.gql(f"""mutation($input: ProgramInput!) {{ updateProgram(input: $input) {{
+        {IDS} }} }}""", {"input": program_input("STABLE", name="Stable v2", activate=None)}
+                     )["updateProgram"]["program"]
+    retired = api.gql(f'mutation {{ retireProgram(input: {{code: "STABLE"}}) {{ {IDS} }} }}'
+                      )["retireProgram"]["program"]
+    assert (activated["version"], edited["version"]) == (1, 2)
+    assert {p["id"] for p in (draft, first, activated, edited, retired)} == {first["id"]}
+    assert first["versionId"] == activated["versionId"] != edited["versionId"]
+    assert edited["versionId"] == retired["versionId"]
+
+
+def test_the_stable_id_finds_the_current_version_and_a_version_id_its_own(api: Api) -> None:
+    create_program(api, "VERSIONED")
+    v1 = _ids(api, "VERSIONED")
+    api.gql(UPDATE, {"input": program_input("VERSIONED", name="Second", activate=None)})
+    v2 = _ids(api, "VERSIONED")
+    assert v1["id"] == v2["id"] and v2["version"] == 2
+    current = api.gql(NODE, {"id": v2["id"]})["node"]
+    assert (current["id"], current["versionId"], current["version"], current["name"]) == \
+        (v2["id"], v2["versionId"], 2, "Second")
+    # what a CRM cached before: the id of version 1 (the old id format) still resolves to it
+    old = api.gql(NODE, {"id": v1["versionId"]})["node"]
+    assert (old["id"], old["versionId"], old["version"], old["name"]) == \
+        (v1["id"], v1["versionId"], 1, "Program VERSIONED")
+    assert v1["versionId"] == to_global_id("Program", "VERSIONED:1")
+    for key in ("VERSIONED:3", "VERSIONED:x", "VERSIONED:", "NOPE", ":1"):
+        assert api.gql(NODE, {"id": to_global_id("Program", key)}) == {"node": None}, key
+
+
+def test_an_accrual_names_its_program_by_the_stable_id_and_its_version(api: Api) -> None:
+    record(api, [row("ids-1", "P1", "INVOICE", "2026-02-02", "1000")])
+    create_program(api, "ACCRUED")
+    wait_for(lambda: len(accruals(api, programCode="ACCRUED", dealerCode="P1")) == 1)
+    v1 = _ids(api, "ACCRUED")
+    api.gql(UPDATE, {"input": program_input("ACCRUED", name="Edited", activate=None)})
+    found = api.gql("""{ accruals(filter: {programCode: "ACCRUED", period: "2026-Q1"}) {
+        edges { node { programVersion program { id versionId version } } } } }""")
+    [accrual] = [e["node"] for e in found["accruals"]["edges"]]
+    assert accrual["program"] == {"id": v1["id"], "versionId": v1["versionId"], "version": 1}
+
+
+def test_a_dealer_finds_by_either_id_only_programs_it_may_see(api: Api) -> None:
+    create_program(api, "GOLD-IDS", terms=[{"segmentCode": "GOLD",
+                                            "tiers": [{"threshold": "0", "rate": "5"}]}])
+    gold = _ids(api, "GOLD-IDS")
+    for global_id in (gold["id"], gold["versionId"]):
+        seen = api.gql(NODE, {"id": global_id}, role="DEALER", dealer="P1")["node"]
+        assert (seen["id"], seen["code"]) == (gold["id"], "GOLD-IDS")
+        assert api.gql(NODE, {"id": global_id}, role="DEALER", dealer="P2") == {"node": None}

@@ -7,6 +7,7 @@ does not exist or does not list it.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from bson import ObjectId
 
 from service.failpoints import POINTS
 from tests.api.control_helpers import close, settle
-from tests.api.engine_helpers import create_program, dealer, record, row
+from tests.api.engine_helpers import create_program, dealer, program_input, record, row
 from tests.crash.checks import local_id
 from tests.crash.conftest import RECOVERY_BOUND, CrashHarness, eventually
 
@@ -32,6 +33,10 @@ SETTLEMENTS = """query($program: String, $period: String) {
   settlements(programCode: $program, period: $period) {
     id period totalPayable lines { amount taxWithheld payable dealer { code }
                                    accrual { id status netAmount } } } }"""
+PAID_TO = """query($program: String, $period: String) {
+  settlements(programCode: $program, period: $period) {
+    id number createdAt lines { taxWithheld payee { dealerCode name region payoutForm taxRate } }
+  } }"""
 
 
 @pytest.fixture
@@ -156,3 +161,47 @@ def test_an_interrupted_settlement_is_finished_or_undone_by_the_worker_alone(
     settle_answered(settle(api, PROGRAM, PERIOD))  # finance settles later, as usual
     assert_paid_exactly_once(crash, closed)
     assert_nothing_left_to_settle(crash)
+
+
+def rename_and_raise_the_tax(api: Any) -> None:
+    """What changes between the crash and the retry: S1 renamed and moved, the program's tax
+    rate doubled (Q1 is closed, so no accrual changes)."""
+    dealer(api, "S1", name="S1 renamed", region="WEST")
+    answer = api.gql("""mutation($input: ProgramInput!) { updateProgram(input: $input) {
+        userErrors { code } } }""", {"input": program_input(
+        PROGRAM, activate=None, taxRate="20", productCodes=[PROGRAM],
+        terms=[{"tiers": [{"threshold": "0", "rate": "10"}]}])})["updateProgram"]
+    assert answer["userErrors"] == [], answer
+
+
+@pytest.mark.parametrize("point", SETTLE_POINTS)
+def test_a_settlement_finished_after_a_crash_keeps_its_number_and_the_payees_it_began_with(
+        crash: CrashHarness, closed: dict[str, Decimal], point: str) -> None:
+    """Whoever finishes it (the retry or the worker, racing here), a settlement whose intent
+    was written pays the dealers, and the tax, as they were when it began, under the number
+    it took then. Killed before the intent, the number is lost (a gap, never a duplicate) and
+    the retry is a new settlement of the dealers as they are now."""
+    crash.crash(point, lambda api: settle(api, PROGRAM, PERIOD))
+    intent = crash.db.settlements.find_one({"programCode": PROGRAM})
+    assert (intent is None) == (point == "settle.after_number"), intent
+    api = crash.restart()
+    rename_and_raise_the_tax(api)
+    settle_answered(settle(api, PROGRAM, PERIOD))
+    assert_paid_exactly_once(crash, closed)
+    [paid] = api.gql(PAID_TO, {"program": PROGRAM, "period": PERIOD})["settlements"]
+    year = paid["createdAt"][:4]
+    if intent is None:  # the number taken before the crash is skipped
+        expected, name, region, rate = f"STL-{year}-000002", "S1 renamed", "WEST", "20"
+    else:
+        assert intent["number"] == f"STL-{year}-000001", intent
+        expected, name, region, rate = intent["number"], "S1", None, "10"
+    assert re.fullmatch(r"STL-\d{4}-\d{6}", paid["number"]) and paid["number"] == expected
+    payees = {line["payee"]["dealerCode"]: line["payee"] for line in paid["lines"]}
+    assert payees["S1"] == {"dealerCode": "S1", "name": name, "region": region,
+                            "payoutForm": "CASH", "taxRate": rate}
+    assert {p["taxRate"] for p in payees.values()} == {rate}
+    taxes = {line["payee"]["dealerCode"]: Decimal(line["taxWithheld"]) for line in paid["lines"]}
+    assert taxes["S1"] == NETS["S1"] * Decimal(rate) / 100
+    crash.past_recovery()  # and the worker's pass after it changes none of that
+    assert api.gql(PAID_TO, {"program": PROGRAM, "period": PERIOD})["settlements"] == [paid]
+    assert crash.db.settlements.count_documents({"number": paid["number"]}) == 1

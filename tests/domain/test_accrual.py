@@ -21,6 +21,7 @@ from domain.accrual import (
 )
 from domain.periods import PeriodKind, parse_period
 from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
+from domain.text import Money, Text
 from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 
 D = Decimal
@@ -70,13 +71,15 @@ def test_the_spec_worked_example_gives_6000_then_16000() -> None:
     assert (q2.gross_amount, q2.rate, q2.net_amount) == (D("16000.00"), D("2"), D("16000.00"))
     assert (q2.basis, q2.cumulative_basis) == (D("500000"), D("1100000"))
     trace = formulas(q2.calculation)
-    assert "cash collected from 2026-04-01 to 2026-06-30: 500,000.00" in trace
-    assert "cash collected from 2026-01-01 to 2026-06-30: 1,100,000.00" in trace
-    assert "1,100,000.00 ≥ threshold 1,000,000.00: rate 2%" in trace
-    assert "1,100,000.00 × 2% = 22,000.00" in trace
-    assert "Gross of earlier periods: 6,000.00 (2026-Q1)" in trace
-    assert "Gross (true-up): 22,000.00 − 6,000.00 = 16,000.00" in trace
-    assert q2.calculation[-1] == CalculationStep("Net", "16,000.00", D("16000.00"))
+    assert "cash collected from 2026-04-01 to 2026-06-30: CNY 500,000.00" in trace
+    assert "cash collected from 2026-01-01 to 2026-06-30: CNY 1,100,000.00" in trace
+    assert "Terms: default terms" in trace
+    assert "CNY 1,100,000.00 ≥ threshold CNY 1,000,000.00: rate 2%" in trace
+    assert "CNY 1,100,000.00 × 2% = CNY 22,000.00" in trace
+    assert "Gross of earlier periods: CNY 6,000.00 (2026-Q1)" in trace
+    assert "Gross (true-up): CNY 22,000.00 − CNY 6,000.00 = CNY 16,000.00" in trace
+    assert q2.calculation[-1] == CalculationStep(
+        Text("Net"), Text("{amount}", amount=Money(D("16000.00"), "CNY")), D("16000.00"))
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,7 @@ def test_a_clawback_is_reported_as_a_negative_gross_and_net() -> None:
         earlier_gross=[EarlierGross("2026-Q1", D("22000.00"))],
     )
     assert (q2.gross_amount, q2.net_amount, q2.rate) == (D("-13000.00"), D("-13000.00"), D("1"))
-    assert "9,000.00 − 22,000.00 = -13,000.00" in formulas(q2.calculation)
+    assert "CNY 9,000.00 − CNY 22,000.00 = CNY -13,000.00" in formulas(q2.calculation)
 
 
 def test_a_per_period_accrual_uses_only_its_period_and_ignores_earlier_gross() -> None:
@@ -123,7 +126,7 @@ def test_a_per_period_accrual_uses_only_its_period_and_ignores_earlier_gross() -
         earlier_gross=[EarlierGross("2026-Q1", D("6000.00"))],
     )
     assert (q2.cumulative_basis, q2.gross_amount, q2.rate) == (D("500000"), D("5000.00"), D("1"))
-    assert "Gross rebate: 500,000.00 × 1% = 5,000.00" in formulas(q2.calculation)
+    assert "Gross rebate: CNY 500,000.00 × 1% = CNY 5,000.00" in formulas(q2.calculation)
 
 
 def test_an_incremental_accrual_shows_each_slice_and_rounds_once() -> None:
@@ -141,9 +144,10 @@ def test_an_incremental_accrual_shows_each_slice_and_rounds_once() -> None:
     assert jan.gross_amount == D("650.38")  # 500 + 150.375, rounded half up once
     trace = formulas(jan.calculation)
     assert "net units (invoiced − returned) from 2026-01-15 to 2026-01-31: 1,200.5 units" in trace
-    assert "Slice from 0 units to 1,000 units: 1,000 units × 0.50 = 500.00" in trace
-    assert "Slice from 1,000 units: 200.5 units × 0.75 = 150.375" in trace
-    assert "500.00 + 150.375 = 650.375 → 650.38 (rounded half up to the cent)" in trace
+    assert "Slice from 0 units to 1,000 units: 1,000 units × CNY 0.50 = CNY 500.00" in trace
+    assert "Slice from 1,000 units: 200.5 units × CNY 0.75 = CNY 150.375" in trace
+    assert ("CNY 500.00 + CNY 150.375 = CNY 650.375 → CNY 650.38 (rounded half up to the "
+            "cent)") in trace
 
 
 def test_below_the_first_threshold_the_accrual_says_so_and_earns_nothing() -> None:
@@ -155,7 +159,8 @@ def test_below_the_first_threshold_the_accrual_says_so_and_earns_nothing() -> No
         basis=D("4999.99"),
     )
     assert (q1.rate, q1.gross_amount, q1.net_amount) == (D("0"), D("0.00"), D("0.00"))
-    assert "none: 4,999.99 is below the first threshold 5,000.00" in formulas(q1.calculation)
+    assert "none: CNY 4,999.99 is below the first threshold CNY 5,000.00" in formulas(
+        q1.calculation)
 
 
 def test_a_year_to_date_accrual_needs_its_cumulative_basis() -> None:
@@ -343,7 +348,7 @@ def test_gross_to_net_applies_scorecard_deductions_cap_forfeiture_and_adjustment
     net: str,
     status: AccrualStatus,
 ) -> None:
-    figures = net_from_gross(D(gross), period_name="2026-Q2", **options)
+    figures = net_from_gross(D(gross), period_name="2026-Q2", currency="CNY", **options)
     assert figures.score_multiplier == D(multiplier)
     assert figures.deduction_amount == D(deduction)
     assert figures.net_amount == D(net)
@@ -355,6 +360,7 @@ def test_the_trace_names_each_violation_the_cap_the_forfeiture_and_each_adjustme
     figures = net_from_gross(
         D("16000.00"),
         period_name="2026-Q2",
+        currency="CNY",
         scorecard_template_code="SC",
         scorecard=SCORED,
         deductions=[
@@ -366,15 +372,15 @@ def test_the_trace_names_each_violation_the_cap_the_forfeiture_and_each_adjustme
         adjustments=[Adjustment(D("-100"), "dispute D-1 accepted")],
     )
     assert formulas(figures.calculation).splitlines() == [
-        "Scorecard: score 85.00 gives multiplier 0.9: 16,000.00 × 0.9 = 14,400.00",
+        "Scorecard: score 85.00 gives multiplier 0.9: CNY 16,000.00 × 0.9 = CNY 14,400.00",
         "Deduction: Price disruption on 2026-05-03: 10%",
         "Deduction: Cross-region sales on 2026-06-01: 5%",
-        "Deductions: 10% + 5% = 15%; 15% of 14,400.00 = 2,160.00",
-        "After deductions: 14,400.00 − 2,160.00 = 12,240.00",
-        "Cap: cap 20,000.00 − 8,000.00 already accrued in other periods = 12,000.00 left; "
-        "12,240.00 cut to 12,000.00",
-        "Adjustment: dispute D-1 accepted: −100.00",
-        "Net: 12,000.00 − 100.00 = 11,900.00",
+        "Deductions: 10% + 5% = 15%; 15% of CNY 14,400.00 = CNY 2,160.00",
+        "After deductions: CNY 14,400.00 − CNY 2,160.00 = CNY 12,240.00",
+        "Cap: cap CNY 20,000.00 − CNY 8,000.00 already accrued in other periods = "
+        "CNY 12,000.00 left; CNY 12,240.00 cut to CNY 12,000.00",
+        "Adjustment: dispute D-1 accepted: −CNY 100.00",
+        "Net: CNY 12,000.00 − CNY 100.00 = CNY 11,900.00",
     ]
     assert figures.cap_reduction == D("240.00")
     assert figures.deduction_percent == D("15")
@@ -384,25 +390,28 @@ def test_deductions_over_100_percent_are_capped_and_say_so() -> None:
     figures = net_from_gross(
         D("1000.00"),
         period_name="2026-Q1",
+        currency="CNY",
         deductions=[Deduction("Price disruption", D("80")), Deduction("Counterfeit", D("40"))],
     )
     assert figures.deduction_percent == D("100")
-    assert "80% + 40% = 120%, capped at 100%; 100% of 1,000.00 = 1,000.00" in formulas(
+    assert "80% + 40% = 120%, capped at 100%; 100% of CNY 1,000.00 = CNY 1,000.00" in formulas(
         figures.calculation
     )
 
 
 def test_a_missing_scorecard_puts_the_accrual_on_hold_and_explains_why() -> None:
-    figures = net_from_gross(D("500.00"), period_name="2026-Q3", scorecard_template_code="SC-2026")
+    figures = net_from_gross(D("500.00"), period_name="2026-Q3", currency="CNY",
+                             scorecard_template_code="SC-2026")
     trace = formulas(figures.calculation)
     assert "no SC-2026 scorecard recorded for 2026-Q3" in trace
-    assert figures.calculation[-1].label == "Net (on hold until the scorecard is recorded)"
+    assert str(figures.calculation[-1].label) == "Net (on hold until the scorecard is recorded)"
 
 
 def test_a_forfeiture_names_its_violation_in_the_trace() -> None:
     figures = net_from_gross(
-        D("500.00"), period_name="2026-Q3", forfeitures=["Counterfeit goods on 2026-08-01 (V-9)"]
+        D("500.00"), period_name="2026-Q3", currency="CNY",
+        forfeitures=["Counterfeit goods on 2026-08-01 (V-9)"],
     )
-    assert "Forfeited: Counterfeit goods on 2026-08-01 (V-9): 500.00 → 0.00" in formulas(
+    assert "Forfeited: Counterfeit goods on 2026-08-01 (V-9): CNY 500.00 → CNY 0.00" in formulas(
         figures.calculation
     )

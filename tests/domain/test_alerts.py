@@ -20,6 +20,7 @@ from domain.alerts import (
     surge_message,
 )
 from domain.periods import parse_period
+from domain.text import Language, Locale
 from domain.tiers import RebateBasis
 
 D = Decimal
@@ -149,19 +150,25 @@ def test_an_earlier_period_is_fair_history_only_if_program_and_dealer_ran_all_of
 def test_messages_speak_a_channel_managers_language() -> None:
     surge = surge_message(
         dealer_code="D1", program_code="P1", period=parse_period("2026-Q4"),
-        basis=D("4000"), basis_kind=RebateBasis.SALES_AMOUNT,
+        basis=D("4000"), basis_kind=RebateBasis.SALES_AMOUNT, currency="CNY",
         previous=[PeriodBasis("2026-Q1", D("1000")), PeriodBasis("2026-Q2", D("1000")),
                   PeriodBasis("2026-Q3", D("1000"))])
-    assert "4,000.00, 4.0× its average of 1,000.00 over the previous three quarters" in surge
-    assert "2026-Q1: 1,000.00" in surge and "channel" in surge
-    units = surge_message(
+    assert ("CNY 4,000.00, 4.0× its average of CNY 1,000.00 over the previous three quarters"
+            in str(surge))
+    assert "2026-Q1: CNY 1,000.00" in str(surge) and "channel" in str(surge)
+    chinese = surge.render(Locale(Language.ZH_CN))
+    assert "4,000.00 元，是前三个季度平均值 1,000.00 元 的 4.0 倍" in chinese
+    assert "2026-Q1：1,000.00 元、2026-Q2：1,000.00 元" in chinese and "压货" in chinese
+    units = str(surge_message(
         dealer_code="D1", program_code="P1", period=parse_period("2026-05"),
-        basis=D("700"), basis_kind=RebateBasis.QUANTITY,
-        previous=[PeriodBasis("2026-02", D("100"))] * 3)
+        basis=D("700"), basis_kind=RebateBasis.QUANTITY, currency="CNY",
+        previous=[PeriodBasis("2026-02", D("100"))] * 3))
     assert "net quantity" in units and "700 units" in units and "three months" in units
     moved = cross_region_message(dealer_code="D1", dealer_region="EAST",
                                  regions=["NORTH", "SOUTH"], count=3)
-    assert moved.startswith("3 sales were reported as delivered to NORTH, SOUTH, outside "
-                            "dealer D1's region EAST") and "窜货" in moved
-    assert cross_region_message(dealer_code="D1", dealer_region="EAST", regions=["SOUTH"],
-                                count=1).startswith("1 sale was")
+    assert str(moved).startswith("3 sales were reported as delivered to NORTH, SOUTH, outside "
+                                 "dealer D1's region EAST") and "窜货" in str(moved)
+    assert moved.render(Locale(Language.ZH_CN)).startswith(
+        "有 3 笔销售申报发往 NORTH、SOUTH，超出经销商 D1 的所属区域 EAST。")
+    assert str(cross_region_message(dealer_code="D1", dealer_region="EAST", regions=["SOUTH"],
+                                    count=1)).startswith("1 sale was")

@@ -135,6 +135,7 @@ def test_net_never_exceeds_what_is_left_under_the_cap(
     figures = net_from_gross(
         gross,
         period_name="2026-Q1",
+        currency="CNY",
         scorecard_template_code="SC" if multiplier is not None else None,
         scorecard=ScorecardResult(Decimal("80"), multiplier) if multiplier is not None else None,
         deductions=[Deduction(f"violation {i}", p) for i, p in enumerate(percents)],

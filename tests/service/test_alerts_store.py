@@ -85,7 +85,7 @@ async def test_three_quarters_of_about_a_thousand_then_four_thousand_is_a_surge(
     assert alert["details"]["basis"] == D("4000")
     assert alert["details"]["average"] == D("1000.00")
     assert [p["period"] for p in alert["details"]["previous"]] == QUARTERS[:3]
-    assert "4,000.00, 4.0× its average of 1,000.00 over the previous three quarters" in \
+    assert "CNY 4,000.00, 4.0× its average of CNY 1,000.00 over the previous three quarters" in \
         alert["message"]
 
 
@@ -202,7 +202,7 @@ async def test_a_surge_computed_by_the_engine_is_flagged(deps: Deps) -> None:
     [alert] = await alerts_of(deps, programCode=code)  # raised by the computation itself
     assert await check_surges(deps, code, "2026-Q4", None) == 0  # and only once
     assert alert["dealerCode"] == "A5" and alert["details"]["basis"] == D("4000")
-    assert "net sales in program ENGINE for 2026-Q4 is 4,000.00" in alert["message"]
+    assert "net sales in program ENGINE for 2026-Q4 is CNY 4,000.00" in alert["message"]
 
 
 async def test_a_batch_with_goods_outside_the_dealers_region_raises_one_alert_per_dealer(

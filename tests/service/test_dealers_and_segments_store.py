@@ -12,6 +12,7 @@ from domain.segments import SegmentRule
 from service.auth import Principal, Role
 from service.db import Database
 from service.deps import Deps
+from service.pagination import PageRequest
 from service.repositories import audit
 from service.repositories import dealers as dealer_repo
 from service.usecases.dealers import upsert_dealer
@@ -22,7 +23,7 @@ ADMIN = Principal(sub="alice", role=Role.ADMIN)
 
 
 async def codes_in(deps: Deps, segment: str) -> list[str]:
-    page = await dealer_repo.page(deps.db, first=100, after=None, segment_code=segment,
+    page = await dealer_repo.page(deps.db, PageRequest(size=100), segment_code=segment,
                                   status=None, scope=None)
     return [d.code for d in page.items]
 
@@ -130,8 +131,8 @@ async def test_duplicate_priority_is_a_conflict_even_when_racing(deps: Deps) -> 
 async def test_every_mutation_is_audited_with_before_and_after(deps: Deps) -> None:
     await upsert_dealer(deps, ADMIN, code="AU1", name="Before")
     await upsert_dealer(deps, Principal(sub="bob", role=Role.SALES), code="AU1", name="After")
-    page = await audit.page(deps.db, entity_type="Dealer", entity_id="AU1", first=10,
-                            after=None)
+    page = await audit.page(deps.db, PageRequest(size=10), entity_type="Dealer",
+                            entity_id="AU1")
     assert [e.actor for e in page.items] == ["bob", "alice"]
     newest, oldest = page.items
     assert oldest.before is None and oldest.after["name"] == "Before"
@@ -146,10 +147,11 @@ async def test_refresh_recomputes_every_segment_and_is_audited(deps: Deps) -> No
 
 
 async def test_segment_pages_for_many_segments_come_from_one_aggregation(deps: Deps) -> None:
-    found = await dealer_repo.pages_by_segment(deps.db, ["WEST", "FIVE", "NOPE"], first=1,
-                                               after=None, scope=None)
-    assert {code: ([d.code for d in items], total) for code, (items, total) in found.items()} \
+    found = await dealer_repo.pages_by_segment(deps.db, ["WEST", "FIVE", "NOPE"],
+                                               PageRequest(size=1), scope=None)
+    assert {code: ([d.code for d in page.items], page.total) for code, page in found.items()} \
         == {"WEST": (["M4"], 1), "FIVE": (["T1"], 1)}
+    assert "WEST" in found["WEST"].items[0].segment_codes  # the member, not split up
 
 
 async def test_a_database_that_does_not_answer_is_not_ready() -> None:
