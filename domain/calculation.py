@@ -23,6 +23,7 @@ from domain.tiers import (
     slices,
     tier_reached,
 )
+from domain.transaction_tiers import EachTransaction, TierCount
 
 _BASIS_WORDS = {
     RebateBasis.SALES_AMOUNT: Text("net sales (invoices − returns)"),
@@ -155,17 +156,25 @@ def rebate_steps(
     rate_kind: RateKind,
     basis_kind: RebateBasis,
     currency: str,
+    target: Decimal | None = None,
 ) -> tuple[tuple[CalculationStep, ...], Decimal]:
     """The steps of round(R(basis)) and that figure, rounded once over the whole basis.
 
     Slices are shown exact: rounding each slice would let the cents drift with the tier count.
     """
-    parts = slices(tiers, basis, mode, rate_kind)
-    exact = rebate(tiers, basis, mode, rate_kind)
+    parts = slices(tiers, basis, mode, rate_kind, target)
+    exact = rebate(tiers, basis, mode, rate_kind, target)
     rounded = money_figure(exact)
     if not parts:
         nothing = Text("no tier reached: {amount}", amount=Money(rounded, currency))
         return (CalculationStep(label, nothing, rounded),), rounded
+    if mode is TierMode.ON_EXCESS_OVER_TARGET and target is not None:
+        formula = Text("({basis} − target {target}) × {rate} {rounding}",
+                       basis=show_basis(basis, basis_kind, currency),
+                       target=show_basis(target, basis_kind, currency),
+                       rate=show_rate(parts[0].tier.rate, rate_kind, currency),
+                       rounding=show_rounding(exact, rounded, currency))
+        return (CalculationStep(label, formula, rounded),), rounded
     if mode is TierMode.RETROACTIVE:
         product = _slice_product(parts[0], basis_kind, rate_kind, currency)
         formula = Text("{product} {rounding}", product=product,
@@ -233,3 +242,88 @@ def forfeited_after_approval_step() -> CalculationStep:
     return CalculationStep(Text("Forfeited after approval"),
                            Text("a FORFEIT violation covers this period: not payable"), None)
 
+
+
+def show_achievement(value: Decimal) -> str:
+    """`92.40%`: an achievement keeps its two places (a rate drops trailing zeros)."""
+    return f"{format_amount(value)}%"
+
+
+def target_step(period_name: str, parts: Sequence[tuple[str, Decimal]],
+                missing: Sequence[str], basis_kind: RebateBasis,
+                currency: str) -> CalculationStep:
+    """The target of the window: the period's own, or the sum of periods 1..n (year to date)."""
+    if missing:
+        return CalculationStep(Text("Target"), Text("no target set for {periods}",
+                                                    periods=joined(list(missing))), None)
+    total = sum((amount for _, amount in parts), ZERO)
+    shown = show_basis(total, basis_kind, currency)
+    places = 0 if basis_kind is RebateBasis.QUANTITY else 2
+    if len(parts) == 1 and parts[0][0] == period_name:
+        return CalculationStep(Text("Target"), Text("target for {period}: {amount}",
+                                                    period=period_name, amount=shown),
+                               trim(total, places))
+    listed = Listing(tuple(Text("{amount} ({period})",
+                                amount=show_basis(amount, basis_kind, currency), period=name)
+                           for name, amount in parts), " + ")
+    return CalculationStep(Text("Target (year to date)"),
+                           Text("{listed} = {total}", listed=listed, total=shown),
+                           trim(total, places))
+
+
+def achievement_step(tiers: Sequence[Tier], basis: Decimal, target: Decimal,
+                     achievement: Decimal, basis_kind: RebateBasis, rate_kind: RateKind,
+                     currency: str) -> CalculationStep:
+    """`target CNY 500,000.00, reached CNY 462,000.00 = 92.40% ≥ 90%: rate 2%`; the tier is
+    chosen by the exact comparison basis × 100 ≥ t × target, not by the rounded figure."""
+    from domain.achievement import achieved_tier
+    tier = achieved_tier(tiers, basis, target)
+    values: dict[str, Param] = {"target": show_basis(target, basis_kind, currency),
+                                "basis": show_basis(basis, basis_kind, currency),
+                                "percent": show_achievement(achievement)}
+    if tier is None:
+        first = min(t.threshold for t in tiers)
+        return CalculationStep(Text("Tier reached"), Text(
+            "target {target}, reached {basis} = {percent} < {threshold}: no tier reached",
+            threshold=format_percent(first), **values), None)
+    return CalculationStep(Text("Tier reached"), Text(
+        "target {target}, reached {basis} = {percent} ≥ {threshold}: rate {rate}",
+        threshold=format_percent(tier.threshold),
+        rate=show_rate(tier.rate, rate_kind, currency), **values), None)
+
+
+def each_transaction_steps(result: EachTransaction, basis_kind: RebateBasis,
+                           rate_kind: RateKind, currency: str,
+                           ) -> tuple[tuple[CalculationStep, ...], Decimal]:
+    """`12 transactions: 3 at tier ≥ CNY 100,000.00 (2%), 9 below the first tier; 1 return
+    reversed CNY 2,000.00`, then the gross rounded once over the sum."""
+    def group_text(group: TierCount) -> Text:
+        if group.tier is None:
+            return Text("{count} below the first tier", count=group.count)
+        return Text("{count} at tier ≥ {threshold} ({rate}): {earned}", count=group.count,
+                    threshold=show_basis(group.tier.threshold, basis_kind, currency),
+                    rate=show_rate(group.tier.rate, rate_kind, currency),
+                    earned=Money(group.earned, currency))
+
+    listed = Listing(tuple(group_text(group) for group in result.sales), ", ")
+    count = result.sale_count
+    summary = (Text("no counted transactions") if count == 0 and not result.return_count
+               else Text("1 transaction: {listed}", listed=listed) if count == 1
+               else Text("{count} transactions: {listed}", count=count, listed=listed)
+               if count else Text("no sales"))
+    if result.return_count:
+        reversed_part = Money(result.reversed, currency)
+        summary = (Text("{summary}; 1 return reversed {amount}", summary=summary,
+                        amount=reversed_part) if result.return_count == 1
+                   else Text("{summary}; {count} returns reversed {amount}", summary=summary,
+                             count=result.return_count, amount=reversed_part))
+    rounded = money_figure(result.earned)
+    steps = (
+        CalculationStep(Text("Each transaction"), summary, None),
+        CalculationStep(Text("Gross rebate"), Text(
+            "{sales} − {returns} {rounding}",
+            sales=Money(result.earned + result.reversed, currency),
+            returns=Money(result.reversed, currency),
+            rounding=show_rounding(result.earned, rounded, currency)), rounded),
+    )
+    return steps, rounded

@@ -11,6 +11,7 @@ from domain.calculation import (
     NOTHING,
     CalculationStep,
     money_figure,
+    on_hold_step,
     show_plus,
     show_rounding,
 )
@@ -59,6 +60,36 @@ class NetFigures:
     net_amount: Decimal
     status: AccrualStatus  # OPEN, ON_HOLD or FORFEITED: the rest is workflow, not arithmetic
     calculation: tuple[CalculationStep, ...]
+    carried_forward: Decimal = NOTHING  # step 6: paid 0 now, lands on the next period
+
+
+@dataclass(frozen=True)
+class MinimumPayout:
+    """Step 6: a positive net below `amount` is carried to `next_period` (None: the
+    program's last period, which pays whatever it holds)."""
+
+    amount: Decimal
+    next_period: str | None
+
+
+def _minimum_payout_step(net: Decimal, minimum: MinimumPayout, period_name: str,
+                         currency: str) -> tuple[Decimal, CalculationStep | None]:
+    """The amount carried forward (0: paid now) and the step that says so."""
+    limit = Money(minimum.amount, currency)
+    if net <= 0:
+        return NOTHING, None
+    if net >= minimum.amount:
+        return NOTHING, CalculationStep(Text("Minimum payout"), Text(
+            "{net} reaches the minimum payout {minimum}: paid", net=Money(net, currency),
+            minimum=limit), None)
+    if minimum.next_period is None:
+        return NOTHING, CalculationStep(Text("Minimum payout"), Text(
+            "{net} is below the minimum payout {minimum}; {period} is the last period: "
+            "paid in full", net=Money(net, currency), minimum=limit,
+            period=period_name), None)
+    return net, CalculationStep(Text("Minimum payout"), Text(
+        "below the minimum payout {minimum}: {net} carried forward to {period}",
+        minimum=limit, net=Money(net, currency), period=minimum.next_period), -net)
 
 
 def _scorecard_step(
@@ -194,6 +225,8 @@ def net_from_gross(
     cap_used: Decimal = ZERO,
     forfeitures: Sequence[Text | str] = (),
     adjustments: Sequence[Adjustment] = (),
+    holds: Sequence[Text] = (),
+    minimum_payout: MinimumPayout | None = None,
 ) -> NetFigures:
     """SPEC §3 "From gross to net", steps 1–5 in order.
 
@@ -202,7 +235,9 @@ def net_from_gross(
     scorecard leaves the multiplier at 1 and puts the accrual ON_HOLD: the net is shown but
     not payable. `forfeitures` are the reasons (FORFEIT_PERIOD/FORFEIT_YEAR) the period's
     net is forfeited; adjustments still apply after a forfeiture (that is how settled money
-    is reclaimed).
+    is reclaimed). `holds` are other reasons the net is not payable yet (no target, a
+    suspended dealer). Step 6, the minimum payout, applies only to a payable (OPEN) net: a
+    held amount is not carried anywhere until it is released.
     """
     multiplier, scaled, score_step = _scorecard_step(
         gross, scorecard_template_code, scorecard, period_name, currency
@@ -220,19 +255,29 @@ def net_from_gross(
     net = kept + adjustment_amount
     if forfeitures:
         status = AccrualStatus.FORFEITED
-    elif on_hold:
+    elif on_hold or holds:
         status = AccrualStatus.ON_HOLD
     else:
         status = AccrualStatus.OPEN
+    carried = NOTHING
+    if minimum_payout is not None and status is AccrualStatus.OPEN:
+        carried, minimum_step = _minimum_payout_step(net, minimum_payout, period_name,
+                                                     currency)
+        if minimum_step is not None:
+            steps.append(minimum_step)
     label = (Text("Net (on hold until the scorecard is recorded)")
-             if status is AccrualStatus.ON_HOLD else Text("Net"))
-    formula = (
-        Text("{sum} = {net}", sum=show_plus(kept, adjustment_amount, currency),
-             net=Money(net, currency))
-        if adjustments
-        else Text("{amount}", amount=Money(net, currency))
-    )
+             if on_hold and status is AccrualStatus.ON_HOLD else Text("Net"))
+    if carried:
+        formula = Text("{net} − {carried} carried forward = {paid}", net=Money(net, currency),
+                       carried=Money(carried, currency), paid=Money(NOTHING, currency))
+    elif adjustments:
+        formula = Text("{sum} = {net}", sum=show_plus(kept, adjustment_amount, currency),
+                       net=Money(net, currency))
+    else:
+        formula = Text("{amount}", amount=Money(net, currency))
+    net -= carried
     steps.append(CalculationStep(label, formula, net))
+    steps += [on_hold_step(reason) for reason in holds]
     return NetFigures(
         score_multiplier=multiplier,
         deduction_percent=percent,
@@ -242,4 +287,5 @@ def net_from_gross(
         net_amount=net,
         status=status,
         calculation=tuple(steps),
+        carried_forward=carried,
     )

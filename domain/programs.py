@@ -9,12 +9,21 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from domain.achievement import MAX_ACHIEVEMENT_PERCENT
 from domain.codes import clean_code, clean_name
 from domain.errors import FieldPath, Problems
 from domain.money import HUNDRED
-from domain.periods import PeriodKind
+from domain.periods import Period, PeriodKind, periods_between
 from domain.text import Text
-from domain.tiers import RateKind, RebateBasis, Tier, TierMode, validate_tiers
+from domain.tiers import (
+    RateKind,
+    RebateBasis,
+    Tier,
+    TierEvaluation,
+    TierMeasure,
+    TierMode,
+    validate_tiers,
+)
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -55,10 +64,35 @@ class ProgramRules:
     tax_rate: Decimal = Decimal("0")
     scorecard_template_code: str | None = None
     version: int = 1
+    tier_measure: TierMeasure = TierMeasure.BASIS
+    tier_evaluation: TierEvaluation = TierEvaluation.PERIOD_TOTAL
+    minimum_payout: Decimal | None = None  # money: a smaller positive net is carried forward
 
     @property
     def terms_have_cap(self) -> bool:
         return any(t.cap is not None for t in self.terms)
+
+    @property
+    def on_target(self) -> bool:
+        return self.tier_measure is TierMeasure.TARGET_ACHIEVEMENT
+
+    @property
+    def each_transaction(self) -> bool:
+        return self.tier_evaluation is TierEvaluation.EACH_TRANSACTION
+
+    def periods(self) -> list[Period]:
+        return periods_between(self.period_kind, self.valid_from, self.valid_to)
+
+    def next_period(self, period: Period) -> Period | None:
+        """The program's period after `period`: where a carried amount lands (None: last)."""
+        return next((p for p in self.periods() if p.start > period.start), None)
+
+    def window_periods(self, period: Period) -> list[Period]:
+        """The periods whose targets make the window's target: the period itself, or under
+        YEAR_TO_DATE the program's periods 1..n."""
+        if self.accumulation is Accumulation.YEAR_TO_DATE:
+            return [p for p in self.periods() if p.start <= period.start]
+        return [period]
 
 
 def _add_year(day: date) -> date:
@@ -79,6 +113,48 @@ def _validate_dates(spec: ProgramRules, path: FieldPath, problems: Problems) -> 
         # A_n accumulates from validFrom: over more than a year the tiers would compare
         # multi-year volume with annual thresholds.
         problems.add((*path, "validTo"), Text("a YEAR_TO_DATE program may run at most one year"))
+
+
+def _validate_measure(spec: ProgramRules, path: FieldPath, problems: Problems) -> None:
+    """Which tier measure, mode, evaluation and rate kind go together (SPEC §3)."""
+    if spec.tier_mode is TierMode.ON_EXCESS_OVER_TARGET:
+        if not spec.on_target:
+            problems.add((*path, "tierMode"), Text(
+                "ON_EXCESS_OVER_TARGET needs tierMeasure TARGET_ACHIEVEMENT"))
+        if spec.rate_kind is RateKind.FIXED:
+            problems.add((*path, "rateKind"), Text(
+                "ON_EXCESS_OVER_TARGET needs a PERCENT or PER_UNIT rate, not FIXED"))
+    if spec.each_transaction:
+        if spec.accumulation is not Accumulation.PER_PERIOD:
+            problems.add((*path, "tierEvaluation"), Text(
+                "EACH_TRANSACTION needs accumulation PER_PERIOD"))
+        if spec.on_target:
+            problems.add((*path, "tierEvaluation"), Text(
+                "EACH_TRANSACTION needs tierMeasure BASIS"))
+    minimum = spec.minimum_payout
+    if minimum is not None:
+        exponent = minimum.as_tuple().exponent
+        if not minimum.is_finite() or minimum <= 0:
+            problems.add((*path, "minimumPayout"), Text("minimumPayout must be more than 0"))
+        elif isinstance(exponent, int) and exponent < -2:
+            problems.add((*path, "minimumPayout"),
+                         Text("minimumPayout is money: at most 2 decimal places"))
+
+
+def _validate_achievement_tiers(spec: ProgramRules, path: FieldPath,
+                                problems: Problems) -> None:
+    """TARGET_ACHIEVEMENT thresholds are percentages of the target (ascending and ≥ 0 as
+    every threshold is, checked with the tiers)."""
+    if not spec.on_target:
+        return
+    for index, terms in enumerate(spec.terms):
+        for position, tier in enumerate(terms.tiers):
+            if tier.threshold.is_finite() and tier.threshold > MAX_ACHIEVEMENT_PERCENT:
+                problems.add(
+                    (*path, "terms", str(index), "tiers", str(position), "threshold"),
+                    Text("a TARGET_ACHIEVEMENT threshold is a percentage of the target: "
+                         "at most {limit}",
+                         limit=format(MAX_ACHIEVEMENT_PERCENT, "f")))
 
 
 def _validate_terms(
@@ -149,6 +225,8 @@ def validate_program(
             "NOT_FOUND",
         )
     _validate_terms(spec, known_segment_codes, path, problems)
+    _validate_measure(spec, path, problems)
+    _validate_achievement_tiers(spec, path, problems)
     problems.raise_if_any()
 
 

@@ -376,6 +376,15 @@ ZH_CN: dict[str, str] = {
         '{value} 已被占用',
     'no program with code {code}':
         '没有代码为 {code} 的返利政策',
+    # targets (销售任务)
+    'must be greater than 0':
+        '必须大于 0',
+    'is money: at most {places} decimal places':
+        '是金额：最多 {places} 位小数',
+    '{period} is closed: its target can no longer change':
+        '{period} 已关账：其销售任务不能再修改',
+    'row {first} already sets the target of {dealer} for {period}':
+        '第 {first} 行已设置了 {dealer} 在 {period} 的销售任务',
     'program {code} is {status}; only ACTIVE programs accrue':
         '返利政策 {code} 的状态为 {status}；只有 ACTIVE 政策才计提',
     'no such alert':
@@ -446,4 +455,82 @@ ZH_CN: dict[str, str] = {
         '请先关账 {period} 再结算',
     'nothing to settle for {period}: no accrual approved since the last settlement':
         '{period} 没有可结算的内容：自上次结算以来没有新批准的计提',
+    # issue 10: targets and achievement tiers, immediate rebates, minimum payout
+    '({basis} − target {target}) × {rate} {rounding}':
+        '（{basis} − 任务 {target}）× {rate} {rounding}',
+    '1 transaction: {listed}':
+        '1 笔交易：{listed}',
+    'EACH_TRANSACTION needs accumulation PER_PERIOD':
+        'EACH_TRANSACTION（逐笔计算）只能用于 PER_PERIOD（按期）累计方式',
+    'EACH_TRANSACTION needs tierMeasure BASIS':
+        'EACH_TRANSACTION（逐笔计算）只能用于 tierMeasure BASIS（按基数）',
+    'Each transaction':
+        '逐笔返利',
+    'Minimum payout':
+        '最低支付额',
+    'No target set for {periods}: the rebate is 0 until it is set.':
+        '{periods} 尚未设定销售任务：设定之前返利为 0。',
+    'ON_EXCESS_OVER_TARGET needs a PERCENT or PER_UNIT rate, not FIXED':
+        'ON_EXCESS_OVER_TARGET（超额部分返利）需要 PERCENT 或 PER_UNIT 返利标准，不能是 FIXED',
+    'ON_EXCESS_OVER_TARGET needs tierMeasure TARGET_ACHIEVEMENT':
+        'ON_EXCESS_OVER_TARGET（超额部分返利）需要 tierMeasure TARGET_ACHIEVEMENT（按任务完成率）',
+    'Target':
+        '销售任务',
+    'Target (year to date)':
+        '销售任务（年度累计）',
+    'Target {target}, reached {percent}: sell {more} more to reach 100%.':
+        '销售任务 {target}，已完成 {percent}：再销售 {more} 即可完成 100%。',
+    'Target {target}, reached {percent}: the target is met.':
+        '销售任务 {target}，已完成 {percent}：任务已完成。',
+    'below the minimum payout {minimum}: {net} carried forward to {period}':
+        '低于最低支付额 {minimum}：{net} 结转至 {period}',
+    'carried forward from {period}':
+        '自 {period} 结转',
+    'minimumPayout is money: at most 2 decimal places':
+        'minimumPayout 是金额：最多 2 位小数',
+    'minimumPayout must be more than 0':
+        'minimumPayout 必须大于 0',
+    'no counted transactions':
+        '无计入的交易',
+    'no sales':
+        '无销售',
+    'no target set for {periods}':
+        '{periods} 尚未设定销售任务',
+    'target for {period}: {amount}':
+        '{period} 销售任务：{amount}',
+    'target {target}, reached {basis} = {percent} < {threshold}: no tier reached':
+        '任务 {target}，完成 {basis} = {percent} < {threshold}：未达到任何档位',
+    'target {target}, reached {basis} = {percent} ≥ {threshold}: rate {rate}':
+        '任务 {target}，完成 {basis} = {percent} ≥ {threshold}：返利标准 {rate}',
+    'a TARGET_ACHIEVEMENT threshold is a percentage of the target: at most {limit}':
+        'tierMeasure 为 TARGET_ACHIEVEMENT 时门槛是任务的百分比：最多 {limit}',
+    '{count} at tier ≥ {threshold} ({rate}): {earned}':
+        '{count} 笔达到 ≥ {threshold} 档（{rate}）：{earned}',
+    '{count} below the first tier':
+        '{count} 笔低于第一档',
+    '{count} transactions: {listed}':
+        '{count} 笔交易：{listed}',
+    '{net} is below the minimum payout {minimum}; {period} is the last period: paid in full':
+        '{net} 低于最低支付额 {minimum}，但 {period} 是该返利政策的最后一期：全额支付',
+    '{net} reaches the minimum payout {minimum}: paid':
+        '{net} 达到最低支付额 {minimum}：支付',
+    '{net} − {carried} carried forward = {paid}':
+        '{net} − 结转 {carried} = {paid}',
+    '{sales} − {returns} {rounding}':
+        '{sales} − {returns} {rounding}',
+    '{summary}; 1 return reversed {amount}':
+        '{summary}；1 笔退货冲回 {amount}',
+    '{summary}; {count} returns reversed {amount}':
+        '{summary}；{count} 笔退货冲回 {amount}',
+    # immediate-rebate (EACH_TRANSACTION) forecast
+    '{period}, {window}: every order earns on its own; the orders so far ({basis}) earned '
+    '{rebate}.':
+        '{period}，{window}：每笔订单单独计算返利；已有订单（{basis}）共得 {rebate}。',
+    'One more order of {order} would bring the period to {rebate}.':
+        '再下一笔 {order} 的订单，本期返利将达到 {rebate}。',
+    'An order of at least {threshold} reaches the next tier: the period would then hold '
+    '{rebate}.':
+        '单笔订单达到 {threshold} 即可进入下一档，本期返利将为 {rebate}。',
+    'An order of this size reaches the top tier.':
+        '这一金额的订单已达到最高档位。',
 }

@@ -21,6 +21,21 @@ class RateKind(StrEnum):
 class TierMode(StrEnum):
     RETROACTIVE = "RETROACTIVE"
     INCREMENTAL = "INCREMENTAL"
+    ON_EXCESS_OVER_TARGET = "ON_EXCESS_OVER_TARGET"
+
+
+class TierMeasure(StrEnum):
+    """What thresholds are: basis amounts, or percentages of the dealer's target."""
+
+    BASIS = "BASIS"
+    TARGET_ACHIEVEMENT = "TARGET_ACHIEVEMENT"
+
+
+class TierEvaluation(StrEnum):
+    """R of the period's basis, or of each counted transaction on its own (现返)."""
+
+    PERIOD_TOTAL = "PERIOD_TOTAL"
+    EACH_TRANSACTION = "EACH_TRANSACTION"
 
 
 class RebateBasis(StrEnum):
@@ -107,11 +122,14 @@ def _earn(size: Decimal, tier: Tier, rate_kind: RateKind) -> Decimal:
 
 
 def slices(
-    tiers: Sequence[Tier], basis: Decimal, mode: TierMode, rate_kind: RateKind
+    tiers: Sequence[Tier], basis: Decimal, mode: TierMode, rate_kind: RateKind,
+    target: Decimal | None = None,
 ) -> tuple[Slice, ...]:
     """The parts of R(basis), unrounded.
 
     RETROACTIVE: one slice, the whole basis at the highest tier reached.
+    ON_EXCESS_OVER_TARGET: one slice, max(0, basis − target) at the highest tier reached
+    ("retro on growth"); it needs the `target` the (absolute) thresholds were read from.
     INCREMENTAL: like tax brackets, tier i earns on min(basis, next threshold) − threshold_i,
     so the part of the basis below the first threshold earns nothing and a FIXED rate is paid
     once per tier reached. Below the first threshold (and for any negative basis) no slices.
@@ -123,6 +141,11 @@ def slices(
     with localcontext(EXACT):
         if mode is TierMode.RETROACTIVE:
             return (Slice(top, None, basis, _earn(basis, top, rate_kind)),)
+        if mode is TierMode.ON_EXCESS_OVER_TARGET:
+            if target is None:
+                raise ValueError("ON_EXCESS_OVER_TARGET needs the target")
+            excess = max(basis - target, ZERO)
+            return (Slice(top, None, excess, _earn(excess, top, rate_kind)),)
         parts: list[Slice] = []
         for index, tier in enumerate(ordered):
             if tier.threshold > basis:
@@ -133,7 +156,12 @@ def slices(
         return tuple(parts)
 
 
-def rebate(tiers: Sequence[Tier], basis: Decimal, mode: TierMode, rate_kind: RateKind) -> Decimal:
-    """R(basis), UNROUNDED: callers round once per accrual figure with money.round_money."""
+def rebate(tiers: Sequence[Tier], basis: Decimal, mode: TierMode, rate_kind: RateKind,
+           target: Decimal | None = None) -> Decimal:
+    """R(basis), UNROUNDED: callers round once per accrual figure with money.round_money.
+
+    `target`: only ON_EXCESS_OVER_TARGET reads it (thresholds are then already amounts).
+    """
     with localcontext(EXACT):
-        return sum((part.earned for part in slices(tiers, basis, mode, rate_kind)), ZERO)
+        return sum((part.earned for part in slices(tiers, basis, mode, rate_kind, target)),
+                   ZERO)

@@ -18,9 +18,11 @@ from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import scorecards as scorecard_repo
 from service.repositories import segments as segment_repo
+from service.repositories import targets as target_repo
 from service.repositories import violations as violation_repo
 from service.repositories.accruals import StoredAccrual
 from service.repositories.programs import StoredProgram
+from service.repositories.targets import Target
 
 
 def _empty() -> Page[Any]:
@@ -157,6 +159,27 @@ class ViolationsByDealerLoader(DataLoader[str, list[Violation]]):
         super().__init__(load_fn=load)
 
 
+TargetKey = tuple[str, str | None]  # dealer code, program code (None: every program)
+
+
+class TargetsByDealerLoader(DataLoader[TargetKey, list[Target]]):
+    """`Dealer.targets(programCode)` for a page of dealers: one query per program asked.
+    Scoped: a DEALER caller gets only its own targets, whichever dealer it asks about."""
+
+    def __init__(self, deps: Deps, scope: str | None) -> None:
+        async def load(keys: list[TargetKey]) -> Sequence[list[Target]]:
+            by_program: dict[str | None, list[str]] = defaultdict(list)
+            for dealer, program in keys:
+                by_program[program].append(dealer)
+            found: dict[TargetKey, list[Target]] = defaultdict(list)
+            for program, dealers in by_program.items():
+                for target in await target_repo.by_dealers(deps.db, dealers,
+                                                           program_code=program, scope=scope):
+                    found[(target.dealer_code, program)].append(target)
+            return [found.get(key, []) for key in keys]
+        super().__init__(load_fn=load)
+
+
 class Loaders:
     """Created once per request by the context getter."""
 
@@ -171,3 +194,4 @@ class Loaders:
         self.scorecards_by_dealer = ScorecardsByDealerLoader(deps, scope)
         self.accrual_by_id = AccrualByIdLoader(deps, scope)
         self.violations_by_dealer = ViolationsByDealerLoader(deps, scope)
+        self.targets_by_dealer = TargetsByDealerLoader(deps, scope)

@@ -18,6 +18,7 @@ from resolvers import nodes as node_resolvers
 from resolvers import programs as program_resolvers
 from resolvers import scorecards as scorecard_resolvers
 from resolvers import segments as segment_resolvers
+from resolvers import targets as target_resolvers
 from resolvers import transactions as transaction_resolvers
 from schema.accruals import AccrualConnection, RebateForecast, RunAccrualsPayload
 from schema.alerts import AlertConnection, AlertPayload
@@ -39,6 +40,7 @@ from schema.relay import Node
 from schema.scalars import SCALAR_MAP
 from schema.scorecards import ScorecardPayload, ScorecardTemplate, ScorecardTemplatePayload
 from schema.segments import Segment, SegmentPayload
+from schema.targets import SetTargetsPayload
 from schema.transactions import RecordTransactionsPayload
 
 
@@ -128,6 +130,11 @@ class Mutation:
         resolver=transaction_resolvers.record_transactions,
         description="Record up to 5,000 sales facts; idempotent by externalId. Accruals of "
                     "open periods follow within seconds.")
+    set_targets: SetTargetsPayload = strawberry.field(
+        resolver=target_resolvers.set_targets,
+        description="Set dealers' targets (销售任务) of a program's periods, up to 5,000 rows; "
+                    "all or nothing. A closed period's target is LOCKED. Accruals follow "
+                    "within seconds (ADMIN, SALES, SERVICE).")
     run_accruals: RunAccrualsPayload = strawberry.field(
         resolver=accrual_resolvers.run_accruals,
         description="Compute every eligible dealer's accrual for a program period now.")

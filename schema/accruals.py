@@ -75,6 +75,13 @@ class Accrual(Node):
     calculation: list[CalculationStep] = strawberry.field(description="Every step, explained.")
     program_version: int = strawberry.field(description="Program version used.")
     computed_at: dt.datetime = strawberry.field(description="When it was last computed.")
+    target: decimal.Decimal | None = strawberry.field(
+        description="TARGET_ACHIEVEMENT: the dealer's target for the accrual's window (the "
+                    "period's, or under YEAR_TO_DATE the sum of periods 1..n); null for "
+                    "BASIS programs and while no target is set (the accrual is ON_HOLD).")
+    achievement_percent: decimal.Decimal | None = strawberry.field(
+        description="basis / target × 100 (cumulative under YEAR_TO_DATE), 2 places, for "
+                    "display: tiers compare exactly. Null when target is.")
     dealer_code: strawberry.Private[str]
     program_code: strawberry.Private[str]
 
@@ -89,6 +96,7 @@ class Accrual(Node):
             status=accrual.status,
             calculation=[CalculationStep(step=s) for s in accrual.calculation],
             program_version=accrual.program_version, computed_at=accrual.computed_at,
+            target=accrual.target, achievement_percent=accrual.achievement_percent,
             dealer_code=accrual.dealer_code, program_code=accrual.program_code)
 
     @strawberry.field(description="The dealer.")
@@ -183,6 +191,14 @@ class RebateForecast:
     period_rebate_at_next_tier: decimal.Decimal | None = strawberry.field(
         description="This period's own gross at the next tier: rebateAtNextTier − "
                     "earlierPeriodsRebate; null at the top tier.")
+    target: decimal.Decimal | None = strawberry.field(
+        description="TARGET_ACHIEVEMENT: the target the current basis is measured against "
+                    "(cumulative under YEAR_TO_DATE); null for BASIS programs or when not set.")
+    achievement_percent: decimal.Decimal | None = strawberry.field(
+        description="currentBasis / target × 100, 2 places; null when target is.")
+    amount_to_target: decimal.Decimal | None = strawberry.field(
+        description="What is left to sell to reach 100 % of the target (0 once reached); "
+                    "null when target is.")
     dealer_code: strawberry.Private[str]
     stored_program: strawberry.Private[StoredProgram]
     summary: strawberry.Private[Text]
@@ -195,7 +211,7 @@ class RebateForecast:
 
     @classmethod
     def of(cls, found: DealerForecast, dealer_code: str, period: str) -> RebateForecast:
-        result, share = found.figures, found.share
+        result, share, progress = found.figures, found.share, found.progress
         return cls(period=period, scope=share.scope, currency=found.program.rules.currency,
                    current_basis=result.current_basis,
                    current_rate=result.current_rate, current_rebate=result.current_rebate,
@@ -208,6 +224,9 @@ class RebateForecast:
                    period_rebate=share.period_rebate,
                    projected_period_rebate=share.projected_period_rebate,
                    period_rebate_at_next_tier=share.period_rebate_at_next_tier,
+                   target=progress.target if progress else None,
+                   achievement_percent=progress.achievement_percent if progress else None,
+                   amount_to_target=progress.amount_to_target if progress else None,
                    dealer_code=dealer_code, stored_program=found.program, summary=found.explanation)
 
     @strawberry.field(description="The dealer.")

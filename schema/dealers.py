@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from schema.control import Violation
     from schema.scorecards import Scorecard
     from schema.segments import Segment
+    from schema.targets import Target
 
 DealerStatus = domain.DealerStatus
 strawberry.enum(
@@ -85,6 +86,17 @@ class Dealer(Node):
         key = (self.code, period.strip() if period is not None else None)
         found = await info.context.loaders.scorecards_by_dealer.load(key)
         return [Scorecard.from_domain(card) for card in found]
+
+    @strawberry.field(description="The dealer's targets (销售任务), by program then period.")
+    async def targets(
+            self, info: Info, program_code: Annotated[str | None, strawberry.argument(
+                description="Only this program's targets.")] = None,
+    ) -> list[Annotated[Target, strawberry.lazy("schema.targets")]]:
+        from resolvers.targets import visible_targets
+        from schema.targets import Target
+        key = (self.code, program_code.strip() if program_code is not None else None)
+        found = await info.context.loaders.targets_by_dealer.load(key)
+        return [Target.from_domain(t) for t in await visible_targets(info, found)]
 
 
 @strawberry.type(description="A dealer in a page of dealers.")

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 RebateBasis = tiers.RebateBasis
 RateKind = tiers.RateKind
 TierMode = tiers.TierMode
+TierMeasure = tiers.TierMeasure
+TierEvaluation = tiers.TierEvaluation
 PeriodKind = periods.PeriodKind
 Accumulation = programs.Accumulation
 PayoutForm = programs.PayoutForm
@@ -29,7 +31,17 @@ strawberry.enum(RebateBasis, description="SALES_AMOUNT: invoices − returns; QU
 strawberry.enum(RateKind, description="PERCENT (\"2.5\" = 2.5 %), PER_UNIT money per unit "
                                       "(QUANTITY only), FIXED lump sum per tier.")
 strawberry.enum(TierMode, description="RETROACTIVE: the whole basis earns the highest tier "
-                                      "reached; INCREMENTAL: each slice earns its own tier.")
+                                      "reached; INCREMENTAL: each slice earns its own tier; "
+                                      "ON_EXCESS_OVER_TARGET (TARGET_ACHIEVEMENT only): the "
+                                      "highest tier's rate on max(0, basis − target).")
+strawberry.enum(TierMeasure, description="BASIS: thresholds are basis amounts; "
+                                         "TARGET_ACHIEVEMENT: thresholds are percentages of "
+                                         "the dealer's target for the accrual's window (a tier "
+                                         "applies when basis × 100 ≥ threshold × target).")
+strawberry.enum(TierEvaluation, description="PERIOD_TOTAL: R of the period's basis; "
+                                            "EACH_TRANSACTION (PER_PERIOD, BASIS only; 现返): "
+                                            "every counted transaction is its own basis, "
+                                            "returns reverse what their amount would earn.")
 strawberry.enum(PeriodKind, description="Calendar periods named 2026-03, 2026-Q1, 2026.")
 strawberry.enum(Accumulation, description="PER_PERIOD, or YEAR_TO_DATE: a true-up on the "
                                           "cumulative basis every period.")
@@ -109,6 +121,13 @@ class Program(Node):
     version: int = strawberry.field(description="Version number, from 1.")
     scorecard_template_code: str | None = strawberry.field(
         description="Code of the scorecard template whose multiplier applies.")
+    tier_measure: TierMeasure = strawberry.field(
+        description="What thresholds are: basis amounts or percentages of the target.")
+    tier_evaluation: TierEvaluation = strawberry.field(
+        description="Tiers on the period's total, or on each transaction (immediate rebate).")
+    minimum_payout: decimal.Decimal | None = strawberry.field(
+        description="A positive net below it is paid 0 now and carried forward to the "
+                    "program's next period; the last period pays whatever it holds.")
 
     @strawberry.field(description="The scorecard template whose multiplier applies; null: "
                                    "no scorecard.")
@@ -140,7 +159,9 @@ class Program(Node):
                                 cap=term.cap, segment_code=term.segment_code)
                    for term in shown],
             payout_form=rules.payout_form, tax_rate=rules.tax_rate, status=program.status,
-            version=rules.version, scorecard_template_code=rules.scorecard_template_code)
+            version=rules.version, scorecard_template_code=rules.scorecard_template_code,
+            tier_measure=rules.tier_measure, tier_evaluation=rules.tier_evaluation,
+            minimum_payout=rules.minimum_payout)
 
 
 @strawberry.input(description="A tier.")
@@ -174,6 +195,12 @@ class ProgramInput:
     payout_form: PayoutForm
     tax_rate: decimal.Decimal | None = None
     scorecard_template_code: str | None = None
+    tier_measure: TierMeasure | None = strawberry.field(
+        default=None, description="Default BASIS.")
+    tier_evaluation: TierEvaluation | None = strawberry.field(
+        default=None, description="Default PERIOD_TOTAL.")
+    minimum_payout: decimal.Decimal | None = strawberry.field(
+        default=None, description="Money, more than 0; null: every net is paid.")
     activate: bool | None = strawberry.field(
         default=None, description="true: the program is ACTIVE at once (ADMIN, FINANCE).")
 
@@ -190,7 +217,10 @@ class ProgramInput:
                 for t in self.terms),
             payout_form=self.payout_form,
             tax_rate=self.tax_rate if self.tax_rate is not None else decimal.Decimal(0),
-            scorecard_template_code=(self.scorecard_template_code or "").strip() or None)
+            scorecard_template_code=(self.scorecard_template_code or "").strip() or None,
+            tier_measure=self.tier_measure or TierMeasure.BASIS,
+            tier_evaluation=self.tier_evaluation or TierEvaluation.PERIOD_TOTAL,
+            minimum_payout=self.minimum_payout)
 
 
 @strawberry.input(description="Names a program by code.")

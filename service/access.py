@@ -42,6 +42,9 @@ ACCESS: dict[str, frozenset[Role]] = {
     "createScorecardTemplate": frozenset({ADMIN, SALES}),
     "recordScorecard": frozenset({ADMIN, SALES}),
     "recordTransactions": frozenset({ADMIN, SERVICE}),
+    # targets are the sales plan: set by sales management (or its planning system through
+    # SERVICE); FINANCE approves programs and pays, so it does not also set the bar
+    "setTargets": frozenset({ADMIN, SALES, SERVICE}),
     "acknowledgeAlert": frozenset({ADMIN, FINANCE, SALES}),
     "dismissAlert": frozenset({ADMIN, FINANCE, SALES}),
     "runAccruals": frozenset({ADMIN, FINANCE}),

@@ -107,7 +107,7 @@ def _import_token(settings: Settings, args: argparse.Namespace) -> str | None:
                        audience=settings.jwt_audience)
 
 
-def _import_transactions(settings: Settings, args: argparse.Namespace) -> int:
+def _import_file(settings: Settings, args: argparse.Namespace) -> int:
     from service import importer
 
     try:
@@ -122,7 +122,8 @@ def _import_transactions(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     url = _service_url(settings, args.url)
     return importer.run_cli(args.file, url=url, token=token, batch_size=args.batch_size,
-                            restart=args.restart, fmt=args.format, timeout=args.timeout)
+                            restart=args.restart, fmt=args.format, timeout=args.timeout,
+                            program=getattr(args, "program", None))
 
 
 URL_HELP = ("GraphQL endpoint (default $REBATES_URL, else the URL the running 'rebates serve' "
@@ -152,19 +153,31 @@ def parser() -> argparse.ArgumentParser:
                     "continues after the last acknowledged batch (FILE.import-state.json); "
                     "refused rows go to FILE.errors.jsonl. Exit code 0: all rows accepted or "
                     "already there; 1: some rows refused; 2: usage or connection error.")
-    txns.add_argument("file", help="FILE.csv or FILE.jsonl")
-    txns.add_argument("--url", help=URL_HELP)
-    txns.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a SERVICE "
-                                      "token signed with the data directory's secret)")
-    txns.add_argument("--batch-size", type=int, default=5000,
-                      help="rows per request, at most 5000 (default)")
-    txns.add_argument("--restart", action="store_true",
-                      help="ignore the checkpoint and start from the first line")
-    txns.add_argument("--format", choices=["csv", "jsonl"],
-                      help="file format (default: from the file name)")
-    txns.add_argument("--timeout", type=float, default=300.0,
-                      help="seconds to wait for one batch (default 300)")
-    txns.set_defaults(run=_import_transactions)
+    targets = kinds.add_parser(
+        "targets", help="stream a CSV or JSONL file of one program's dealer targets to "
+                        "setTargets",
+        description="Columns/keys: dealerCode, period, amount (snake_case accepted), for the "
+                    "program named by --program. Setting a target again to the same amount "
+                    "changes nothing, to another amount replaces it. Resumable like "
+                    "'import transactions'; refused rows go to FILE.errors.jsonl (the other "
+                    "rows of their batch are stored). Exit codes as for transactions.")
+    targets.add_argument("--program", required=True, help="the program code the targets are "
+                                                          "for")
+    for command in (txns, targets):
+        command.add_argument("file", help="FILE.csv or FILE.jsonl")
+        command.add_argument("--url", help=URL_HELP)
+        command.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a "
+                                             "SERVICE token signed with the data directory's "
+                                             "secret)")
+        command.add_argument("--batch-size", type=int, default=5000,
+                             help="rows per request, at most 5000 (default)")
+        command.add_argument("--restart", action="store_true",
+                             help="ignore the checkpoint and start from the first line")
+        command.add_argument("--format", choices=["csv", "jsonl"],
+                             help="file format (default: from the file name)")
+        command.add_argument("--timeout", type=float, default=300.0,
+                             help="seconds to wait for one batch (default 300)")
+        command.set_defaults(run=_import_file)
 
     export = commands.add_parser("export", help="write data out for other systems")
     exports = export.add_subparsers(dest="what", required=True)

@@ -124,6 +124,17 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("recheck.until", ASCENDING)], sparse=True, name="recheck"),
     ],
+    "targets": [
+        IndexModel([("programCode", ASCENDING), ("period", ASCENDING),
+                    ("dealerCode", ASCENDING)], name="program_period_dealer"),
+        IndexModel([("programCode", ASCENDING), ("period", ASCENDING)], name="program_period"),
+        IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING)],
+                   name="dealer_program"),
+        IndexModel([("dealerCode", ASCENDING)], name="dealer"),
+    ],
+    "target_batches": [
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
+    ],
     "alerts": [
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
@@ -224,6 +235,15 @@ class Database:
     @property
     def transaction_batches(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["transaction_batches"]
+
+    @property
+    def targets(self) -> AsyncCollection[dict[str, Any]]:
+        """Dealer targets (销售任务), `_id` "PROGRAM:DEALER:PERIOD"."""
+        return self.db["targets"]
+
+    @property
+    def target_batches(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["target_batches"]
 
     @property
     def alerts(self) -> AsyncCollection[dict[str, Any]]:

@@ -11,6 +11,12 @@ same date gives the same data (fixed seed), a few thousand rows at most, loaded 
 - DEMO-UNITS (新品返利): monthly, per unit of the new range (NX-100, NX-200) net of
   returns, retroactive 2.00 / unit, 100 units → 3.00, 250 units → 4.00; PILOT dealers get
   3.00 / 4.50 / 6.00. Other products (STD-10) are invoiced too but do not count.
+- DEMO-TARGET (任务返利): quarterly, paid on how much of the quarter's sales target
+  (销售任务) the dealer reaches: nothing below 90 %, 1 % from 90 %, 2 % from 100 %, 3 % from
+  110 % (TARGET_ACHIEVEMENT). Targets follow the season: 95 % of the dealer's base in Q1
+  (Spring Festival), 100 % in Q2, 110 % in Q3, 125 % in Q4 (the year-end push).
+- DEMO-PUSH (现返): monthly stock push of the new range, every order of 5,000 or more earns
+  2 % on its own (EACH_TRANSACTION); a return reverses what an order that size earns.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from domain.basis import TransactionKind
 from domain.periods import PeriodKind
 from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
 from domain.segments import SegmentRule
-from domain.tiers import RateKind, RebateBasis, Tier, TierMode
+from domain.tiers import RateKind, RebateBasis, Tier, TierEvaluation, TierMeasure, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
 from service.usecases.accrual_jobs import started_periods
@@ -30,6 +36,7 @@ from service.usecases.accruals import run_accruals
 from service.usecases.dealers import upsert_dealer
 from service.usecases.programs import create_program
 from service.usecases.segments import upsert_segment
+from service.usecases.targets import TargetRow, set_targets
 from service.usecases.transactions import MAX_ROWS, TransactionRow, record_transactions
 
 DEMO_ACTOR = Principal(sub="demo-loader", role=Role.ADMIN)
@@ -54,6 +61,10 @@ INVOICES_PER_WEEK = {"D001": 4, "D004": 4, "D002": 3, "D003": 3, "D005": 2, "D00
 PRODUCTS = {"NX-100": Decimal("450.00"), "NX-200": Decimal("820.00"),
             "STD-10": Decimal("120.00")}
 NEW_RANGE = ("NX-100", "NX-200")
+# DEMO-TARGET: each dealer's quarterly sales target before the season's factor.
+TARGET_BASE = {"D001": 240_000, "D002": 180_000, "D003": 190_000, "D004": 230_000,
+               "D005": 130_000, "D006": 170_000}
+SEASON = {1: Decimal("0.95"), 2: Decimal("1.00"), 3: Decimal("1.10"), 4: Decimal("1.25")}
 
 
 def _tiers(*pairs: tuple[str, str]) -> tuple[Tier, ...]:
@@ -79,7 +90,30 @@ def programs(year: int) -> list[ProgramRules]:
             currency=CURRENCY, payout_form=PayoutForm.CREDIT_NOTE, product_codes=NEW_RANGE,
             terms=(Terms(None, _tiers(("0", "2.00"), ("100", "3.00"), ("250", "4.00"))),
                    Terms("PILOT", _tiers(("0", "3.00"), ("100", "4.50"), ("250", "6.00"))))),
+        ProgramRules(
+            code="DEMO-TARGET", name=f"任务返利 Quarterly target rebate {year}",
+            basis=RebateBasis.SALES_AMOUNT, rate_kind=RateKind.PERCENT,
+            tier_mode=TierMode.RETROACTIVE, tier_measure=TierMeasure.TARGET_ACHIEVEMENT,
+            period_kind=PeriodKind.QUARTER, accumulation=Accumulation.PER_PERIOD,
+            valid_from=valid_from, valid_to=valid_to, currency=CURRENCY,
+            payout_form=PayoutForm.CASH, tax_rate=Decimal("6"),
+            terms=(Terms(None, _tiers(("90", "1"), ("100", "2"), ("110", "3"))),)),
+        ProgramRules(
+            code="DEMO-PUSH", name=f"现返 New range stock push {year}",
+            basis=RebateBasis.SALES_AMOUNT, rate_kind=RateKind.PERCENT,
+            tier_mode=TierMode.RETROACTIVE, tier_evaluation=TierEvaluation.EACH_TRANSACTION,
+            period_kind=PeriodKind.MONTH, accumulation=Accumulation.PER_PERIOD,
+            valid_from=valid_from, valid_to=valid_to, currency=CURRENCY,
+            payout_form=PayoutForm.CREDIT_NOTE, product_codes=NEW_RANGE,
+            terms=(Terms(None, _tiers(("5000", "2"))),)),
     ]
+
+
+def targets(year: int) -> list[TargetRow]:
+    """DEMO-TARGET's quarterly targets: the dealer's base × the season's factor."""
+    return [TargetRow(dealer_code=code, period=f"{year}-Q{quarter}",
+                      amount=(Decimal(base) * factor).quantize(Decimal("0.01")))
+            for code, base in TARGET_BASE.items() for quarter, factor in SEASON.items()]
 
 
 def transactions(first: dt.date, last: dt.date) -> list[TransactionRow]:
@@ -124,6 +158,14 @@ def transactions(first: dt.date, last: dt.date) -> list[TransactionRow]:
             kind=TransactionKind.INVOICE, date=launch, product_code="NX-200",
             quantity=Decimal(120), amount=PRODUCTS["NX-200"] * 120, currency=CURRENCY,
             region="SOUTH"))
+    # ... and sends 10 units back in October: DEMO-PUSH reverses 2 % of 8,200.00 then
+    returned = dt.date(first.year, 10, 8)
+    if first <= returned <= last:
+        rows.append(TransactionRow(
+            external_id="DEMO-D004-LAUNCH-NX200-RET", dealer_code="D004",
+            kind=TransactionKind.RETURN, date=returned, product_code="NX-200",
+            quantity=Decimal(10), amount=PRODUCTS["NX-200"] * 10, currency=CURRENCY,
+            region="SOUTH"))
     return rows
 
 
@@ -162,11 +204,12 @@ async def load_sales(deps: Deps) -> None:
     # worker, instead of one per dealer and program for every batch of sales.
     created = [await create_program(deps, DEMO_ACTOR, rules, activate=True)
                for rules in programs(year)]
+    await set_targets(deps, DEMO_ACTOR, "DEMO-TARGET", targets(year))
     # Compute at once, so the first query shows accruals (the worker would get there too,
-    # a few seconds later). A YEAR_TO_DATE run covers its earlier periods as well.
+    # a few seconds later). One run a program is enough: a run first applies the program's
+    # pending marks — activation marked every started period, a target its quarter — and
+    # a YEAR_TO_DATE run covers its earlier periods anyway.
     for program in created:
-        periods = started_periods(program.rules, deps.today())
-        if program.rules.accumulation is Accumulation.YEAR_TO_DATE:
-            periods = periods[-1:]
-        for period in periods:
+        latest = started_periods(program.rules, deps.today())[-1:]
+        for period in latest:
             await run_accruals(deps, DEMO_ACTOR, program.code, period.name)

@@ -36,6 +36,9 @@ POINTS: dict[str, str] = {
     "scorecard.after_store": "scorecard stored (pending), accruals not yet marked",
     # recordViolation
     "violation.after_insert": "violation stored (pending), not yet applied",
+    # setTargets
+    "targets.after_write": "target batch (pending) and targets written, nothing marked",
+    "targets.after_marks": "accruals marked for recomputation, no audit events yet",
     # the accrual worker
     "worker.after_compute": "a job's accruals written, the job not yet finished",
 }

@@ -1,4 +1,7 @@
-"""`rebates import transactions FILE`: stream a CSV or JSONL file into `recordTransactions`.
+"""`rebates import transactions|targets FILE`: stream a CSV or JSONL file into the service.
+
+Transactions go to `recordTransactions`, targets (`--program CODE`) to `setTargets`; both
+share everything below: only the columns (`RowLayout`) and the mutation (`Endpoint`) differ.
 
 The file is read line by line in binary (so byte offsets are exact and memory stays flat
 whatever its size) and sent in batches of at most 5,000 rows to the running service over
@@ -7,7 +10,8 @@ HTTP. Numbers are read as text and sent as text (`Decimal` discipline: no float 
 Resumable: after every batch the service acknowledged, `FILE.import-state.json` records the
 byte offset and line number reached (with the file's size and mtime, so a changed file starts
 over). A re-run continues from there; a crash between a send and its checkpoint is harmless
-because the service is idempotent by `externalId`.
+because the service is idempotent (by `externalId`; setting a target to the amount it
+already has changes nothing).
 
 Rows refused (locally, because a line cannot be read, or by the service) go to
 `FILE.errors.jsonl` with their line number, in line order.
@@ -25,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +38,7 @@ from typing import IO, Any, TextIO
 from domain.basis import TransactionKind
 from domain.money import parse_decimal
 
-MAX_BATCH = 5000  # the service's limit per recordTransactions call
+MAX_BATCH = 5000  # the service's limit per recordTransactions or setTargets call
 MAX_RECORD_BYTES = 1 << 20  # a longer line (or unterminated CSV quote) is refused, not buffered
 STATE_VERSION = 1
 RETRIES = (0.5, 2.0, 5.0)  # back-off before retrying a batch after a transient failure
@@ -47,12 +51,14 @@ REQUIRED = ("externalId", "dealerCode", "kind", "date", "amount", "currency")
 DECIMALS = frozenset({"quantity", "amount"})
 KINDS = frozenset(k.value for k in TransactionKind)
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_KEYS = {name.lower(): name for name in FIELDS}  # "externalid" → "externalId"
 
 MUTATION = """mutation Import($input: RecordTransactionsInput!) {
   recordTransactions(input: $input) {
     accepted duplicates errors { index externalId message code }
   }
+}"""
+TARGETS_MUTATION = """mutation Import($input: SetTargetsInput!) {
+  setTargets(input: $input) { changed userErrors { field code message } }
 }"""
 FATAL_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})
 
@@ -61,9 +67,34 @@ class ImportFailed(Exception):
     """Usage or connection problem: the import cannot go on (exit code 2)."""
 
 
+@dataclass(frozen=True)
+class RowLayout:
+    """The columns of one kind of file, and what names a row in the errors file."""
+
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    decimals: frozenset[str]
+    label_fields: tuple[str, ...]  # their values, joined, name a row ("T1 2026-Q1")
+    label_key: str  # the errors file's key for that name
+
+    def canonical(self, name: str) -> str | None:
+        """camelCase or snake_case (any case, -/_/space separators) → the API's field name."""
+        wanted = re.sub(r"[\s_\-]", "", name).lower()
+        return next((f for f in self.fields if f.lower() == wanted), None)
+
+    def label(self, values: Mapping[str, str | None]) -> str | None:
+        parts = [str(values.get(f) or "").strip() for f in self.label_fields]
+        return " ".join(p for p in parts if p) or None
+
+
+TRANSACTIONS = RowLayout(FIELDS, REQUIRED, DECIMALS, ("externalId",), "externalId")
+TARGETS = RowLayout(("dealerCode", "period", "amount"), ("dealerCode", "period", "amount"),
+                    frozenset({"amount"}), ("dealerCode", "period"), "target")
+
+
 def canonical_field(name: str) -> str | None:
-    """camelCase or snake_case (any case, -/_/space separators) → the API's field name."""
-    return _KEYS.get(re.sub(r"[\s_\-]", "", name).lower())
+    """A transactions column's API name (see RowLayout.canonical)."""
+    return TRANSACTIONS.canonical(name)
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -75,7 +106,7 @@ class Record:
     line: int
     end: int  # byte offset just after it
     row: dict[str, str] | None = None
-    external_id: str | None = None
+    external_id: str | None = None  # the row's name: its externalId, or "DEALER PERIOD"
     error: str | None = None
     code: str = "PARSE"
 
@@ -119,9 +150,9 @@ def _short(value: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_value(name: str, value: str) -> str | None:
+def _check_value(name: str, value: str, decimals: frozenset[str] = DECIMALS) -> str | None:
     """What the API's scalars would refuse for the whole batch, checked per row here."""
-    if name in DECIMALS:
+    if name in decimals:
         try:
             parse_decimal(value)
         except ValueError as error:
@@ -138,20 +169,21 @@ def _check_value(name: str, value: str) -> str | None:
     return None
 
 
-def _to_record(line: int, end: int, values: dict[str, str | None]) -> Record:
+def _to_record(line: int, end: int, values: dict[str, str | None],
+               layout: RowLayout = TRANSACTIONS) -> Record:
     """Build the API row from named values (already strings); refuse a row the API could not
     even parse, so one bad line never fails the 4,999 good ones sent with it."""
     row: dict[str, str] = {}
     missing: list[str] = []
     invalid: list[str] = []
-    external_id = values.get("externalId") or None
-    for name in FIELDS:
+    external_id = layout.label(values)
+    for name in layout.fields:
         value = values.get(name)
         if value is None or value == "":
-            if name in REQUIRED:
+            if name in layout.required:
                 missing.append(name)
             continue
-        problem = _check_value(name, value)
+        problem = _check_value(name, value, layout.decimals)
         if problem:
             invalid.append(problem)
         else:
@@ -168,8 +200,9 @@ class CsvSource:
 
     kind = "CSV"
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], layout: RowLayout = TRANSACTIONS) -> None:
         self.handle = handle
+        self.layout = layout
         self.header_end = 0
         self.columns: list[str | None] = []
         self.unknown: list[str] = []
@@ -186,13 +219,13 @@ class CsvSource:
             if not text.strip():
                 continue
             names = next(csv.reader([text]))
-            self.columns = [canonical_field(n) for n in names]
+            self.columns = [self.layout.canonical(n) for n in names]
             self.unknown = [n for n, c in zip(names, self.columns, strict=True) if c is None]
-            missing = [f for f in REQUIRED if f not in self.columns]
+            missing = [f for f in self.layout.required if f not in self.columns]
             if missing:
                 raise ImportFailed(
                     f"the CSV header lacks required column(s) {', '.join(missing)} "
-                    f"(expected {', '.join(FIELDS)}; snake_case is accepted too)")
+                    f"(expected {', '.join(self.layout.fields)}; snake_case is accepted too)")
             self.header_end, self.header_lines = line.end, line.number
             return
         raise ImportFailed("the file is empty: a CSV needs a header row")
@@ -238,13 +271,13 @@ class CsvSource:
         except csv.Error as error:
             return Record(number, end, error=f"bad CSV: {error}")
         if len(cells) != len(self.columns):
-            named = dict(zip(self.columns, cells, strict=False))
-            return Record(number, end, external_id=(named.get("externalId") or "").strip()
-                          or None, error=f"{len(cells)} columns where the header has "
-                                         f"{len(self.columns)}")
+            named = {k: v for k, v in zip(self.columns, cells, strict=False) if k is not None}
+            return Record(number, end, external_id=self.layout.label(named),
+                          error=f"{len(cells)} columns where the header has "
+                                f"{len(self.columns)}")
         values = {name: cell.strip() for name, cell in zip(self.columns, cells, strict=True)
                   if name is not None}
-        return _to_record(number, end, dict(values))
+        return _to_record(number, end, dict(values), self.layout)
 
 
 class JsonlSource:
@@ -252,8 +285,9 @@ class JsonlSource:
 
     kind = "JSONL"
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], layout: RowLayout = TRANSACTIONS) -> None:
         self.handle = handle
+        self.layout = layout
         self.unknown: list[str] = []
 
     @staticmethod
@@ -283,31 +317,31 @@ class JsonlSource:
         values: dict[str, str | None] = {}
         problems: list[str] = []
         for key, value in obj.items():
-            name = canonical_field(key)
+            name = self.layout.canonical(key)
             if name is None:
                 continue
             if value is None:
                 values[name] = None
-            elif isinstance(value, Decimal) and name in DECIMALS:
+            elif isinstance(value, Decimal) and name in self.layout.decimals:
                 values[name] = format(value, "f")  # 1E+3 → "1000": plain digits on the wire
             elif isinstance(value, str):
                 values[name] = value.strip()
             else:
                 problems.append(f"{name} must be a string"
-                                + (" or a number" if name in DECIMALS else ""))
-        external_id = values.get("externalId")
+                                + (" or a number" if name in self.layout.decimals else ""))
         if problems:
-            return Record(line.number, line.end, external_id=external_id,
+            return Record(line.number, line.end, external_id=self.layout.label(values),
                           error="; ".join(problems))
-        return _to_record(line.number, line.end, values)
+        return _to_record(line.number, line.end, values, self.layout)
 
 
-def open_source(path: Path, handle: IO[bytes], fmt: str | None) -> CsvSource | JsonlSource:
+def open_source(path: Path, handle: IO[bytes], fmt: str | None,
+                layout: RowLayout = TRANSACTIONS) -> CsvSource | JsonlSource:
     kind = (fmt or path.suffix.lstrip(".")).lower()
     if kind == "csv":
-        return CsvSource(handle)
+        return CsvSource(handle, layout)
     if kind in ("jsonl", "ndjson"):
-        return JsonlSource(handle)
+        return JsonlSource(handle, layout)
     raise ImportFailed(f"cannot tell the format of {path.name}: name it .csv or .jsonl "
                        "(or pass --format csv|jsonl)")
 
@@ -363,11 +397,64 @@ def _combine(parts: list[tuple[int, BatchResult]]) -> BatchResult:
     return total
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """The mutation a kind of file goes to, and how its answer reads as a BatchResult.
+
+    `all_or_nothing`: the mutation stores nothing when any row is refused (setTargets), so
+    the client sends the other rows again, and the file is imported like transactions: the
+    good rows stored, the bad ones in the errors file.
+    """
+
+    field: str
+    query: str
+    variables: Callable[[list[dict[str, str]]], dict[str, Any]]
+    parse: Callable[[dict[str, Any], int], BatchResult]
+    label: Callable[[dict[str, str]], str | None]
+    all_or_nothing: bool = False
+
+
+def _transactions_result(result: dict[str, Any], _rows: int) -> BatchResult:
+    return BatchResult(
+        accepted=int(result["accepted"]), duplicates=int(result["duplicates"]),
+        errors=[RowResult(int(e["index"]), e.get("externalId"), str(e["message"]),
+                          str(e["code"])) for e in result["errors"]])
+
+
+def _targets_result(result: dict[str, Any], rows: int) -> BatchResult:
+    """userErrors by row (field ["input", "targets", "3", ...]); one about the whole call
+    (the program) means no row can ever be stored: the import stops."""
+    errors: list[RowResult] = []
+    for error in result["userErrors"]:
+        path = [str(p) for p in error.get("field") or []]
+        if len(path) < 3 or path[1] != "targets" or not path[2].isdigit():
+            raise ImportFailed(f"the service refused the import ({error.get('code')}): "
+                               f"{'.'.join(path)} {error.get('message')}")
+        errors.append(RowResult(int(path[2]), None, str(error["message"]), str(error["code"])))
+    if errors:
+        return BatchResult(errors=errors)
+    changed = int(result["changed"])
+    return BatchResult(accepted=changed, duplicates=rows - changed)
+
+
+TRANSACTIONS_ENDPOINT = Endpoint(
+    "recordTransactions", MUTATION, lambda rows: {"input": {"transactions": rows}},
+    _transactions_result, lambda row: row.get("externalId"))
+
+
+def targets_endpoint(program_code: str) -> Endpoint:
+    return Endpoint("setTargets", TARGETS_MUTATION,
+                    lambda rows: {"input": {"programCode": program_code, "targets": rows}},
+                    _targets_result, TARGETS.label, all_or_nothing=True)
+
+
 class Client:
-    """recordTransactions over HTTP (standard library only: the service has no httpx)."""
+    """A mutation over HTTP (standard library only: the service has no httpx)."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 300.0,
-                 retries: tuple[float, ...] = RETRIES) -> None:
+                 retries: tuple[float, ...] = RETRIES,
+                 endpoint: Endpoint = TRANSACTIONS_ENDPOINT) -> None:
+        self.endpoint = endpoint
         self.url = url
         self.token = token
         self.timeout = timeout
@@ -386,10 +473,10 @@ class Client:
             return _combine([(start, self.record(rows[start:start + step]))
                              for start in range(0, len(rows), step)])
         try:
-            return self._post(rows)
+            return self._post_all(rows)
         except _Refused as refused:
             if len(rows) == 1:
-                return BatchResult(errors=[RowResult(0, rows[0].get("externalId"),
+                return BatchResult(errors=[RowResult(0, self.endpoint.label(rows[0]),
                                                      str(refused), refused.code)])
         except _TooSlow as slow:
             if len(rows) == 1:
@@ -402,9 +489,25 @@ class Client:
         half = len(rows) // 2
         return _combine([(0, self.record(rows[:half])), (half, self.record(rows[half:]))])
 
+    def _post_all(self, rows: list[dict[str, str]]) -> BatchResult:
+        """Post; an all-or-nothing endpoint that refused some rows gets the others again."""
+        result = self._post(rows)
+        for error in result.errors:
+            if error.external_id is None and 0 <= error.index < len(rows):
+                error.external_id = self.endpoint.label(rows[error.index])
+        if not (self.endpoint.all_or_nothing and result.errors):
+            return result
+        refused = {e.index for e in result.errors}
+        kept = [i for i in range(len(rows)) if i not in refused]
+        rest = self.record([rows[i] for i in kept]) if kept else BatchResult()
+        for error in rest.errors:
+            error.index = kept[error.index]
+        return BatchResult(rest.accepted, rest.duplicates,
+                           sorted(result.errors + rest.errors, key=lambda e: e.index))
+
     def _post(self, rows: list[dict[str, str]]) -> BatchResult:
-        body = json.dumps({"query": MUTATION, "operationName": "Import",
-                           "variables": {"input": {"transactions": rows}}},
+        body = json.dumps({"query": self.endpoint.query, "operationName": "Import",
+                           "variables": self.endpoint.variables(rows)},
                           ensure_ascii=False, separators=(",", ":")).encode()
         # Until the service has answered once, a failure is most likely a wrong URL or a
         # service that is not running: say so at once instead of retrying.
@@ -412,7 +515,7 @@ class Client:
         waits = 0
         while True:
             try:
-                result = self._attempt(body)
+                result = self._attempt(body, len(rows))
             except _RateLimited as limited:
                 waits += 1
                 if waits > MAX_RATE_LIMIT_WAITS:
@@ -430,7 +533,7 @@ class Client:
                 self.answered = True
                 return result
 
-    def _attempt(self, body: bytes) -> BatchResult:
+    def _attempt(self, body: bytes, rows: int) -> BatchResult:
         request = urllib.request.Request(  # noqa: S310 - the URL is the operator's
             self.url, data=body, method="POST",
             headers={"Content-Type": "application/json", "Accept": "application/json",
@@ -448,10 +551,10 @@ class Client:
             raise _Transient(f"cannot reach {self.url}: {reason}") from None
         finally:
             self.slowest = max(self.slowest, time.monotonic() - started)
-        return self._interpret(status, payload, headers)
+        return self._interpret(status, payload, headers, rows)
 
-    def _interpret(self, status: int, payload: bytes,
-                   headers: Mapping[str, str]) -> BatchResult:
+    def _interpret(self, status: int, payload: bytes, headers: Mapping[str, str],
+                   rows: int = 0) -> BatchResult:
         try:
             answer = json.loads(payload) if payload else {}
         except ValueError:
@@ -461,7 +564,7 @@ class Client:
         errors = answer.get("errors") or []
         first = errors[0] if isinstance(errors, list) and errors \
             and isinstance(errors[0], dict) else {}
-        message = re.sub(r"^Variable '\$input' has invalid value at \.transactions\[\d+\]\.", "",
+        message = re.sub(r"^Variable '\$input' has invalid value at \.\w+\[\d+\]\.", "",
                          str(first.get("message") or f"HTTP {status}"))
         code = str((first.get("extensions") or {}).get("code") or "INVALID")
         if status == 401 or code in FATAL_CODES:
@@ -475,12 +578,9 @@ class Client:
         if status >= 500:
             raise _Transient(f"the service answered HTTP {status}: {message}")
         data = answer.get("data")
-        result = data.get("recordTransactions") if isinstance(data, dict) else None
+        result = data.get(self.endpoint.field) if isinstance(data, dict) else None
         if status == 200 and isinstance(result, dict):
-            return BatchResult(
-                accepted=int(result["accepted"]), duplicates=int(result["duplicates"]),
-                errors=[RowResult(int(e["index"]), e.get("externalId"), str(e["message"]),
-                                  str(e["code"])) for e in result["errors"]])
+            return self.endpoint.parse(result, rows)
         if code == "INTERNAL":
             raise _Transient(f"the service failed: {message}")
         if status in (200, 400) and errors:
@@ -545,11 +645,13 @@ def _fingerprint(path: Path | int) -> dict[str, int]:
     return {"size": stat.st_size, "mtimeNs": stat.st_mtime_ns}
 
 
-def load_checkpoint(path: Path) -> tuple[Checkpoint, str | None]:
+def load_checkpoint(path: Path, what: str = "transactions",
+                    ) -> tuple[Checkpoint, str | None]:
     """The saved position, or a fresh start with the reason it was not usable.
 
     The file's size and mtime must be those it had when the checkpoint was written:
-    anything else (edited, replaced, appended to) starts over from the first line.
+    anything else (edited, replaced, appended to) starts over from the first line. So must
+    what it was imported as (`what`: "transactions", "targets of PROGRAM").
     """
     saved = state_path(path)
     if not saved.exists():
@@ -558,6 +660,9 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint, str | None]:
         data = json.loads(saved.read_text(encoding="utf-8"))
         if data.get("version") != STATE_VERSION:
             return Checkpoint(), "the checkpoint is from another version; starting over"
+        if data.get("import", "transactions") != what:
+            return Checkpoint(), (f"the checkpoint is of an import as {data.get('import')}; "
+                                  "starting over")
         if data.get("file") != _fingerprint(path):
             return Checkpoint(), "the file changed since the checkpoint; starting over"
         return Checkpoint(int(data["offset"]), int(data["line"]), int(data["errorsSize"]),
@@ -566,7 +671,8 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint, str | None]:
         return Checkpoint(), "the checkpoint is unreadable; starting over"
 
 
-def save_checkpoint(path: Path, point: Checkpoint, file: dict[str, int]) -> None:
+def save_checkpoint(path: Path, point: Checkpoint, file: dict[str, int],
+                    what: str = "transactions") -> None:
     """Atomically: a crash leaves the old checkpoint or the new one, never half of one.
 
     `file`: size and mtime of the file as it was when the import opened it.
@@ -574,7 +680,7 @@ def save_checkpoint(path: Path, point: Checkpoint, file: dict[str, int]) -> None
     target = state_path(path)
     scratch = target.with_name(target.name + ".tmp")
     scratch.write_text(json.dumps({
-        "version": STATE_VERSION, "file": file, "offset": point.offset,
+        "version": STATE_VERSION, "import": what, "file": file, "offset": point.offset,
         "line": point.line, "errorsSize": point.errors_size, "totals": point.totals.as_json(),
         "savedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, indent=1) + "\n",
         encoding="utf-8")
@@ -632,6 +738,7 @@ class ImportReport:
     requests: int
     notes: list[str] = field(default_factory=list)
     slowest_request: float = 0.0
+    label_key: str = "externalId"  # what names a row in the errors file
 
     @property
     def rows_per_second(self) -> float:
@@ -668,7 +775,7 @@ class ImportReport:
         if self.first_errors:
             lines.append(f"  errors are in {errors_path(self.path)}; the first ones:")
             lines += [f"    line {e['line']}"
-                      + (f" ({e['externalId']})" if e.get("externalId") else "")
+                      + (f" ({e[self.label_key]})" if e.get(self.label_key) else "")
                       + f": {e['code']} {e['message']}" for e in self.first_errors]
         return "\n".join(lines)
 
@@ -677,20 +784,43 @@ def import_transactions(path: Path | str, *, url: str, token: str,
                         batch_size: int = MAX_BATCH, restart: bool = False,
                         fmt: str | None = None, progress: TextIO | None = None,
                         timeout: float = 300.0, client: Client | None = None) -> ImportReport:
-    """Import one file; raises ImportFailed on usage or connection problems."""
+    """Import a file of sales facts; raises ImportFailed on usage or connection problems."""
+    return import_file(path, TRANSACTIONS, "transactions",
+                       client or Client(url, token, timeout=timeout), batch_size=batch_size,
+                       restart=restart, fmt=fmt, progress=progress)
+
+
+def import_targets(path: Path | str, *, program: str, url: str, token: str,
+                   batch_size: int = MAX_BATCH, restart: bool = False,
+                   fmt: str | None = None, progress: TextIO | None = None,
+                   timeout: float = 300.0, client: Client | None = None) -> ImportReport:
+    """Import a file of one program's targets (dealerCode, period, amount) into setTargets."""
+    program = program.strip()
+    if not program:
+        raise ImportFailed("--program CODE is required: the targets' program")
+    endpoint = targets_endpoint(program)
+    return import_file(path, TARGETS, f"targets of {program}",
+                       client or Client(url, token, timeout=timeout, endpoint=endpoint),
+                       batch_size=batch_size, restart=restart, fmt=fmt, progress=progress)
+
+
+def import_file(path: Path | str, layout: RowLayout, what: str, client: Client, *,
+                batch_size: int = MAX_BATCH, restart: bool = False, fmt: str | None = None,
+                progress: TextIO | None = None) -> ImportReport:
+    """Import one file as `what` ("transactions", "targets of P1": what its checkpoint
+    belongs to); raises ImportFailed on usage or connection problems."""
     path = Path(path)
     if not 1 <= batch_size <= MAX_BATCH:
         raise ImportFailed(f"the batch size must be between 1 and {MAX_BATCH}")
     if not path.is_file():
         raise ImportFailed(f"no such file: {path}")
-    client = client or Client(url, token, timeout=timeout)
-    point, note = (Checkpoint(), None) if restart else load_checkpoint(path)
+    point, note = (Checkpoint(), None) if restart else load_checkpoint(path, what)
     resumed = point.line if point.offset else None
     started = time.monotonic()
     run = Totals()
     first_errors: list[dict[str, Any]] = []
     with open(path, "rb") as handle:
-        source = open_source(path, handle, fmt)
+        source = open_source(path, handle, fmt, layout)
         if source.unknown and progress is not None:
             progress.write(f"import: ignoring unknown column(s) {', '.join(source.unknown)}\n")
         file = _fingerprint(handle.fileno())
@@ -703,7 +833,7 @@ def import_transactions(path: Path | str, *, url: str, token: str,
 
             def flush() -> None:
                 nonlocal point
-                done = _send(client, batch, failed)
+                done = _send(client, batch, failed, layout.label_key)
                 written = _write_errors(errors_out, done.failed)
                 for entry in written:
                     if len(first_errors) < FIRST_ERRORS_SHOWN:
@@ -715,7 +845,7 @@ def import_transactions(path: Path | str, *, url: str, token: str,
                 run.errors.update(done.totals.errors)
                 point = Checkpoint(position[0], position[1], errors_out.tell(),
                                    point.totals.add(done.totals))
-                save_checkpoint(path, point, file)
+                save_checkpoint(path, point, file, what)
                 batch.clear()
                 failed.clear()
                 bar.update(position[0], run.rows)
@@ -738,7 +868,8 @@ def import_transactions(path: Path | str, *, url: str, token: str,
     return ImportReport(path=path, format=source.kind, run=run, total=point.totals,
                         elapsed=time.monotonic() - started, resumed_at_line=resumed,
                         note=note, first_errors=first_errors, requests=client.requests,
-                        notes=client.notes, slowest_request=client.slowest)
+                        notes=client.notes, slowest_request=client.slowest,
+                        label_key=layout.label_key)
 
 
 @dataclass
@@ -747,10 +878,11 @@ class _Sent:
     failed: list[dict[str, Any]]
 
 
-def _send(client: Client, batch: list[Record], failed: list[Record]) -> _Sent:
+def _send(client: Client, batch: list[Record], failed: list[Record],
+          label_key: str = "externalId") -> _Sent:
     totals = Totals()
     refused: list[dict[str, Any]] = [
-        {"line": r.line, "externalId": r.external_id, "code": r.code, "message": r.error}
+        {"line": r.line, label_key: r.external_id, "code": r.code, "message": r.error}
         for r in failed]
     if batch:
         result = client.record([r.row for r in batch if r.row is not None])
@@ -758,7 +890,7 @@ def _send(client: Client, batch: list[Record], failed: list[Record]) -> _Sent:
         for error in result.errors:
             record = batch[error.index]
             refused.append({"line": record.line,
-                            "externalId": error.external_id or record.external_id,
+                            label_key: error.external_id or record.external_id,
                             "code": error.code, "message": error.message})
     totals.errors.update(e["code"] for e in refused)
     refused.sort(key=lambda e: e["line"])
@@ -810,12 +942,18 @@ def default_url(host: str, port: int) -> str:
 
 def run_cli(path: str, *, url: str, token: str, batch_size: int, restart: bool,
             fmt: str | None, timeout: float, stdout: TextIO = sys.stdout,
-            stderr: TextIO = sys.stderr) -> int:
-    """0: every row accepted or already there; 1: some rows refused; 2: usage/connection."""
+            stderr: TextIO = sys.stderr, program: str | None = None) -> int:
+    """Transactions, or with `program` that program's targets. Exit code 0: every row
+    accepted or already there; 1: some rows refused; 2: usage/connection."""
     try:
-        report = import_transactions(path, url=url, token=token, batch_size=batch_size,
-                                     restart=restart, fmt=fmt, progress=stderr,
-                                     timeout=timeout)
+        if program is None:
+            report = import_transactions(path, url=url, token=token, batch_size=batch_size,
+                                         restart=restart, fmt=fmt, progress=stderr,
+                                         timeout=timeout)
+        else:
+            report = import_targets(path, program=program, url=url, token=token,
+                                    batch_size=batch_size, restart=restart, fmt=fmt,
+                                    progress=stderr, timeout=timeout)
     except ImportFailed as error:
         stderr.write(f"\nrebates import: {error}\n")
         return 2

@@ -12,7 +12,7 @@ from bson.errors import InvalidId
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from domain.accrual import AccrualFigures, EarlierGross
+from domain.accrual import AccrualFigures, CarriedIn, EarlierGross
 from domain.calculation import CalculationStep, dispute_steps
 from domain.net import AccrualStatus
 from domain.periods import Period
@@ -55,6 +55,9 @@ class StoredAccrual:
     status: AccrualStatus
     calculation: tuple[CalculationStep, ...]
     computed_at: dt.datetime
+    target: Decimal | None = None
+    achievement_percent: Decimal | None = None
+    carried_forward: Decimal = Decimal(0)  # step 6: moved to the next period, net paid 0
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,9 @@ def from_doc(doc: dict[str, Any]) -> StoredAccrual:
         deduction_amount=doc["deductionAmount"], adjustment_amount=doc["adjustmentAmount"],
         net_amount=doc["netAmount"], status=AccrualStatus(doc["status"]),
         calculation=tuple(step_of(s) for s in doc["calculation"]),
-        computed_at=doc["computedAt"])
+        computed_at=doc["computedAt"], target=doc.get("target"),
+        achievement_percent=doc.get("achievementPercent"),
+        carried_forward=doc.get("carriedForward") or Decimal(0))
 
 
 def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
@@ -91,6 +96,8 @@ def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
         "status": f.status.value,
         "calculation": [step_doc(s) for s in f.calculation], "currency": f.currency,
         "computedAt": now, "inputsVersion": item.inputs_version,
+        "target": f.target, "achievementPercent": f.achievement_percent,
+        "carriedForward": f.carried_forward, "carriedIn": f.carried_in,
     }
 
 
@@ -142,17 +149,22 @@ class EarlierPeriods:
 
     gross: list[EarlierGross]  # subtracted by a year-to-date true-up, oldest first
     net: Decimal  # already used under the terms' cap
+    carried: CarriedIn | None = None  # what the period just before carried forward
 
 
 async def earlier_periods(db: Database, program_code: str, period: Period,
-                          dealer_codes: Iterable[str]) -> dict[str, EarlierPeriods]:
+                          dealer_codes: Iterable[str],
+                          previous: str | None = None) -> dict[str, EarlierPeriods]:
+    """`previous`: the name of the program's period just before `period`, whose carried
+    amount (minimum payout) lands on it; a FORFEITED accrual carries nothing."""
     wanted = set(dealer_codes)
     query: dict[str, Any] = {"programCode": program_code,
                              "periodStart": {"$lt": period.start.isoformat()}}
     if (dealers := narrowing(wanted)) is not None:
         query["dealerCode"] = dealers
     cursor = db.accruals.find(
-        query, {"dealerCode": 1, "period": 1, "grossAmount": 1, "netAmount": 1, "_id": 0},
+        query, {"dealerCode": 1, "period": 1, "grossAmount": 1, "netAmount": 1, "_id": 0,
+                "carriedForward": 1, "status": 1},
     ).sort("periodStart", 1)
     found: dict[str, EarlierPeriods] = {}
     async for doc in cursor:
@@ -160,8 +172,35 @@ async def earlier_periods(db: Database, program_code: str, period: Period,
             continue
         entry = found.setdefault(doc["dealerCode"], EarlierPeriods([], Decimal(0)))
         entry.gross.append(EarlierGross(doc["period"], doc["grossAmount"]))
-        found[doc["dealerCode"]] = EarlierPeriods(entry.gross, entry.net + doc["netAmount"])
+        carry = doc.get("carriedForward")
+        carried = (CarriedIn(doc["period"], carry)
+                   if carry and doc["period"] == previous
+                   and doc.get("status") != AccrualStatus.FORFEITED.value else entry.carried)
+        found[doc["dealerCode"]] = EarlierPeriods(entry.gross, entry.net + doc["netAmount"],
+                                                  carried)
     return found
+
+
+async def carrying_dealers(db: Database, program_code: str, period: str) -> set[str]:
+    """Dealers whose accrual of `period` carried an amount forward (minimum payout): the
+    next period owes them an accrual even without sales of its own."""
+    cursor = db.accruals.find({"programCode": program_code, "period": period,
+                               "carriedForward": {"$gt": Decimal(0)},
+                               "status": {"$ne": AccrualStatus.FORFEITED.value}},
+                              {"dealerCode": 1, "_id": 0})
+    return {doc["dealerCode"] async for doc in cursor}
+
+
+async def carried_in(db: Database, program_code: str, period: str,
+                     dealer_codes: Iterable[str]) -> dict[str, Decimal]:
+    """Per dealer with an accrual of `period`: the carried amount it took in when computed."""
+    wanted = set(dealer_codes)
+    query: dict[str, Any] = {"programCode": program_code, "period": period}
+    if (dealers := narrowing(wanted)) is not None:
+        query["dealerCode"] = dealers
+    return {doc["dealerCode"]: doc.get("carriedIn") or Decimal(0)
+            async for doc in db.accruals.find(query, {"dealerCode": 1, "carriedIn": 1, "_id": 0})
+            if doc["dealerCode"] in wanted}
 
 
 async def dealers_of_period(db: Database, program_code: str, period: str) -> set[str]:

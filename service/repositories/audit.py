@@ -8,7 +8,7 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.auth import Principal
 from service.db import Database
@@ -56,6 +56,17 @@ async def write(db: Database, doc: dict[str, Any]) -> AuditEvent:
     with contextlib.suppress(DuplicateKeyError):
         await db.audit_events.insert_one(doc)
     return from_doc(doc)
+
+
+async def write_many(db: Database, docs: list[dict[str, Any]]) -> None:
+    """Write events once each, in one round trip: events already written are skipped."""
+    if not docs:
+        return
+    try:
+        await db.audit_events.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        if any(f.get("code") != 11000 for f in error.details.get("writeErrors", [])):
+            raise
 
 
 async def append(db: Database, *, actor: Principal, action: str, entity_type: str,

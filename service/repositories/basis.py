@@ -14,6 +14,7 @@ from domain.basis import BASIS_RULES, QUANTITY
 from domain.money import ZERO
 from domain.periods import DateRange, Period, parse_period
 from domain.programs import ProgramRules
+from domain.transaction_tiers import CountedTransaction
 from service.db import Database
 from service.repositories.query import LONG_LIST
 
@@ -163,3 +164,29 @@ async def late_transactions(db: Database, rules: ProgramRules, locks: Mapping[st
     async for row in cursor:
         found.setdefault(row["_id"]["dealer"], []).append((row["_id"]["period"], row["count"]))
     return {dealer: sorted(items) for dealer, items in found.items()}
+
+
+async def counted_transactions(db: Database, rules: ProgramRules, window: DateRange,
+                               dealer_codes: Iterable[str] | None = None,
+                               ) -> dict[str, list[CountedTransaction]]:
+    """Per dealer, each transaction the program counts in `window` (its currency only), for
+    per-transaction tiers: one pass for every dealer of the period, never one per dealer."""
+    value: dict[str, Any] = {"$switch": {"branches": [
+        {"case": {"$eq": ["$kind", kind.value]},
+         "then": {"$ifNull": [f"${term.field}", 0]} if term.field == QUANTITY
+         else f"${term.field}"}
+        for kind, term in BASIS_RULES[rules.basis].items()], "default": 0}}
+    reverses = [kind.value for kind, term in BASIS_RULES[rules.basis].items() if term.sign < 0]
+    cursor = await db.transactions.aggregate([
+        *match_stages(rules, window, dealer_codes),
+        {"$match": {"currency": rules.currency}},
+        {"$project": {"_id": 0, "dealerCode": 1, "kind": 1, "value": value}},
+    ])
+    wanted = None if dealer_codes is None else set(dealer_codes)
+    found: dict[str, list[CountedTransaction]] = {}
+    async for row in cursor:
+        if wanted is not None and row["dealerCode"] not in wanted:
+            continue
+        found.setdefault(row["dealerCode"], []).append(
+            CountedTransaction(Decimal(row["value"]), row["kind"] in reverses))
+    return found

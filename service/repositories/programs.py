@@ -16,7 +16,7 @@ from domain.programs import (
     ProgramStatus,
     Terms,
 )
-from domain.tiers import RateKind, RebateBasis, Tier, TierMode
+from domain.tiers import RateKind, RebateBasis, Tier, TierEvaluation, TierMeasure, TierMode
 from service.db import Database
 from service.errors import unique_violation_as_conflict
 from service.repositories.pending import FIELD as PENDING
@@ -47,6 +47,8 @@ def to_doc(rules: ProgramRules, status: ProgramStatus) -> dict[str, Any]:
         "productCodes": list(rules.product_codes), "terms": [_terms_doc(t) for t in rules.terms],
         "payoutForm": rules.payout_form.value, "taxRate": rules.tax_rate,
         "scorecardTemplateCode": rules.scorecard_template_code,
+        "tierMeasure": rules.tier_measure.value, "tierEvaluation": rules.tier_evaluation.value,
+        "minimumPayout": rules.minimum_payout,
     }
 
 
@@ -64,7 +66,12 @@ def from_doc(doc: dict[str, Any]) -> StoredProgram:
         payout_form=PayoutForm(doc["payoutForm"]),
         product_codes=tuple(doc.get("productCodes") or ()),
         tax_rate=doc.get("taxRate", Decimal(0)),
-        scorecard_template_code=doc.get("scorecardTemplateCode"), version=doc["version"])
+        scorecard_template_code=doc.get("scorecardTemplateCode"), version=doc["version"],
+        # documents from before targets and immediate rebates read as the defaults
+        tier_measure=TierMeasure(doc.get("tierMeasure") or TierMeasure.BASIS.value),
+        tier_evaluation=TierEvaluation(doc.get("tierEvaluation")
+                                       or TierEvaluation.PERIOD_TOTAL.value),
+        minimum_payout=doc.get("minimumPayout"))
     return StoredProgram(rules=rules, status=ProgramStatus(doc["status"]))
 
 

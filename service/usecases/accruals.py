@@ -4,18 +4,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domain.achievement import absolute_tiers, window_target
 from domain.errors import NotFound, Problem, Problems, ValidationFailed, message_of
 from domain.forecast import (
     Forecast,
     ForecastScope,
     PeriodShare,
+    TargetProgress,
     explanation,
     forecast,
+    order_explanation,
+    order_forecast,
     period_share,
+    target_progress,
 )
 from domain.periods import Period, program_period
 from domain.programs import Accumulation, ProgramStatus
 from domain.text import Text
+from domain.transaction_tiers import each_transaction
 from service.auth import Principal
 from service.deps import Deps
 from service.errors import InvalidArgument
@@ -23,11 +29,22 @@ from service.repositories import accruals as accrual_repo
 from service.repositories import audit, ledger
 from service.repositories import programs as program_repo
 from service.repositories.accruals import StoredAccrual
-from service.repositories.basis import DealerBasis, basis_by_dealer, monthly_basis
+from service.repositories.basis import (
+    DealerBasis,
+    basis_by_dealer,
+    counted_transactions,
+    monthly_basis,
+)
 from service.repositories.programs import StoredProgram
 from service.usecases.accrual_jobs import started_periods
 from service.usecases.catch_up import catch_up_program
-from service.usecases.computation import compute_period, dealer_terms, span, windows
+from service.usecases.computation import (
+    compute_period,
+    dealer_targets,
+    dealer_terms,
+    span,
+    windows,
+)
 
 
 def _check_period(program: StoredProgram | None, code: str, period_name: str) -> Period:
@@ -85,6 +102,7 @@ class DealerForecast:
     share: PeriodShare  # the same as the period's own accrual would show them
     explanation: Text
     program: StoredProgram
+    progress: TargetProgress | None = None  # TARGET_ACHIEVEMENT programs only
 
 
 async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
@@ -119,7 +137,25 @@ async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
     rules = program.rules
     ytd = rules.accumulation is Accumulation.YEAR_TO_DATE
     current = basis.cumulative if ytd else basis.period
-    figures = forecast(terms.tiers, rules.tier_mode, rules.rate_kind, current, additional_basis)
+    tiers, target, progress = terms.tiers, None, None
+    if rules.on_target:
+        names = [p.name for p in rules.window_periods(period)]
+        found = window_target(names, (await dealer_targets(deps, program, names, [code])).get(
+            code, {}))
+        target = found.amount
+        progress = target_progress(current, target, found.missing)
+        tiers = absolute_tiers(terms.tiers, target) if target is not None else ()
+    if rules.each_transaction:  # PER_PERIOD and BASIS only: one more order of that size
+        counted = (await counted_transactions(deps.db, rules, window, [code])).get(code, [])
+        earned = each_transaction(tiers, counted, rules.tier_mode, rules.rate_kind).earned
+        figures = order_forecast(tiers, rules.tier_mode, rules.rate_kind, current, earned,
+                                 additional_basis)
+        return DealerForecast(figures, period_share(figures, ForecastScope.PERIOD),
+                              order_explanation(figures, period=period.name, window=cumulative,
+                                                basis_kind=rules.basis,
+                                                currency=rules.currency), program)
+    figures = forecast(tiers, rules.tier_mode, rules.rate_kind, current, additional_basis,
+                       target)
     earlier: list[Decimal] = []
     if ytd:
         before = await accrual_repo.earlier_periods(deps.db, rules.code, period, [code])
@@ -128,5 +164,5 @@ async def rebate_forecast(deps: Deps, *, scope: str | None, dealer_code: str,
                          earlier)
     return DealerForecast(figures, share, explanation(
         figures, share, period=period.name, window=cumulative, basis_kind=rules.basis,
-        currency=rules.currency), program)
+        currency=rules.currency, progress=progress), program, progress)
 

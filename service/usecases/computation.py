@@ -11,18 +11,19 @@ from decimal import Decimal
 from typing import Any
 
 from domain.accrual import AccrualFigures, accrue
+from domain.achievement import WindowTarget, window_target
 from domain.calculation import (
     CalculationStep,
     foreign_currency_step,
     late_data_step,
-    on_hold_step,
 )
 from domain.dealers import DealerStatus
 from domain.money import ZERO
-from domain.net import AccrualStatus, Adjustment, ScorecardResult, net_from_gross
+from domain.net import Adjustment, ScorecardResult, net_from_gross
 from domain.periods import DateRange, Period, period_window, year_to_date_window
 from domain.programs import Accumulation, Terms, choose_terms
 from domain.text import Text
+from domain.transaction_tiers import CountedTransaction
 from domain.violations import Violation, forfeits_year, penalties_for
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
@@ -36,11 +37,14 @@ from service.repositories.basis import (
     DealerBasis,
     Monthly,
     basis_by_dealer,
+    counted_transactions,
     late_transactions,
     monthly_basis,
 )
 from service.repositories.programs import StoredProgram
+from service.repositories.query import LONG_LIST
 from service.repositories.segments import priorities_taken
+from service.repositories.targets import targets_for
 from service.usecases import alerts
 
 
@@ -78,22 +82,62 @@ class Inputs:
     adjustments: dict[str, list[Adjustment]]
     earlier: dict[str, EarlierPeriods]
     segment_names: dict[str, str]  # of the segments the program has terms for, by code
+    window_periods: tuple[str, ...] = ()  # TARGET_ACHIEVEMENT: whose targets make the target
+    targets: dict[str, dict[str, Decimal]] | None = None  # dealer → period → target
+    transactions: dict[str, list[CountedTransaction]] | None = None  # EACH_TRANSACTION
+
+    def target_of(self, code: str) -> WindowTarget | None:
+        if self.targets is None:
+            return None
+        return window_target(self.window_periods, self.targets.get(code, {}))
+
+
+def previous_period(program: StoredProgram, period: Period) -> Period | None:
+    earlier = [p for p in program.rules.periods() if p.start < period.start]
+    return earlier[-1] if earlier else None
+
+
+async def dealer_targets(deps: Deps, program: StoredProgram, period_names: Sequence[str],
+                         codes: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+    """Each dealer's targets of these periods, with one query for all of them."""
+    found = await targets_for(deps.db, program.code,
+                              list(codes) if len(codes) <= LONG_LIST else None, period_names)
+    wanted = set(codes)
+    targets: dict[str, dict[str, Decimal]] = {}
+    for (dealer, name), amount in found.items():
+        if dealer in wanted:
+            targets.setdefault(dealer, {})[name] = amount
+    return targets
 
 
 async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
                         codes: Sequence[str]) -> Inputs:
+    """One query per kind of input for all these dealers; targets, single transactions and
+    carried amounts only for the programs that use them."""
     rules = program.rules
     scorecards: dict[str, ScorecardResult] = {}
     if rules.scorecard_template_code is not None:
         scorecards = await scorecard_repo.results_for(
             deps.db, rules.scorecard_template_code, period.name, codes)
+    names: tuple[str, ...] = ()
+    targets = transactions = None
+    if rules.on_target:
+        names = tuple(p.name for p in rules.window_periods(period))
+        targets = await dealer_targets(deps, program, names, codes)
+    if rules.each_transaction:
+        window = period_window(period, rules.valid_from, rules.valid_to)
+        assert window is not None
+        transactions = await counted_transactions(deps.db, rules, window, codes)
+    before = previous_period(program, period) if rules.minimum_payout is not None else None
     return Inputs(
         violations=await violation_repo.for_dealers(deps.db, codes, start=rules.valid_from,
                                                     end=rules.valid_to),
         scorecards=scorecards,
         adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes),
-        earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes),
-        segment_names=await segment_names(deps, program))
+        earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
+                                                   previous=before.name if before else None),
+        segment_names=await segment_names(deps, program), window_periods=names,
+        targets=targets, transactions=transactions)
 
 
 async def segment_names(deps: Deps, program: StoredProgram) -> dict[str, str]:
@@ -107,21 +151,31 @@ async def segment_names(deps: Deps, program: StoredProgram) -> dict[str, str]:
 
 def figures_for(program: StoredProgram, period: Period, terms: Terms, basis: DealerBasis,
                 inputs: Inputs, code: str, *, with_adjustments: bool = True,
-                kept_gross: Decimal | None = None) -> AccrualFigures:
+                kept_gross: Decimal | None = None,
+                dealer: dict[str, Any] | None = None) -> AccrualFigures:
     """`kept_gross`: take this gross (a closed period's) instead of recomputing it, and
-    apply today's scorecard, penalties and cap to it."""
+    apply today's scorecard, penalties and cap to it. `with_adjustments=False` leaves out
+    what lands on the accrual from elsewhere (adjustments, a carried amount) and the minimum
+    payout: what a closed period is reconciled against. `dealer`: its document, for holds."""
     window = period_window(period, program.rules.valid_from, program.rules.valid_to)
     assert window is not None
     penalties = penalties_for(inputs.violations.get(code, []), period=window,
                               validity=validity(program))
     before = inputs.earlier.get(code, EarlierPeriods([], ZERO))
     adjustments = inputs.adjustments.get(code, ()) if with_adjustments else ()
+    holds = ([Text("the dealer is SUSPENDED: not payable until reactivated")]
+             if dealer is not None and dealer.get("status") == DealerStatus.SUSPENDED.value
+             else [])
     figures = accrue(program.rules, terms, period, basis=basis.period,
                      cumulative_basis=basis.cumulative, earlier_gross=before.gross,
                      cap_used=before.net, scorecard=inputs.scorecards.get(code),
                      deductions=penalties.deductions, forfeitures=penalties.forfeitures,
                      adjustments=adjustments,
-                     segment_name=inputs.segment_names.get(terms.segment_code or ""))
+                     segment_name=inputs.segment_names.get(terms.segment_code or ""),
+                     target=inputs.target_of(code),
+                     transactions=(inputs.transactions or {}).get(code, ()),
+                     carried_in=before.carried if with_adjustments else None,
+                     holds=holds, minimum_payout=with_adjustments)
     if kept_gross is None:
         return figures
     net = net_from_gross(kept_gross, period_name=period.name, currency=program.rules.currency,
@@ -137,21 +191,15 @@ def figures_for(program: StoredProgram, period: Period, terms: Terms, basis: Dea
 
 
 def explained(figures: AccrualFigures, basis: DealerBasis, program: StoredProgram,
-              period: Period, dealer: dict[str, Any],
-              late_note: CalculationStep | None = None) -> AccrualFigures:
-    """Add what the pure rules cannot know: currencies left out, late data, suspension."""
+              period: Period, late_note: CalculationStep | None = None) -> AccrualFigures:
+    """Add what the pure rules cannot know: currencies left out, late data."""
     steps = list(figures.calculation)
-    status = figures.status
     if basis.foreign_count:
         steps.insert(1, foreign_currency_step(basis.foreign_count, basis.foreign_currencies,
                                               program.rules.currency, period.name))
     if late_note is not None:
         steps.insert(2, late_note)
-    if dealer.get("status") == DealerStatus.SUSPENDED.value and status is AccrualStatus.OPEN:
-        status = AccrualStatus.ON_HOLD
-        steps.append(on_hold_step(
-            Text("the dealer is SUSPENDED: not payable until reactivated")))
-    return replace(figures, calculation=tuple(steps), status=status)
+    return replace(figures, calculation=tuple(steps))
 
 
 def eligible(program: StoredProgram, dealer: dict[str, Any], terms: Terms | None,
@@ -174,8 +222,11 @@ def span(program: StoredProgram, periods: Sequence[Period]) -> DateRange:
 async def compute_period(deps: Deps, program: StoredProgram, period: Period,
                          dealer_codes: Sequence[str] | None = None, *,
                          locks: dict[str, ledger.PeriodLock] | None = None,
-                         monthly: Monthly | None = None) -> int:
+                         monthly: Monthly | None = None, follow_carry: bool = True) -> int:
     """Recompute one open program period for some dealers (None: every dealer concerned).
+
+    Under a minimum payout a changed carried amount is taken into the next period at once
+    (`follow_carry`), so the money moved is in exactly one place whatever was recomputed.
 
     Dealers' sales versions are read before the basis, so a computation racing with new
     transactions is stamped older than them and can never overwrite the recomputation
@@ -194,7 +245,7 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
                                       monthly=monthly)
         landing = await ledger.for_targets(deps.db, rules.code, period.name)
         codes = sorted(set(basis) | set(landing) | await accrual_repo.dealers_of_period(
-            deps.db, rules.code, period.name))
+            deps.db, rules.code, period.name) | await carried_here(deps, program, period))
         dealers = await dealer_terms(deps, program, codes)
     else:
         basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
@@ -202,7 +253,8 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
         landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
         stored = await accrual_repo.for_period(deps.db, rules.code, period.name,
                                                dealer_codes=dealer_codes)
-        concerned = set(basis) | set(landing) | {a.dealer_code for a in stored}
+        concerned = (set(basis) | set(landing) | {a.dealer_code for a in stored}
+                     | await carried_here(deps, program, period))
         dealers = await dealer_terms(deps, program,
                                      [c for c in dealer_codes if c in concerned])
     inputs = await gather_inputs(deps, program, period, list(dealers))
@@ -211,24 +263,60 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
         if rules.accumulation is Accumulation.YEAR_TO_DATE and locks else {}
     computed = []
     for code, (dealer, terms) in dealers.items():
+        carried = inputs.earlier.get(code, EarlierPeriods([], ZERO)).carried
         if not eligible(program, dealer, terms, inputs.violations.get(code, []),
-                        code in inputs.adjustments):
+                        code in inputs.adjustments or carried is not None):
             continue
         assert terms is not None
         dealer_basis = basis.get(code, DealerBasis())
-        figures = figures_for(program, period, terms, dealer_basis, inputs, code)
+        figures = figures_for(program, period, terms, dealer_basis, inputs, code,
+                              dealer=dealer)
         computed.append(ComputedAccrual(
             dealer_code=code, program_code=rules.code, program_version=rules.version,
             period=period, inputs_version=int(dealer.get("salesVersion", 0)),
-            figures=explained(figures, dealer_basis, program, period, dealer,
-                              late.get(code))))
+            figures=explained(figures, dealer_basis, program, period, late.get(code))))
     await accrual_repo.save_computed(deps.db, computed, now=deps.now())
     kept = {c.dealer_code for c in computed}
-    await accrual_repo.discard_recomputable(deps.db, rules.code, period.name,
-                                            [c for c in dealers if c not in kept])
+    dropped = [c for c in dealers if c not in kept]
+    await accrual_repo.discard_recomputable(deps.db, rules.code, period.name, dropped)
+    if follow_carry:
+        await carry_forward(deps, program, period, computed, locks, dropped=dropped)
     await alerts.check_surges(deps, rules.code, period.name,
                               None if dealer_codes is None else sorted(kept), program=program)
     return len(computed)
+
+
+async def carried_here(deps: Deps, program: StoredProgram, period: Period) -> set[str]:
+    """Dealers the previous period carried an amount to (only under a minimum payout)."""
+    if program.rules.minimum_payout is None:
+        return set()
+    before = previous_period(program, period)
+    if before is None:
+        return set()
+    return await accrual_repo.carrying_dealers(deps.db, program.code, before.name)
+
+
+async def carry_forward(deps: Deps, program: StoredProgram, period: Period,
+                        computed: Sequence[ComputedAccrual],
+                        locks: dict[str, ledger.PeriodLock], *,
+                        dropped: Sequence[str] = ()) -> None:
+    """Recompute the next period for the dealers whose carried amount is not the one it
+    took in: the carry lives on the sending accrual (`carriedForward`) and the next
+    period reads it, so recomputing either side any number of times gives the same money.
+    A closed period's carry is fixed with it; the next period cannot be closed before it."""
+    rules = program.rules
+    if rules.minimum_payout is None or not (computed or dropped):
+        return
+    following = rules.next_period(period)
+    if following is None or following.name in locks:
+        return
+    sent = {code: ZERO for code in dropped}  # an accrual discarded carries nothing
+    sent.update({c.dealer_code: c.figures.carried_forward for c in computed})
+    taken = await accrual_repo.carried_in(deps.db, rules.code, following.name, list(sent))
+    changed = sorted(code for code, amount in sent.items()
+                     if amount != taken.get(code, ZERO))
+    if changed:
+        await compute_period(deps, program, following, changed, locks=locks)
 
 
 async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[str],
@@ -243,5 +331,11 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     codes = None if dealer_codes is None else list(dealer_codes)
     locks = await ledger.locks(deps.db, program.code)
     monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
-    return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly)
+    return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly,
+                                     follow_carry=_next_name(program, p) not in wanted)
                 for p in periods])
+
+
+def _next_name(program: StoredProgram, period: Period) -> str | None:
+    following = program.rules.next_period(period)
+    return following.name if following else None

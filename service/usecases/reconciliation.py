@@ -30,6 +30,7 @@ from service.repositories.accruals import ComputedAccrual, StoredAccrual
 from service.repositories.basis import DealerBasis, basis_by_dealer
 from service.repositories.programs import StoredProgram
 from service.usecases.computation import (
+    carry_forward,
     dealer_terms,
     eligible,
     explained,
@@ -48,7 +49,9 @@ def earliest_open(program: StoredProgram, locks: dict[str, ledger.PeriodLock]) -
 
 
 def _net_before_adjustments(accrual: StoredAccrual) -> Decimal:
-    return accrual.net_amount - accrual.adjustment_amount
+    """What the period's own figures booked: a carried amount (minimum payout) was its net
+    too, only paid later; adjustments (a carry taken in among them) came from elsewhere."""
+    return accrual.net_amount + accrual.carried_forward - accrual.adjustment_amount
 
 
 def _cause(period: Period, stored: StoredAccrual | None, now: AccrualFigures,
@@ -92,8 +95,9 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
             continue
         dealer_basis = basis.get(code, DealerBasis())
         if booked is not None and booked.status in (AccrualStatus.ON_HOLD, AccrualStatus.OPEN):
-            figures = explained(figures_for(program, period, terms, dealer_basis, inputs, code),
-                                dealer_basis, program, period, dealer)
+            figures = explained(figures_for(program, period, terms, dealer_basis, inputs, code,
+                                            dealer=dealer),
+                                dealer_basis, program, period)
             if figures.status is AccrualStatus.OPEN:  # released (scorecard came), or raced
                 figures = replace(figures, status=AccrualStatus.APPROVED)
             released.append(ComputedAccrual(code, rules.code, rules.version, period, figures,
@@ -123,6 +127,7 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
             landed.add(code)
             changed += 1
     await accrual_repo.save_locked_release(deps.db, released, now=deps.now())
+    await carry_forward(deps, program, period, released, locks)
     if landed and target is not None:
         from service.usecases.computation import compute_period
         await compute_period(deps, program, target, sorted(landed), locks=locks)

@@ -26,6 +26,7 @@ from service.usecases import (
     scorecards,
     segments,
     settlement,
+    targets,
     transactions,
     violations,
 )
@@ -38,6 +39,7 @@ Completer = Callable[[Deps, dict[str, Any]], Awaitable[object]]
 def _completers(deps: Deps) -> list[tuple[str, AsyncCollection[dict[str, Any]], Completer]]:
     db = deps.db
     return [("transaction batch", db.transaction_batches, transactions.finish_batch),
+            ("target batch", db.target_batches, targets.complete),
             ("program", db.programs, programs.complete),
             ("segment", db.segments, segments.complete_segment),
             ("dealer", db.dealers, membership.complete_dealer),

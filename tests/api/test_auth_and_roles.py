@@ -33,6 +33,7 @@ SAMPLE_ARGS: dict[str, str] = {
     "activateProgram": '(input: {code: "NO-SUCH"})',
     "retireProgram": '(input: {code: "NO-SUCH"})',
     "recordTransactions": "(input: {transactions: []})",
+    "setTargets": '(input: {programCode: "NO-SUCH", targets: []})',
     "runAccruals": '(input: {programCode: "NO-SUCH", period: "2026-Q1"})',
     "recordViolation": '(input: {dealerCode: "NO-SUCH", type: OTHER, occurredOn: "2026-01-05", '
                        'description: "probe", penalty: {kind: FORFEIT_PERIOD}})',
@@ -62,7 +63,8 @@ SELECTIONS: dict[str, str] = {
     "rebateForecast": "{ currentRebate }",
     "createProgram": "{ userErrors { code } }", "updateProgram": "{ userErrors { code } }",
     "activateProgram": "{ userErrors { code } }", "retireProgram": "{ userErrors { code } }",
-    "recordTransactions": "{ accepted }", "runAccruals": "{ userErrors { code } }",
+    "recordTransactions": "{ accepted }", "setTargets": "{ userErrors { code } }",
+    "runAccruals": "{ userErrors { code } }",
     "recordViolation": "{ userErrors { code } }", "reinstateDealer": "{ userErrors { code } }",
     "closePeriod": "{ userErrors { code } }", "settle": "{ userErrors { code } }",
     "openDispute": "{ userErrors { code } }", "resolveDispute": "{ userErrors { code } }",

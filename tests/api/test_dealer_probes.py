@@ -577,6 +577,10 @@ def _mutations(dataset: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any],
         "recordTransactions": ("RecordTransactionsInput", {"transactions": [row(
             "tx-probe-1", B, "RETURN", "2026-10-12", "98765")]}, {"transactions": [row(
                 "tx-probe-1", NOBODY, "RETURN", "2026-10-12", "98765")]}),
+        "setTargets": ("SetTargetsInput", {"programCode": B_ONLY, "targets": [
+            {"dealerCode": B, "period": "2026-Q4", "amount": "1"}]}, {
+            "programCode": NO_PROGRAM, "targets": [
+                {"dealerCode": NOBODY, "period": "2026-Q4", "amount": "1"}]}),
         "runAccruals": ("RunAccrualsInput", {"programCode": B_ONLY, "period": "2026-Q4"},
                         {"programCode": NO_PROGRAM, "period": "2026-Q4"}),
         "acknowledgeAlert": ("AcknowledgeAlertInput", {"alertId": b_alert},
@@ -606,7 +610,7 @@ def _mutations(dataset: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any],
 def b_state(api: Api) -> Any:
     """Everything of D-B an attack could change, as staff see it."""
     return api.gql(f"""{{ dealer(code: "{B}") {{ name status region segments {{ code }}
-        scorecards {{ score }} violations {{ id }}
+        scorecards {{ score }} violations {{ id }} targets {{ period amount }}
         accruals(first: 100) {{ edges {{ node {{ id status netAmount adjustmentAmount }} }} }} }}
       segment(code: "{SEG_B}") {{ name priority dealerCodes }}
       program(code: "{B_ONLY}") {{ name status version }}

@@ -202,6 +202,7 @@ class Slot:
 NESTED = {
     ("Dealer", "accruals"): 'dealer(code: "INJ-D")',
     ("Dealer", "scorecards"): 'dealer(code: "INJ-D")',
+    ("Dealer", "targets"): 'dealer(code: "INJ-D")',
     ("Segment", "dealers"): 'segment(code: "INJ-S")',
 }
 

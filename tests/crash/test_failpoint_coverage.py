@@ -6,11 +6,17 @@ from types import ModuleType
 import pytest
 
 from service.failpoints import POINTS
-from tests.crash import test_crash_control, test_crash_settle, test_crash_transactions
+from tests.crash import (
+    test_crash_control,
+    test_crash_settle,
+    test_crash_targets,
+    test_crash_transactions,
+)
 
 pytestmark = pytest.mark.crash
 
-CRASH_MODULES = (test_crash_transactions, test_crash_settle, test_crash_control)
+CRASH_MODULES = (test_crash_transactions, test_crash_settle, test_crash_control,
+                 test_crash_targets)
 
 
 def points_exercised(module: ModuleType) -> set[str]:

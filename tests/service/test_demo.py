@@ -16,7 +16,7 @@ from service.usecases import accrual_jobs
 from service.worker import AccrualWorker
 from tests.conftest import FIXED_NOW
 
-PROGRAMS = ("DEMO-COLLECT", "DEMO-UNITS")
+PROGRAMS = ("DEMO-COLLECT", "DEMO-UNITS", "DEMO-TARGET", "DEMO-PUSH")
 
 
 async def accruals_of(deps: Deps, program: str) -> list[dict[str, Any]]:
@@ -107,6 +107,53 @@ async def test_the_worker_agrees_with_what_the_demo_computed(deps: Deps, loaded:
     after = {(a["programCode"], a["dealerCode"], a["period"]): a["netAmount"]
              for p in PROGRAMS for a in await accruals_of(deps, p)}
     assert after == before
+
+
+def _by_hand_target_rate(basis: Decimal, target: Decimal) -> Decimal:
+    """Nothing below 90 % of the task, 1 % from 90 %, 2 % from 100 %, 3 % from 110 %."""
+    reached = [rate for percent, rate in ((90, 1), (100, 2), (110, 3))
+               if basis * 100 >= percent * target]
+    return Decimal(reached[-1] if reached else 0)
+
+
+async def test_the_target_program_pays_by_how_much_of_the_seasons_task_is_reached(
+        deps: Deps, loaded: float) -> None:
+    rows = await accruals_of(deps, "DEMO-TARGET")
+    assert len(rows) == 6 * 4  # every dealer has a target for every quarter
+    for accrual in rows:
+        quarter = int(accrual["period"][-1])
+        target = Decimal(demo.TARGET_BASE[accrual["dealerCode"]]) * demo.SEASON[quarter]
+        basis = accrual["basis"]
+        rate = _by_hand_target_rate(basis, target)
+        assert accrual["target"] == target, accrual["period"]
+        assert accrual["achievementPercent"] == round_money(basis / target * 100)
+        assert (accrual["rate"], accrual["grossAmount"]) == \
+            (rate, round_money(basis * rate / 100)), (accrual["dealerCode"], accrual["period"])
+        assert accrual["status"] == "OPEN"
+    rates = {(a["dealerCode"], a["period"]): a["rate"] for a in rows}
+    assert {rates[(d, f"2026-Q{q}")] for d in demo.TARGET_BASE for q in (1, 2, 3)} == \
+        {Decimal(0), Decimal(1), Decimal(2), Decimal(3)}  # every band is reached somewhere
+    assert rates[("D004", "2026-Q3")] == Decimal(3)  # the launch order: 3 % of its Q3
+    assert all(rates[(d, "2026-Q4")] == 0 for d in demo.TARGET_BASE)  # Q4 under way
+
+
+async def test_the_push_program_pays_each_big_order_on_its_own(deps: Deps,
+                                                               loaded: float) -> None:
+    rows = {(a["dealerCode"], a["period"]): a for a in await accruals_of(deps, "DEMO-PUSH")}
+    expected: dict[tuple[str, str], Decimal] = {}
+    async for txn in deps.db.transactions.find({"productCode": {"$in": list(demo.NEW_RANGE)},
+                                                "kind": {"$in": ["INVOICE", "RETURN"]}}):
+        key = (txn["dealerCode"], txn["date"][:7])
+        earned = txn["amount"] * 2 / 100 if txn["amount"] >= 5000 else Decimal(0)
+        sign = 1 if txn["kind"] == "INVOICE" else -1
+        expected[key] = expected.get(key, Decimal(0)) + sign * earned
+    assert {k: a["grossAmount"] for k, a in rows.items()} == \
+        {k: round_money(v) for k, v in expected.items() if k in rows}
+    assert set(expected) <= set(rows)
+    assert sum(a["grossAmount"] for a in rows.values()) > 0
+    # D004 sent 10 of its 120 launch units back in October: 2 % of 8,200.00 reversed
+    october = await deps.db.transactions.find_one({"externalId": "DEMO-D004-LAUNCH-NX200-RET"})
+    assert october is not None and october["amount"] == Decimal("8200.00")
 
 
 def test_the_data_is_deterministic() -> None:

@@ -22,7 +22,13 @@ from pymongo import MongoClient
 from service import importer
 from service.config import Settings
 from service.embedded import free_port
-from service.importer import Client, ImportFailed, ImportReport, import_transactions
+from service.importer import (
+    Client,
+    ImportFailed,
+    ImportReport,
+    import_targets,
+    import_transactions,
+)
 from tests.conftest import Api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -451,3 +457,125 @@ def test_an_impossible_date_gets_the_apis_own_message(api: Api, tmp_path: Path) 
     assert messages[0] == "'2026-02-30' is not a calendar date"
     assert messages[0] in api_message
     assert messages[1] == "Date must be a string YYYY-MM-DD, got '2026/02/01'"
+
+
+# ---- rebates import targets ------------------------------------------------------------------
+
+TARGETS_HEADER = "dealerCode,period,amount\n"
+TARGETS_PROGRAM = "IMT"
+
+
+@pytest.fixture(scope="module")
+def stored_targets(api: Api, settings: Settings) -> Iterator[Any]:
+    """A DRAFT quarterly program to set targets for, and the collection holding them."""
+    program = {"code": TARGETS_PROGRAM, "name": "Import targets", "basis": "SALES_AMOUNT",
+               "rateKind": "PERCENT", "tierMode": "RETROACTIVE", "periodKind": "QUARTER",
+               "accumulation": "PER_PERIOD", "validFrom": "2026-01-01",
+               "validTo": "2026-12-31", "currency": "CNY", "payoutForm": "CASH",
+               "terms": [{"tiers": [{"threshold": "0", "rate": "1"}]}]}
+    assert api.gql(CREATE_PROGRAM, {"input": program})["createProgram"]["userErrors"] == []
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri)
+    try:
+        yield client[settings.database]["targets"]
+    finally:
+        client.close()
+
+
+def targets_of(stored_targets: Any) -> dict[tuple[str, str], Decimal]:
+    return {(d["dealerCode"], d["period"]): d["amount"].to_decimal()
+            for d in stored_targets.find({"programCode": TARGETS_PROGRAM})}
+
+
+def run_targets(api: Api, path: Path, program: str = TARGETS_PROGRAM,
+                **options: Any) -> ImportReport:
+    return import_targets(path, program=program, url=url(api), token=api.token("SERVICE"),
+                          **options)
+
+
+def test_a_targets_csv_stores_the_good_rows_and_files_the_bad_ones_by_line(
+        api: Api, tmp_path: Path, stored_targets: Any) -> None:
+    path = csv_file(tmp_path, "targets.csv", [
+        "IM1,2026-Q1,500000",      # line 2
+        "IM1,2026-Q2,650000.50",   # 3
+        "NOBODY,2026-Q1,10",       # 4: unknown dealer (refused by the service)
+        "IM2,2026-Q1,0",           # 5: not positive (service)
+        "IM2,2026-Q2,lots",        # 6: not a number (refused here, never sent)
+        "IM3,2026-03,10",          # 7: a month in a quarterly program (service)
+        "IM3,2026-Q4,42",          # 8
+    ], header=TARGETS_HEADER)
+    report = run_targets(api, path, batch_size=4)
+    assert (report.run.rows, report.run.accepted, report.run.duplicates) == (7, 3, 0)
+    assert report.run.errors == {"NOT_FOUND": 1, "INVALID": 3}
+    assert targets_of(stored_targets) == {("IM1", "2026-Q1"): Decimal("500000"),
+                                          ("IM1", "2026-Q2"): Decimal("650000.50"),
+                                          ("IM3", "2026-Q4"): Decimal("42")}
+    assert [(e["line"], e["target"], e["code"], e["message"]) for e in errors_of(path)] == [
+        (4, "NOBODY 2026-Q1", "NOT_FOUND", "no dealer with code 'NOBODY'"),
+        (5, "IM2 2026-Q1", "INVALID", "must be greater than 0"),
+        (6, "IM2 2026-Q2", "INVALID", "amount 'lots' is not a decimal number"),
+        (7, "IM3 2026-03", "INVALID", "'2026-03' is a month; expected a quarter")]
+    assert "line 4 (NOBODY 2026-Q1): NOT_FOUND" in report.summary()
+
+    again = run_targets(api, path, batch_size=4, restart=True)  # the same amounts again
+    assert (again.run.accepted, again.run.duplicates) == (0, 3)
+
+
+def test_a_targets_jsonl_reads_numbers_as_decimals_and_changes_what_differs(
+        api: Api, tmp_path: Path, stored_targets: Any) -> None:
+    path = tmp_path / "targets.jsonl"
+    path.write_text('{"dealer_code": "IM2", "period": "2026-Q3", "amount": 1234.565}\n'
+                    '{"dealerCode": "IM1", "period": "2026-Q1", "amount": "500000.00"}\n'
+                    '{"dealerCode": "IM1", "period": "2026-Q2", "amount": 700000}\n',
+                    encoding="utf-8")
+    report = run_targets(api, path)
+    assert (report.run.accepted, report.run.duplicates) == (1, 1)  # Q1 unchanged
+    assert report.run.errors == {"INVALID": 1}  # money with 3 decimals
+    assert errors_of(path)[0]["message"] == "is money: at most 2 decimal places"
+    assert targets_of(stored_targets)[("IM1", "2026-Q2")] == Decimal("700000")
+
+
+def test_a_targets_import_resumes_after_a_crash_and_not_for_another_program(
+        api: Api, tmp_path: Path, stored_targets: Any) -> None:
+    path = csv_file(tmp_path, "resume.csv", [f"IM{i % 3 + 1},2026-Q{i // 3 + 1},{i + 1}00"
+                                             for i in range(6)], header=TARGETS_HEADER)
+
+    class DiesOnSecondBatch(Client):
+        def record(self, rows: list[dict[str, str]]) -> importer.BatchResult:
+            if self.requests == 1:
+                raise ImportFailed("connection lost")
+            return super().record(rows)
+
+    client = DiesOnSecondBatch(url(api), api.token("SERVICE"),
+                               endpoint=importer.targets_endpoint(TARGETS_PROGRAM))
+    with pytest.raises(ImportFailed):
+        import_targets(path, program=TARGETS_PROGRAM, url="unused", token="unused",
+                       batch_size=3, client=client)
+    state = json.loads(importer.state_path(path).read_text())
+    assert (state["line"], state["import"]) == (5, "targets of IMT")
+
+    resumed = run_targets(api, path, batch_size=3)
+    assert (resumed.resumed_at_line, resumed.run.rows, resumed.total.rows) == (5, 3, 6)
+    assert targets_of(stored_targets)[("IM3", "2026-Q2")] == Decimal("600")
+
+    elsewhere = run_targets(api, path, program="IMP", batch_size=3)
+    assert elsewhere.note is not None and "starting over" in elsewhere.note
+    assert elsewhere.run.rows == 6
+
+
+def test_a_targets_import_for_an_unknown_program_stops_at_once(
+        api: Api, tmp_path: Path, stored_targets: Any) -> None:
+    path = csv_file(tmp_path, "nope.csv", ["IM1,2026-Q1,1"], header=TARGETS_HEADER)
+    with pytest.raises(ImportFailed, match="no program with code 'NO-SUCH'"):
+        run_targets(api, path, program="NO-SUCH")
+
+
+def test_the_cli_imports_targets(api: Api, tmp_path: Path, stored_targets: Any) -> None:
+    path = csv_file(tmp_path, "cli-targets.csv", ["IM3,2026-Q3,777"], header=TARGETS_HEADER)
+    env = {**os.environ, "REBATES_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "service.cli", "import", "targets", str(path), "--program",
+         TARGETS_PROGRAM, "--url", url(api), "--token", api.token("SALES")],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert targets_of(stored_targets)[("IM3", "2026-Q3")] == Decimal("777")
+    assert not importer.errors_path(path).exists()
