@@ -26,6 +26,7 @@ from domain.tiers import (
 )
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+MAX_CREDIT_VALIDITY_DAYS = 3650  # ten years: longer is a typo, not a policy
 
 
 class Accumulation(StrEnum):
@@ -67,6 +68,7 @@ class ProgramRules:
     tier_measure: TierMeasure = TierMeasure.BASIS
     tier_evaluation: TierEvaluation = TierEvaluation.PERIOD_TOTAL
     minimum_payout: Decimal | None = None  # money: a smaller positive net is carried forward
+    credit_validity_days: int | None = None  # CREDIT_NOTE: credits expire; None: never
 
     @property
     def terms_have_cap(self) -> bool:
@@ -139,6 +141,22 @@ def _validate_measure(spec: ProgramRules, path: FieldPath, problems: Problems) -
         elif isinstance(exponent, int) and exponent < -2:
             problems.add((*path, "minimumPayout"),
                          Text("minimumPayout is money: at most 2 decimal places"))
+
+
+def _validate_credit_validity(spec: ProgramRules, path: FieldPath,
+                              problems: Problems) -> None:
+    """Only a CREDIT_NOTE credits the rebate account (SPEC §4a), so only it has credits that
+    expire: on CASH or GOODS the value would be silently meaningless, so it is refused."""
+    days = spec.credit_validity_days
+    if days is None:
+        return
+    if spec.payout_form is not PayoutForm.CREDIT_NOTE:
+        problems.add((*path, "creditValidityDays"),
+                     Text("creditValidityDays applies only to payoutForm CREDIT_NOTE"))
+    elif not 0 < days <= MAX_CREDIT_VALIDITY_DAYS:
+        problems.add((*path, "creditValidityDays"),
+                     Text("creditValidityDays must be between 1 and {most}",
+                          most=MAX_CREDIT_VALIDITY_DAYS))
 
 
 def _validate_achievement_tiers(spec: ProgramRules, path: FieldPath,
@@ -227,6 +245,7 @@ def validate_program(
     _validate_terms(spec, known_segment_codes, path, problems)
     _validate_measure(spec, path, problems)
     _validate_achievement_tiers(spec, path, problems)
+    _validate_credit_validity(spec, path, problems)
     problems.raise_if_any()
 
 

@@ -42,6 +42,8 @@ class Segment:
     description: str | None = None
     rule: SegmentRule | None = None
     dealer_codes: tuple[str, ...] = ()
+    # the most of an order (percent) its rebate credit may pay (SPEC §4a); None: no limit
+    max_order_offset_percent: Decimal | None = None
 
 
 def rule_matches(rule: SegmentRule, dealer: Dealer, *, as_of: date,
@@ -98,7 +100,8 @@ def _clean_labels(values: list[str] | None, path: FieldPath,
 def validate_segment(*, code: str, name: str, description: str | None, priority: int,
                      rule: SegmentRule | None, dealer_codes: list[str] | None,
                      known_dealer_codes: set[str], priorities_taken: Mapping[int, str],
-                     path: FieldPath = ("input",)) -> Segment:
+                     path: FieldPath = ("input",),
+                     max_order_offset_percent: Decimal | None = None) -> Segment:
     """Check a segment input against itself and the store, reporting all problems at once.
 
     `priorities_taken` maps priority → code of the *other* segments, so that the order of
@@ -116,6 +119,11 @@ def validate_segment(*, code: str, name: str, description: str | None, priority:
         problems.add((*path, "priority"),
                      Text("priority {priority} is already used by segment {segment}",
                           priority=priority, segment=priorities_taken[priority]), "CONFLICT")
+    if max_order_offset_percent is not None and not (
+            max_order_offset_percent.is_finite()
+            and ZERO < max_order_offset_percent <= Decimal(100)):
+        problems.add((*path, "maxOrderOffsetPercent"),
+                     Text("must be more than 0 and at most 100"))
     clean_rule = None
     if rule is not None:
         rpath = (*path, "rule")
@@ -146,4 +154,5 @@ def validate_segment(*, code: str, name: str, description: str | None, priority:
                 codes.append(dealer_code)
     problems.raise_if_any()
     return Segment(code=code, name=name, priority=priority, description=description,
-                   rule=clean_rule, dealer_codes=tuple(codes))
+                   rule=clean_rule, dealer_codes=tuple(codes),
+                   max_order_offset_percent=max_order_offset_percent)

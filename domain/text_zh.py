@@ -490,6 +490,13 @@ ZH_CN: dict[str, str] = {
         'minimumPayout 是金额：最多 2 位小数',
     'minimumPayout must be more than 0':
         'minimumPayout 必须大于 0',
+    # rebate-account credits from settlements, reclaims (issue 11)
+    'creditValidityDays applies only to payoutForm CREDIT_NOTE':
+        'creditValidityDays 仅适用于支付方式 CREDIT_NOTE',
+    'creditValidityDays must be between 1 and {most}':
+        'creditValidityDays 必须在 1 到 {most} 之间',
+    'reclaim of {amount} settled for {period} (forfeited; debited from the rebate account)':
+        '追回 {period} 已结算的 {amount}（取消返利；已从返利账户扣回）',
     'no counted transactions':
         '无计入的交易',
     'no sales':
@@ -533,4 +540,46 @@ ZH_CN: dict[str, str] = {
         '单笔订单达到 {threshold} 即可进入下一档，本期返利将为 {rebate}。',
     'An order of this size reaches the top tier.':
         '这一金额的订单已达到最高档位。',
+    # rebate accounts (返利账户)
+    'A {status} dealer cannot use rebate credit.':
+        '状态为 {status} 的经销商不能使用返利。',
+    "At most {left} of this order's rebate can still be refunded.":
+        '该订单最多还可退回返利 {left}。',
+    "Only captured rebate can be refunded; order {order}'s is not.":
+        '只有已扣用的返利才能退回；订单 {order} 的返利尚未扣用。',
+    'Only {available} of rebate is available, less than {amount}.':
+        '可用返利仅 {available}，不足 {amount}。',
+    'Order {order} already reserved {amount} of rebate for dealer {dealer}.':
+        '订单 {order} 已为经销商 {dealer} 预占返利 {amount}。',
+    'Order {order} was already refunded {amount}.':
+        '订单 {order} 已退回返利 {amount}。',
+    'Rebate may pay at most {limit} of this order.':
+        '该订单最多可用返利冲抵 {limit}。',
+    'Refunded from order {order}.':
+        '订单 {order} 退货退回返利。',
+    'Reservation for order {order} released.':
+        '订单 {order} 的返利预占已释放。',
+    'Reserved for order {order}.':
+        '为订单 {order} 预占返利。',
+    'Spent on order {order}.':
+        '订单 {order} 扣用返利。',
+    'The rebate account is in debt ({debt}): nothing can be reserved until new credit '
+    'covers it.':
+        '返利账户欠款 {debt}：新的返利入账补足之前不能预占。',
+    'The rebate of order {order} was already captured.':
+        '订单 {order} 的返利已扣用。',
+    'The rebate of order {order} was already released.':
+        '订单 {order} 的返利已释放。',
+    'Unspent credit expired.':
+        '未使用的返利已过期。',
+    'must be 1 to {limit} characters':
+        '长度须为 1 至 {limit} 个字符',
+    'must be a positive amount with at most 2 decimals':
+        '须为正数金额，最多两位小数',
+    'must not exceed the order amount':
+        '不得超过订单金额',
+    'no rebate reservation for order {order}':
+        '订单 {order} 没有返利预占',
+    "must be 1 to {limit} characters, without ':'":
+        "必须是 1 到 {limit} 个字符，且不含 ':'",
 }

@@ -22,6 +22,7 @@ from service.repositories import targets as target_repo
 from service.repositories import violations as violation_repo
 from service.repositories.accruals import StoredAccrual
 from service.repositories.programs import StoredProgram
+from service.repositories.rebate_accounts import Account
 from service.repositories.targets import Target
 
 
@@ -180,6 +181,20 @@ class TargetsByDealerLoader(DataLoader[TargetKey, list[Target]]):
         super().__init__(load_fn=load)
 
 
+class RebateAccountsByDealerLoader(DataLoader[str, list[Account]]):
+    """`Dealer.rebateAccounts`: expiry applied before the figures are read. Scoped: a DEALER
+    caller gets only its own accounts, whichever dealer it asks about."""
+
+    def __init__(self, deps: Deps, scope: str | None) -> None:
+        from service.usecases import rebate_accounts
+
+        async def load(codes: list[str]) -> Sequence[list[Account]]:
+            visible = [c for c in dict.fromkeys(codes) if scope is None or c == scope]
+            found = await rebate_accounts.accounts(deps, visible)
+            return [found.get(code, []) for code in codes]
+        super().__init__(load_fn=load)
+
+
 class Loaders:
     """Created once per request by the context getter."""
 
@@ -195,3 +210,4 @@ class Loaders:
         self.accrual_by_id = AccrualByIdLoader(deps, scope)
         self.violations_by_dealer = ViolationsByDealerLoader(deps, scope)
         self.targets_by_dealer = TargetsByDealerLoader(deps, scope)
+        self.rebate_accounts_by_dealer = RebateAccountsByDealerLoader(deps, scope)

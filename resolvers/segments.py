@@ -50,7 +50,8 @@ async def upsert_segment(info: Info, input: SegmentInput) -> SegmentPayload:
             info.context.deps, info.context.principal, code=input.code, name=input.name,
             priority=input.priority, description=input.description,
             rule=input.rule.to_domain() if input.rule else None,
-            dealer_codes=input.dealer_codes)
+            dealer_codes=input.dealer_codes,
+            max_order_offset_percent=input.max_order_offset_percent)
     except RebateError as error:
         return SegmentPayload(segment=None, user_errors=user_errors_of(error))
     return SegmentPayload(segment=Segment.from_domain(stored), user_errors=[])

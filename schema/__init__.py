@@ -16,6 +16,7 @@ from resolvers import control as control_resolvers
 from resolvers import dealers as dealer_resolvers
 from resolvers import nodes as node_resolvers
 from resolvers import programs as program_resolvers
+from resolvers import rebate_accounts as rebate_resolvers
 from resolvers import scorecards as scorecard_resolvers
 from resolvers import segments as segment_resolvers
 from resolvers import targets as target_resolvers
@@ -36,6 +37,7 @@ from schema.limits import Limits, limit_extensions
 from schema.masking import MaskUnexpectedErrors, is_unexpected
 from schema.observe import ObserveOperation
 from schema.programs import Program, ProgramPayload
+from schema.rebate_accounts import RebateUsePayload
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
 from schema.scorecards import ScorecardPayload, ScorecardTemplate, ScorecardTemplatePayload
@@ -135,6 +137,19 @@ class Mutation:
         description="Set dealers' targets (销售任务) of a program's periods, up to 5,000 rows; "
                     "all or nothing. A closed period's target is LOCKED. Accruals follow "
                     "within seconds (ADMIN, SALES, SERVICE).")
+    reserve_rebate: RebateUsePayload = strawberry.field(
+        resolver=rebate_resolvers.reserve_rebate,
+        description="Hold a dealer's rebate credit for an order (ADMIN, FINANCE, SERVICE); "
+                    "idempotent by orderId, never more than is available.")
+    capture_rebate: RebateUsePayload = strawberry.field(
+        resolver=rebate_resolvers.capture_rebate,
+        description="Spend an order's reserved rebate: the order is confirmed.")
+    release_rebate: RebateUsePayload = strawberry.field(
+        resolver=rebate_resolvers.release_rebate,
+        description="Free an order's reserved rebate: the order is cancelled.")
+    refund_rebate: RebateUsePayload = strawberry.field(
+        resolver=rebate_resolvers.refund_rebate,
+        description="Give back all or part of an order's captured rebate: goods returned.")
     run_accruals: RunAccrualsPayload = strawberry.field(
         resolver=accrual_resolvers.run_accruals,
         description="Compute every eligible dealer's accrual for a program period now.")

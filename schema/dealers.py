@@ -19,6 +19,7 @@ from service.repositories.accruals import CURSOR_KIND as accrual_cursor
 if TYPE_CHECKING:
     from schema.accruals import AccrualConnection
     from schema.control import Violation
+    from schema.rebate_accounts import RebateAccount
     from schema.scorecards import Scorecard
     from schema.segments import Segment
     from schema.targets import Target
@@ -97,6 +98,15 @@ class Dealer(Node):
         key = (self.code, program_code.strip() if program_code is not None else None)
         found = await info.context.loaders.targets_by_dealer.load(key)
         return [Target.from_domain(t) for t in await visible_targets(info, found)]
+
+    @strawberry.field(description="The dealer's rebate accounts (返利账户), one per currency; "
+                                  "expired credit is swept before the figures are read.")
+    async def rebate_accounts(self, info: Info) -> list[
+            Annotated[RebateAccount, strawberry.lazy("schema.rebate_accounts")]]:
+        from schema.rebate_accounts import RebateAccount
+        found = await info.context.loaders.rebate_accounts_by_dealer.load(self.code)
+        today = info.context.deps.today()
+        return [RebateAccount.from_domain(account, today) for account in found]
 
 
 @strawberry.type(description="A dealer in a page of dealers.")

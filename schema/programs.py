@@ -128,6 +128,10 @@ class Program(Node):
     minimum_payout: decimal.Decimal | None = strawberry.field(
         description="A positive net below it is paid 0 now and carried forward to the "
                     "program's next period; the last period pays whatever it holds.")
+    credit_validity_days: int | None = strawberry.field(
+        description="CREDIT_NOTE only: days a settlement's credit to the dealer's rebate "
+                    "account stays spendable (expiresOn = settlement date + days); null: "
+                    "credits never expire.")
 
     @strawberry.field(description="The scorecard template whose multiplier applies; null: "
                                    "no scorecard.")
@@ -161,7 +165,8 @@ class Program(Node):
             payout_form=rules.payout_form, tax_rate=rules.tax_rate, status=program.status,
             version=rules.version, scorecard_template_code=rules.scorecard_template_code,
             tier_measure=rules.tier_measure, tier_evaluation=rules.tier_evaluation,
-            minimum_payout=rules.minimum_payout)
+            minimum_payout=rules.minimum_payout,
+            credit_validity_days=rules.credit_validity_days)
 
 
 @strawberry.input(description="A tier.")
@@ -201,6 +206,9 @@ class ProgramInput:
         default=None, description="Default PERIOD_TOTAL.")
     minimum_payout: decimal.Decimal | None = strawberry.field(
         default=None, description="Money, more than 0; null: every net is paid.")
+    credit_validity_days: int | None = strawberry.field(
+        default=None, description="CREDIT_NOTE only (refused for CASH and GOODS): 1 to 3650 "
+                                  "days; null: credits never expire.")
     activate: bool | None = strawberry.field(
         default=None, description="true: the program is ACTIVE at once (ADMIN, FINANCE).")
 
@@ -220,7 +228,8 @@ class ProgramInput:
             scorecard_template_code=(self.scorecard_template_code or "").strip() or None,
             tier_measure=self.tier_measure or TierMeasure.BASIS,
             tier_evaluation=self.tier_evaluation or TierEvaluation.PERIOD_TOTAL,
-            minimum_payout=self.minimum_payout)
+            minimum_payout=self.minimum_payout,
+            credit_validity_days=self.credit_validity_days)
 
 
 @strawberry.input(description="Names a program by code.")

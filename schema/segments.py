@@ -44,6 +44,9 @@ class Segment(Node):
     priority: int = strawberry.field(
         description="Order of preference when a dealer is in several segments; smaller wins.")
     rule: SegmentRule | None = strawberry.field(description="Membership rule, if any.")
+    max_order_offset_percent: decimal.Decimal | None = strawberry.field(
+        description="The most of an order, in percent, that rebate credit may pay for a dealer "
+                    "whose highest-priority segment setting it is this one; null: no limit.")
     listed_codes: strawberry.Private[tuple[str, ...]]
 
     @classmethod
@@ -52,6 +55,7 @@ class Segment(Node):
                    name=segment.name, description=segment.description,
                    priority=segment.priority,
                    rule=SegmentRule.from_domain(segment.rule) if segment.rule else None,
+                   max_order_offset_percent=segment.max_order_offset_percent,
                    listed_codes=segment.dealer_codes)
 
     @strawberry.field(description="Dealers listed explicitly (members whatever the rule "
@@ -97,6 +101,9 @@ class SegmentInput:
     rule: SegmentRuleInput | None = None
     dealer_codes: list[str] | None = strawberry.field(
         default=None, description="Dealers that belong whatever the rule says.")
+    max_order_offset_percent: decimal.Decimal | None = strawberry.field(
+        default=None, description="More than 0, at most 100: the most of an order, in percent, "
+                                  "rebate credit may pay (SPEC §4a). Null: no limit.")
 
 
 @strawberry.type(description="Result of upsertSegment.")

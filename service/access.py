@@ -45,6 +45,10 @@ ACCESS: dict[str, frozenset[Role]] = {
     # targets are the sales plan: set by sales management (or its planning system through
     # SERVICE); FINANCE approves programs and pays, so it does not also set the bar
     "setTargets": frozenset({ADMIN, SALES, SERVICE}),
+    "reserveRebate": frozenset({ADMIN, FINANCE, SERVICE}),
+    "captureRebate": frozenset({ADMIN, FINANCE, SERVICE}),
+    "releaseRebate": frozenset({ADMIN, FINANCE, SERVICE}),
+    "refundRebate": frozenset({ADMIN, FINANCE, SERVICE}),
     "acknowledgeAlert": frozenset({ADMIN, FINANCE, SALES}),
     "dismissAlert": frozenset({ADMIN, FINANCE, SALES}),
     "runAccruals": frozenset({ADMIN, FINANCE}),

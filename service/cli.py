@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import socket
 import sys
@@ -192,23 +193,69 @@ def parser() -> argparse.ArgumentParser:
     payout.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a FINANCE "
                                         "token signed with the data directory's secret)")
     payout.set_defaults(run=_export_settlement)
+    account = exports.add_parser(
+        "account", help="a dealer's statement of rebate account (对账单): opening balance, "
+                        "entries, closing balance",
+        description="Entries oldest first, each with its cause in words (settlement number, "
+                    "order id), money in and out, and the balance after it. Dates are "
+                    "business dates (REBATES_TIMEZONE).")
+    account.add_argument("dealer", help="dealer code")
+    account.add_argument("--currency", help="the account's currency (needed only when the "
+                                            "dealer has accounts in several)")
+    account.add_argument("--from", dest="start", type=_day, metavar="DATE",
+                         help="first day listed, e.g. 2026-01-01 (default: the first entry)")
+    account.add_argument("--to", dest="end", type=_day, metavar="DATE",
+                         help="last day listed (default: the newest entry)")
+    account.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    account.add_argument("--output", type=Path,
+                         help="file to write (default statement-DEALER-CURRENCY.FORMAT)")
+    account.add_argument("--url", help=URL_HELP)
+    account.add_argument("--token", help="bearer token (default $REBATES_TOKEN, else a "
+                                         "FINANCE token signed with the data directory's "
+                                         "secret)")
+    account.set_defaults(run=_export_account)
     return top
+
+
+def _day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _export_token(settings: Settings, args: argparse.Namespace) -> str | None:
+    """--token, else $REBATES_TOKEN, else a FINANCE token signed with the service's secret."""
+    token = args.token or os.environ.get("REBATES_TOKEN")
+    if token:
+        return str(token)
+    if not settings.jwt_secret and not (settings.data_dir / "jwt-secret").exists():
+        print("rebates export: no token: pass --token or set REBATES_TOKEN", file=sys.stderr)
+        return None
+    return issue_token(load_secret(settings), sub="export-cli", role=Role.FINANCE,
+                       ttl_seconds=3600, issuer=settings.jwt_issuer,
+                       audience=settings.jwt_audience)
 
 
 def _export_settlement(settings: Settings, args: argparse.Namespace) -> int:
     from service import exporter
 
-    token = args.token or os.environ.get("REBATES_TOKEN")
-    if not token:
-        if not settings.jwt_secret and not (settings.data_dir / "jwt-secret").exists():
-            print("rebates export: no token: pass --token or set REBATES_TOKEN",
-                  file=sys.stderr)
-            return 2
-        token = issue_token(load_secret(settings), sub="export-cli", role=Role.FINANCE,
-                            ttl_seconds=3600, issuer=settings.jwt_issuer,
-                            audience=settings.jwt_audience)
+    token = _export_token(settings, args)
+    if token is None:
+        return 2
     url = _service_url(settings, args.url)
     return exporter.run_cli(url, token, args.program, args.period, args.format, args.output)
+
+
+def _export_account(settings: Settings, args: argparse.Namespace) -> int:
+    from service import statement
+
+    token = _export_token(settings, args)
+    if token is None:
+        return 2
+    url = _service_url(settings, args.url)
+    return statement.run_cli(url, token, args.dealer, args.currency, args.format, args.output,
+                             start=args.start, end=args.end, timezone=settings.timezone)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,6 +135,18 @@ INDEXES: dict[str, list[IndexModel]] = {
     "target_batches": [
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
     ],
+    "rebate_entries": [
+        # the chain: one entry per sequence number of an account (service/repositories/
+        # rebate_accounts.py); `_id` is the operation's key, so an operation applies once
+        IndexModel([("account", ASCENDING), ("seq", ASCENDING)], unique=True,
+                   name="account_seq_unique"),
+        IndexModel([("account", ASCENDING)], name="account"),
+        IndexModel([("orderId", ASCENDING)], sparse=True, name="order"),
+        IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
+    ],
+    "rebate_accounts": [
+        IndexModel([("dealerCode", ASCENDING)], name="dealer"),
+    ],
     "alerts": [
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
@@ -256,6 +268,21 @@ class Database:
     @property
     def scorecards(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["scorecards"]
+
+    @property
+    def rebate_accounts(self) -> AsyncCollection[dict[str, Any]]:
+        """One per dealer × currency (`_id` "DEALER:CUR"): which accounts exist."""
+        return self.db["rebate_accounts"]
+
+    @property
+    def rebate_entries(self) -> AsyncCollection[dict[str, Any]]:
+        """The accounts' append-only chains of entries (`_id` the operation's key)."""
+        return self.db["rebate_entries"]
+
+    @property
+    def rebate_uses(self) -> AsyncCollection[dict[str, Any]]:
+        """Per orderId, the summary of its use of rebate (written from its entries)."""
+        return self.db["rebate_uses"]
 
     @property
     def counters(self) -> AsyncCollection[dict[str, Any]]:

@@ -16,7 +16,12 @@ same date gives the same data (fixed seed), a few thousand rows at most, loaded 
   110 % (TARGET_ACHIEVEMENT). Targets follow the season: 95 % of the dealer's base in Q1
   (Spring Festival), 100 % in Q2, 110 % in Q3, 125 % in Q4 (the year-end push).
 - DEMO-PUSH (现返): monthly stock push of the new range, every order of 5,000 or more earns
-  2 % on its own (EACH_TRANSACTION); a return reverses what an order that size earns.
+  2 % on its own (EACH_TRANSACTION); a return reverses what an order that size earns. Paid
+  as CREDIT_NOTE valid 365 days: its first quarter's months are closed and settled, so the
+  dealers' rebate accounts (返利账户) hold credits, and the CRM's order flow has used them:
+  D001 has a captured order, D004 a reserved one, D002 one captured and partly refunded
+  (returned goods). Key accounts may pay 30 % of an order with rebate, loyal East dealers
+  10 % (segments' maxOrderOffsetPercent).
 """
 from __future__ import annotations
 
@@ -31,11 +36,14 @@ from domain.segments import SegmentRule
 from domain.tiers import RateKind, RebateBasis, Tier, TierEvaluation, TierMeasure, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.usecases import rebate_accounts
 from service.usecases.accrual_jobs import started_periods
 from service.usecases.accruals import run_accruals
+from service.usecases.closing import close_period
 from service.usecases.dealers import upsert_dealer
 from service.usecases.programs import create_program
 from service.usecases.segments import upsert_segment
+from service.usecases.settlement import settle
 from service.usecases.targets import TargetRow, set_targets
 from service.usecases.transactions import MAX_ROWS, TransactionRow, record_transactions
 
@@ -65,6 +73,14 @@ NEW_RANGE = ("NX-100", "NX-200")
 TARGET_BASE = {"D001": 240_000, "D002": 180_000, "D003": 190_000, "D004": 230_000,
                "D005": 130_000, "D006": 170_000}
 SEASON = {1: Decimal("0.95"), 2: Decimal("1.00"), 3: Decimal("1.10"), 4: Decimal("1.25")}
+# Rebate accounts: DEMO-PUSH credits, settled for the first quarter.
+ACCOUNT_PROGRAM = "DEMO-PUSH"
+CREDIT_VALIDITY_DAYS = 365
+# The CRM's orders on those credits: dealer, order id, what became of it. Each uses 40 % of
+# the dealer's credit on an order ten times that (within every segment's offset limit); the
+# returned one gets half of it back.
+ORDERS = [("D001", "DEMO-SO-D001-01", "CAPTURED"), ("D004", "DEMO-SO-D004-01", "RESERVED"),
+          ("D002", "DEMO-SO-D002-01", "REFUNDED")]
 
 
 def _tiers(*pairs: tuple[str, str]) -> tuple[Tier, ...]:
@@ -105,6 +121,7 @@ def programs(year: int) -> list[ProgramRules]:
             period_kind=PeriodKind.MONTH, accumulation=Accumulation.PER_PERIOD,
             valid_from=valid_from, valid_to=valid_to, currency=CURRENCY,
             payout_form=PayoutForm.CREDIT_NOTE, product_codes=NEW_RANGE,
+            credit_validity_days=CREDIT_VALIDITY_DAYS,
             terms=(Terms(None, _tiers(("5000", "2"))),)),
     ]
 
@@ -181,10 +198,12 @@ async def load(deps: Deps) -> None:
                             attributes={"demo": True})
     await upsert_segment(deps, DEMO_ACTOR, code="KEY-ACCOUNTS", name="Key accounts (KA)",
                          description="Large chains served through the KA channel.",
-                         priority=10, rule=SegmentRule(channels=("KA",)))
+                         priority=10, rule=SegmentRule(channels=("KA",)),
+                         max_order_offset_percent=Decimal(30))
     await upsert_segment(deps, DEMO_ACTOR, code="EAST-LOYAL", name="East, 3+ years",
                          description="Loyal dealers of the East region.",
-                         priority=20, rule=SegmentRule(regions=("EAST",), min_tenure_years=3))
+                         priority=20, rule=SegmentRule(regions=("EAST",), min_tenure_years=3),
+                         max_order_offset_percent=Decimal(10))
     await upsert_segment(deps, DEMO_ACTOR, code="PILOT", name="New-product pilot",
                          description="Hand-picked dealers piloting the new range.",
                          priority=30, dealer_codes=["D003", "D006"])
@@ -213,3 +232,32 @@ async def load_sales(deps: Deps) -> None:
         latest = started_periods(program.rules, deps.today())[-1:]
         for period in latest:
             await run_accruals(deps, DEMO_ACTOR, program.code, period.name)
+    await load_accounts(deps, year)
+
+
+async def load_accounts(deps: Deps, year: int) -> None:
+    """DEMO-PUSH's first-quarter months closed and settled (those ended by today), then the
+    CRM's orders on the credits: one captured, one reserved, one captured and refunded."""
+    today = deps.today()
+    for month in (1, 2, 3):
+        period = f"{year}-{month:02d}"
+        if dt.date(year, month + 1, 1) > today - dt.timedelta(days=1):
+            break  # the month has not ended yet (the demo loaded on a day in the quarter)
+        await close_period(deps, DEMO_ACTOR, ACCOUNT_PROGRAM, period)
+        await settle(deps, DEMO_ACTOR, ACCOUNT_PROGRAM, period)
+    held = await rebate_accounts.accounts(deps, [code for code, _, _ in ORDERS])
+    for code, order_id, outcome in ORDERS:
+        available = next((a.available(today) for a in held.get(code, [])
+                          if a.currency == CURRENCY), Decimal(0))
+        amount = (available * Decimal("0.4")).quantize(Decimal("0.01"))
+        if amount <= 0:
+            continue
+        await rebate_accounts.reserve(deps, DEMO_ACTOR, dealer_code=code, order_id=order_id,
+                                      order_amount=amount * 10, amount=amount,
+                                      currency=CURRENCY)
+        if outcome == "RESERVED":
+            continue
+        await rebate_accounts.capture(deps, DEMO_ACTOR, order_id=order_id)
+        if outcome == "REFUNDED":
+            await rebate_accounts.refund(deps, DEMO_ACTOR, order_id=order_id,
+                                         amount=(amount / 2).quantize(Decimal("0.01")))

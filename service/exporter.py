@@ -24,6 +24,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,15 +43,17 @@ MONEY = ("amount", "tax_withheld", "payable")
 MONEY_FORMAT = "#,##0.00"
 RATE_FORMAT = "0.00"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DATE_FORMAT = "yyyy-mm-dd"
 
 
 class ExportFailed(Exception):
     """Usage, connection or authorisation problem (exit code 2)."""
 
 
-def fetch(url: str, token: str, program: str, period: str,
-          timeout: float = 60.0) -> list[dict[str, Any]]:
-    body = json.dumps({"query": QUERY, "variables": {"program": program, "period": period}})
+def graphql(url: str, token: str, query: str, variables: dict[str, Any],
+            timeout: float = 60.0) -> dict[str, Any]:
+    """The `data` of one GraphQL request; any failure as ExportFailed."""
+    body = json.dumps({"query": query, "variables": variables})
     request = urllib.request.Request(  # noqa: S310 - the URL is the operator's
         url, data=body.encode(), method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}",
@@ -66,7 +69,13 @@ def fetch(url: str, token: str, program: str, period: str,
             from None
     if payload.get("errors"):
         raise ExportFailed(f"the service refused: {payload['errors'][0].get('message')}")
-    return list(payload["data"]["settlements"])
+    return dict(payload["data"])
+
+
+def fetch(url: str, token: str, program: str, period: str,
+          timeout: float = 60.0) -> list[dict[str, Any]]:
+    data = graphql(url, token, QUERY, {"program": program, "period": period}, timeout)
+    return list(data["settlements"])
 
 
 def short_reference(global_id: str) -> str:
@@ -106,23 +115,46 @@ def rows(settlements: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def write_csv(path: Path, lines: list[dict[str, str]]) -> None:
+@dataclass(frozen=True)
+class Table:
+    """What a sheet holds: its columns, how each is typed in XLSX (`MONEY`, `RATE`,
+    `DATETIME`, `DATE`; text otherwise) and its last row, the totals: a value or a formula
+    template per column, with `{first}`/`{last}` the first and last body row and each
+    column's name its letter (`=SUM({payable}{first}:{payable}{last})`)."""
+
+    columns: tuple[str, ...]
+    kinds: dict[str, str]
+    totals: dict[str, str]
+
+
+SETTLEMENT_TABLE = Table(
+    COLUMNS, {**dict.fromkeys(MONEY, "MONEY"), "tax_rate": "RATE", "settled_at": "DATETIME"},
+    {"settlement": "TOTAL",
+     **{column: f"=SUM({{{column}}}{{first}}:{{{column}}}{{last}})" for column in MONEY}})
+FORMATS = {"MONEY": MONEY_FORMAT, "RATE": RATE_FORMAT, "DATETIME": DATETIME_FORMAT,
+           "DATE": DATE_FORMAT}
+
+
+def write_csv(path: Path, lines: list[dict[str, str]],
+              columns: Sequence[str] = COLUMNS) -> None:
     with path.open("w", newline="", encoding="utf-8-sig") as handle:  # BOM for Excel
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(lines)
 
 
-def _cell_value(column: str, value: str) -> Any:
-    if column in MONEY or column == "tax_rate":
-        return Decimal(value)
+def _cell_value(kind: str | None, value: str) -> Any:
+    if kind in ("MONEY", "RATE"):
+        return Decimal(value) if value != "" else None
     if value == "":
         return None  # an empty cell, not an empty string
-    if column == "settled_at":  # Excel has no time zones: UTC, naive
+    if kind == "DATETIME":  # Excel has no time zones: UTC (a naive value as it is)
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is not None:
             moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
         return moment
+    if kind == "DATE":
+        return dt.date.fromisoformat(value)
     return value
 
 
@@ -131,52 +163,53 @@ def _display_width(value: Any) -> int:
         return 0
     if isinstance(value, dt.datetime):
         return len("2026-01-01 00:00:00")
+    if isinstance(value, dt.date):
+        return len("2026-01-01")
     if isinstance(value, Decimal):
         return len(f"{value:,.2f}")
     # CJK and other wide characters take two columns
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value))
 
 
-def write_xlsx(path: Path, lines: list[dict[str, str]], title: str) -> None:
+def write_xlsx(path: Path, lines: list[dict[str, str]], title: str,
+               table: Table = SETTLEMENT_TABLE) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
+    columns = table.columns
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = title[:31]
-    sheet.append(list(COLUMNS))
+    sheet.append(list(columns))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for line in lines:
-        sheet.append([_cell_value(c, line[c]) for c in COLUMNS])
+        sheet.append([_cell_value(table.kinds.get(c), line[c]) for c in columns])
     last = len(lines) + 1  # the last line's row
-    letters = {c: get_column_letter(i + 1) for i, c in enumerate(COLUMNS)}
-    totals: list[Any] = ["TOTAL", *[None] * (len(COLUMNS) - 1)]
-    for c in MONEY:
-        totals[COLUMNS.index(c)] = (f"=SUM({letters[c]}2:{letters[c]}{last})"
-                                    if lines else 0)
+    letters = {c: get_column_letter(i + 1) for i, c in enumerate(columns)}
+    totals: list[Any] = [None] * len(columns)
+    for c, template in table.totals.items():
+        if template.startswith("="):  # over no line at all: 0
+            totals[columns.index(c)] = (template.format(first=2, last=last, **letters)
+                                        if lines else 0)
+        else:
+            totals[columns.index(c)] = _cell_value(table.kinds.get(c), template)
     sheet.append(totals)
     total_row = last + 1
     for cell in sheet[total_row]:
         cell.font = Font(bold=True)
-    for c in MONEY:
-        for row in sheet.iter_rows(min_row=2, max_row=total_row, min_col=COLUMNS.index(c) + 1,
-                                   max_col=COLUMNS.index(c) + 1):
-            row[0].number_format = MONEY_FORMAT
-    for row in sheet.iter_rows(min_row=2, max_row=last, min_col=COLUMNS.index("settled_at") + 1,
-                               max_col=COLUMNS.index("settled_at") + 1):
-        row[0].number_format = DATETIME_FORMAT
-    for row in sheet.iter_rows(min_row=2, max_row=last, min_col=COLUMNS.index("tax_rate") + 1,
-                               max_col=COLUMNS.index("tax_rate") + 1):
-        row[0].number_format = RATE_FORMAT
-    for c in COLUMNS:
-        column = sheet.iter_rows(min_row=1, max_row=last, min_col=COLUMNS.index(c) + 1,
-                                 max_col=COLUMNS.index(c) + 1)
+    for c, kind in table.kinds.items():
+        for row in sheet.iter_rows(min_row=2, max_row=total_row, min_col=columns.index(c) + 1,
+                                   max_col=columns.index(c) + 1):
+            row[0].number_format = FORMATS[kind]
+    for c in columns:
+        column = sheet.iter_rows(min_row=1, max_row=last, min_col=columns.index(c) + 1,
+                                 max_col=columns.index(c) + 1)
         widest = max(_display_width(row[0].value) for row in column)
         sheet.column_dimensions[letters[c]].width = min(widest + 2, 60)
-    sheet.auto_filter.ref = f"A1:{letters[COLUMNS[-1]]}{last}"
+    sheet.auto_filter.ref = f"A1:{letters[columns[-1]]}{last}"
     sheet.freeze_panes = "A2"
     book.save(path)
 

@@ -25,7 +25,10 @@ POINTS: dict[str, str] = {
     "settle.after_number": "settlement number taken, no settlement document written",
     "settle.after_intent": "pending settlement document written, nothing claimed",
     "settle.after_claim": "accruals claimed for the settlement, no lines written",
-    "settle.after_lines": "settlement lines written, accruals not yet SETTLED",
+    "settle.after_lines": "settlement lines written, no rebate account credited",
+    "settle.between_credits": "the first CREDIT_NOTE line credited to its dealer's rebate "
+                              "account, the other lines not yet",
+    "settle.after_credits": "rebate accounts credited (CREDIT_NOTE), accruals not yet SETTLED",
     "settle.after_settled": "accruals SETTLED, settlement not yet marked done",
     # closePeriod
     "close.after_lock": "period locked (pending), accruals not yet approved",
@@ -39,6 +42,9 @@ POINTS: dict[str, str] = {
     # setTargets
     "targets.after_write": "target batch (pending) and targets written, nothing marked",
     "targets.after_marks": "accruals marked for recomputation, no audit events yet",
+    # rebate accounts: reserveRebate / captureRebate / releaseRebate / refundRebate
+    "rebate.after_entry": "account entry written (pending), use summary and audit not yet",
+    "rebate.after_use": "use summary written, audit event not yet, entry still pending",
     # the accrual worker
     "worker.after_compute": "a job's accruals written, the job not yet finished",
 }

@@ -14,7 +14,7 @@ import time
 import uuid
 
 from service.deps import Deps
-from service.usecases import accrual_jobs, recovery
+from service.usecases import accrual_jobs, rebate_accounts, recovery
 from service.usecases.catch_up import process
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class AccrualWorker:
         self._task: asyncio.Task[None] | None = None
         self._next_recovery = 0.0
         self._next_claim_repair = 0.0
+        self._swept_on: object = None  # the business date of the last rebate expiry sweep
 
     def wake(self) -> None:
         self._wake.set()
@@ -60,6 +61,10 @@ class AccrualWorker:
         if now >= self._next_recovery:
             self._next_recovery = now + self.deps.settings.recovery_interval_seconds
             await recovery.recover(self.deps)
+        today = self.deps.today()
+        if today != self._swept_on:  # daily: EXPIRY entries of credit unspent at expiresOn
+            await rebate_accounts.sweep_all(self.deps)
+            self._swept_on = today
 
     async def _run(self) -> None:
         while True:

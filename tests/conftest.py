@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,12 +120,14 @@ class Api:
 
 
 @contextlib.contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """Run the real service (uvicorn, lifespan and all) on a loopback port; yield its URL."""
+def serving(settings: Settings,
+            clock: Callable[[], dt.datetime] | None = None) -> Iterator[str]:
+    """Run the real service (uvicorn, lifespan and all) on a loopback port; yield its URL.
+    `clock`: the service's clock (default: the tests' fixed, ticking one)."""
     from service.app import create_app
 
     port = free_port()
-    app = create_app(settings, clock=ticking_clock)
+    app = create_app(settings, clock=clock or ticking_clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on")
     server = uvicorn.Server(config)

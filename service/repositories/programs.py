@@ -49,6 +49,7 @@ def to_doc(rules: ProgramRules, status: ProgramStatus) -> dict[str, Any]:
         "scorecardTemplateCode": rules.scorecard_template_code,
         "tierMeasure": rules.tier_measure.value, "tierEvaluation": rules.tier_evaluation.value,
         "minimumPayout": rules.minimum_payout,
+        "creditValidityDays": rules.credit_validity_days,
     }
 
 
@@ -71,7 +72,8 @@ def from_doc(doc: dict[str, Any]) -> StoredProgram:
         tier_measure=TierMeasure(doc.get("tierMeasure") or TierMeasure.BASIS.value),
         tier_evaluation=TierEvaluation(doc.get("tierEvaluation")
                                        or TierEvaluation.PERIOD_TOTAL.value),
-        minimum_payout=doc.get("minimumPayout"))
+        minimum_payout=doc.get("minimumPayout"),
+        credit_validity_days=doc.get("creditValidityDays"))  # absent: credits never expire
     return StoredProgram(rules=rules, status=ProgramStatus(doc["status"]))
 
 

@@ -32,7 +32,8 @@ def from_doc(doc: dict[str, Any]) -> Segment:
             channels=tuple(rule["channels"]) if rule.get("channels") is not None else None,
             min_trailing_sales=rule.get("minTrailingSales"),
             min_tenure_years=rule.get("minTenureYears")) if rule else None,
-        dealer_codes=tuple(doc.get("dealerCodes") or ()))
+        dealer_codes=tuple(doc.get("dealerCodes") or ()),
+        max_order_offset_percent=doc.get("maxOrderOffsetPercent"))
 
 
 async def get(db: Database, code: str) -> Segment | None:
@@ -62,7 +63,9 @@ async def upsert(db: Database, segment: Segment, *, now: dt.datetime,
     follows; returns the stored document before and after."""
     fields = {"name": segment.name, "description": segment.description,
               "priority": segment.priority, "rule": _rule_doc(segment.rule),
-              "dealerCodes": list(segment.dealer_codes), "updatedAt": now, PENDING: pending}
+              "dealerCodes": list(segment.dealer_codes),
+              "maxOrderOffsetPercent": segment.max_order_offset_percent,
+              "updatedAt": now, PENDING: pending}
     with unique_violation_as_conflict({"priority": ("input", "priority"),
                                        "code": ("input", "code")}):
         before = await db.segments.find_one_and_update(

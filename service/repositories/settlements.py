@@ -13,9 +13,13 @@ can finish one that was interrupted anywhere, and two of them can even run at on
 3. `write_lines`: the lines, from the accruals claimed, each with its payee snapshot, written
    once (PENDING → WRITTEN, or VOID when nothing was claimed); whoever loses that
    compare-and-set takes the winner's;
-4. `release_strays`: a claim that did not make it into the lines is given back;
-5. `mark_settled`: the accruals in the lines become SETTLED;
-6. `finish`: state DONE. Only DONE settlements are shown.
+4. credits (the use case, through repositories/rebate_accounts.py): each CREDIT_NOTE line
+   with a positive payable credits the dealer's rebate account, one entry per line keyed
+   by the settlement and the line's accrual, so repeating it credits nothing twice. Before
+   step 6, so an accrual is never SETTLED without its credit;
+5. `release_strays`: a claim that did not make it into the lines is given back;
+6. `mark_settled`: the accruals in the lines become SETTLED;
+7. `finish`: state DONE. Only DONE settlements are shown.
 
 Numbers (`STL-2026-000123`): the year the settlement was created (UTC), then a per-year
 sequence from the `counters` collection (`$inc`, upsert: atomic, so never handed out
@@ -65,6 +69,7 @@ class Payout:
 
     form: PayoutForm
     tax_rate: Decimal
+    credit_validity_days: int | None = None  # CREDIT_NOTE: how long its credits last
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,14 @@ async def ensure_number(db: Database, doc: dict[str, Any]) -> dict[str, Any]:
 def intended_payout(doc: dict[str, Any]) -> Payout | None:
     """The payout terms `begin` stored (None: an intent from before snapshots)."""
     payout = (doc.get(INTENT) or {}).get("payout")
-    return Payout(PayoutForm(payout["form"]), payout["taxRate"]) if payout else None
+    return Payout(PayoutForm(payout["form"]), payout["taxRate"],
+                  payout.get("creditValidityDays")) if payout else None
+
+
+def intends_credit_validity(doc: dict[str, Any]) -> bool:
+    """Whether `begin` stored the credits' validity (intents from before rebate accounts
+    did not: their credits take the program's current one)."""
+    return "creditValidityDays" in ((doc.get(INTENT) or {}).get("payout") or {})
 
 
 def intended_payees(doc: dict[str, Any], payout: Payout) -> dict[str, Payee]:
@@ -226,7 +238,8 @@ async def begin(db: Database, settlement_id: ObjectId, *, program_code: str, per
     if number is not None:
         doc["number"] = number
     if payout is not None:
-        doc[INTENT] = {"payout": {"form": payout.form.value, "taxRate": payout.tax_rate},
+        doc[INTENT] = {"payout": {"form": payout.form.value, "taxRate": payout.tax_rate,
+                                  "creditValidityDays": payout.credit_validity_days},
                        "payees": [{"dealerCode": p.dealer_code, "name": p.name,
                                    "region": p.region} for p in payees or []]}
     await db.settlements.insert_one(doc)
@@ -306,6 +319,17 @@ async def finish(db: Database, doc: dict[str, Any]) -> None:
         {"_id": doc["_id"]},
         {"$set": {"state": (State.VOID if state_of(doc) is State.VOID else State.DONE).value},
          "$unset": {PENDING: "", INTENT: ""}})
+
+
+async def line_paying(db: Database, program_code: str, period: str,
+                      accrual_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The settlement document and its line that paid an accrual (None: not paid)."""
+    doc = await db.settlements.find_one({"programCode": program_code, "period": period,
+                                         "lines.accrualId": accrual_id,
+                                         "state": {"$ne": State.VOID.value}})
+    if doc is None:
+        return None
+    return doc, next(line for line in doc["lines"] if line["accrualId"] == accrual_id)
 
 
 async def get_doc(db: Database, settlement_id: ObjectId) -> dict[str, Any] | None:

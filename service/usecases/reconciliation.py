@@ -23,12 +23,14 @@ from domain.net import AccrualStatus
 from domain.periods import Period
 from domain.programs import Accumulation
 from domain.text import Money, Param, Text, joined
+from domain.violations import Violation
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
 from service.repositories import ledger
 from service.repositories.accruals import ComputedAccrual, StoredAccrual
 from service.repositories.basis import DealerBasis, basis_by_dealer
 from service.repositories.programs import StoredProgram
+from service.usecases import account_credits
 from service.usecases.computation import (
     carry_forward,
     dealer_terms,
@@ -109,7 +111,8 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
         now = figures_for(program, period, terms, dealer_basis, inputs, code,
                           with_adjustments=False, kept_gross=keep)
         if now.status is AccrualStatus.FORFEITED:
-            changed += await _forfeit(deps, program, period, booked, target)
+            changed += await _forfeit(deps, program, period, booked, target,
+                                      inputs.violations.get(code, []))
             landed.add(code)
             continue
         if booked is not None and booked.status is AccrualStatus.FORFEITED:
@@ -134,15 +137,28 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
     return changed + len(released)
 
 
+def _reclaim_cause(amount: Money, period: Period, debited: bool) -> Text:
+    if debited:
+        return Text("reclaim of {amount} settled for {period} (forfeited; debited from the "
+                    "rebate account)", amount=amount, period=period.name)
+    return Text("reclaim of {amount} settled for {period} (forfeited)", amount=amount,
+                period=period.name)
+
+
 async def _forfeit(deps: Deps, program: StoredProgram, period: Period,
-                   booked: StoredAccrual | None, target: Period | None) -> int:
-    """Unpaid money is simply not paid; paid money is reclaimed in the earliest open period."""
+                   booked: StoredAccrual | None, target: Period | None,
+                   violations: Sequence[Violation]) -> int:
+    """Unpaid money is simply not paid; paid money is reclaimed in the earliest open period,
+    and money credited to the rebate account (CREDIT_NOTE) is debited from it as well."""
     if booked is None or booked.status is AccrualStatus.FORFEITED:
         return 0
     if booked.status in UNPAID:
         await accrual_repo.mark_forfeited(deps.db, booked.id, forfeited_after_approval_step(),
                                           now=deps.now())
         return 1
+    # every pass, before the adjustment: idempotent by the line, so a pass that stopped
+    # between the two writes is completed by the next one
+    debited = await account_credits.reclaim_forfeited(deps, program, booked, violations)
     already, count = (await ledger.booked_from(deps.db, program.code, period.name,
                                                [booked.dealer_code], RECLAIM)).get(
         booked.dealer_code, (ZERO, 0))
@@ -151,8 +167,8 @@ async def _forfeit(deps: Deps, program: StoredProgram, period: Period,
     added = await ledger.add_adjustment(
         deps.db, dealer_code=booked.dealer_code, program_code=program.code,
         target_period=target.name if target else None, amount=-booked.net_amount,
-        cause=Text("reclaim of {amount} settled for {period} (forfeited)",
-                   amount=Money(booked.net_amount, program.rules.currency), period=period.name),
+        cause=_reclaim_cause(Money(booked.net_amount, program.rules.currency), period,
+                             debited),
         kind=RECLAIM, source_period=period.name, sequence=count,
         now=deps.now())
     return int(added)

@@ -23,6 +23,7 @@ from service.usecases import (
     disputes,
     membership,
     programs,
+    rebate_accounts,
     scorecards,
     segments,
     settlement,
@@ -48,6 +49,7 @@ def _completers(deps: Deps) -> list[tuple[str, AsyncCollection[dict[str, Any]], 
             ("dispute", db.disputes, disputes.complete),
             ("scorecard", db.scorecards, scorecards.complete),
             ("violation", db.violations, violations.complete),
+            ("rebate account entry", db.rebate_entries, rebate_accounts.complete),
             ("alert change", db.alerts, _audited(db.alerts)),
             ("scorecard template", db.scorecard_templates, _audited(db.scorecard_templates))]
 

@@ -1,6 +1,7 @@
 """Segment use cases."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
@@ -17,12 +18,14 @@ from service.usecases import membership
 async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
                          priority: int, description: str | None = None,
                          rule: SegmentRule | None = None,
-                         dealer_codes: list[str] | None = None) -> Segment:
+                         dealer_codes: list[str] | None = None,
+                         max_order_offset_percent: Decimal | None = None) -> Segment:
     known = await dealer_repo.existing_codes(deps.db, (c.strip() for c in dealer_codes or ()))
     taken = await segment_repo.priorities_taken(deps.db)
     segment = validate_segment(code=code, name=name, description=description,
                                priority=priority, rule=rule, dealer_codes=dealer_codes,
-                               known_dealer_codes=known, priorities_taken=taken)
+                               known_dealer_codes=known, priorities_taken=taken,
+                               max_order_offset_percent=max_order_offset_percent)
     now = deps.now()
     mark = pending.marker(now, actor, auditId=ObjectId())
     before, after = await segment_repo.upsert(deps.db, segment, now=now, pending=mark)

@@ -9,6 +9,8 @@ region, payout form, tax rate) as they were when the settlement *began* — stor
 intent, so a retry or the recovery pass after a rename still pays, and shows, the old name.
 A dealer whose accrual was claimed although `begin` did not see it (approved in between) is
 snapshotted when the lines are written; the lines are written once, so that is fixed too.
+CREDIT_NOTE lines credit the dealers' rebate accounts once the lines are fixed and before
+the accruals are SETTLED (usecases/account_credits.py), so retries and recovery do it too.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from service.repositories import programs as program_repo
 from service.repositories import settlements as settlement_repo
 from service.repositories.programs import StoredProgram
 from service.repositories.settlements import Payee, Payout, Settlement, SettlementLine, State
+from service.usecases import account_credits
 
 
 async def settle(deps: Deps, actor: Principal, program_code: str,
@@ -79,7 +82,8 @@ async def settle(deps: Deps, actor: Principal, program_code: str,
 
 
 def payout_of(program: StoredProgram) -> Payout:
-    return Payout(form=program.rules.payout_form, tax_rate=program.rules.tax_rate)
+    return Payout(form=program.rules.payout_form, tax_rate=program.rules.tax_rate,
+                  credit_validity_days=program.rules.credit_validity_days)
 
 
 async def payees_now(deps: Deps, dealer_codes: list[str], payout: Payout) -> dict[str, Payee]:
@@ -137,6 +141,8 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> Settlement | None:
             deps.db, sid, lines, sum((line.payable for line in lines), ZERO))
         doc = written or await settlement_repo.get_doc(deps.db, sid) or doc
         failpoints.hit("settle.after_lines")
+    await account_credits.credit_settlement(deps, doc)  # before SETTLED: never one without
+    failpoints.hit("settle.after_credits")
     await settlement_repo.release_strays(deps.db, doc)
     await settlement_repo.mark_settled(deps.db, doc, deps.now())
     failpoints.hit("settle.after_settled")

@@ -34,6 +34,11 @@ SAMPLE_ARGS: dict[str, str] = {
     "retireProgram": '(input: {code: "NO-SUCH"})',
     "recordTransactions": "(input: {transactions: []})",
     "setTargets": '(input: {programCode: "NO-SUCH", targets: []})',
+    "reserveRebate": '(input: {dealerCode: "NO-SUCH", orderId: "ROLE-O", orderAmount: "10", '
+                     'amount: "1", currency: "CNY"})',
+    "captureRebate": '(input: {orderId: "NO-SUCH"})',
+    "releaseRebate": '(input: {orderId: "NO-SUCH"})',
+    "refundRebate": '(input: {orderId: "NO-SUCH", amount: "1"})',
     "runAccruals": '(input: {programCode: "NO-SUCH", period: "2026-Q1"})',
     "recordViolation": '(input: {dealerCode: "NO-SUCH", type: OTHER, occurredOn: "2026-01-05", '
                        'description: "probe", penalty: {kind: FORFEIT_PERIOD}})',
@@ -64,6 +69,8 @@ SELECTIONS: dict[str, str] = {
     "createProgram": "{ userErrors { code } }", "updateProgram": "{ userErrors { code } }",
     "activateProgram": "{ userErrors { code } }", "retireProgram": "{ userErrors { code } }",
     "recordTransactions": "{ accepted }", "setTargets": "{ userErrors { code } }",
+    "reserveRebate": "{ userErrors { code } }", "captureRebate": "{ userErrors { code } }",
+    "releaseRebate": "{ userErrors { code } }", "refundRebate": "{ userErrors { code } }",
     "runAccruals": "{ userErrors { code } }",
     "recordViolation": "{ userErrors { code } }", "reinstateDealer": "{ userErrors { code } }",
     "closePeriod": "{ userErrors { code } }", "settle": "{ userErrors { code } }",

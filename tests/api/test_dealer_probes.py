@@ -375,7 +375,9 @@ def test_nested_fields_of_its_own_dealer_carry_nothing_of_the_other(api: Api) ->
         accruals(first: 100) {{ totalCount edges {{ node {{ {ACCRUAL_Q} }} }} }}
         b: accruals(programCode: "{B_ONLY}") {{ totalCount }}
         scorecards {{ id period score dealer {{ code }} }}
-        violations {{ id description dealer {{ code }} }} }} }}""")
+        violations {{ id description dealer {{ code }} }}
+        rebateAccounts {{ currency balance dealer {{ code }}
+          entries {{ totalCount edges {{ node {{ id orderId settlementId note }} }} }} }} }} }}""")
     assert "errors" not in body, body
     assert not leaks(body)
     dealer = body["data"]["dealer"]
@@ -581,6 +583,14 @@ def _mutations(dataset: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any],
             {"dealerCode": B, "period": "2026-Q4", "amount": "1"}]}, {
             "programCode": NO_PROGRAM, "targets": [
                 {"dealerCode": NOBODY, "period": "2026-Q4", "amount": "1"}]}),
+        "reserveRebate": ("ReserveRebateInput", {
+            "dealerCode": B, "orderId": "ORD-PROBE", "orderAmount": "100", "amount": "1",
+            "currency": "CNY"}, {"dealerCode": NOBODY, "orderId": "ORD-PROBE",
+                                 "orderAmount": "100", "amount": "1", "currency": "CNY"}),
+        "captureRebate": ("RebateOrderInput", {"orderId": "ORD-B"}, {"orderId": "ORD-ZZ"}),
+        "releaseRebate": ("RebateOrderInput", {"orderId": "ORD-B"}, {"orderId": "ORD-ZZ"}),
+        "refundRebate": ("RefundRebateInput", {"orderId": "ORD-B", "amount": "1"},
+                         {"orderId": "ORD-ZZ", "amount": "1"}),
         "runAccruals": ("RunAccrualsInput", {"programCode": B_ONLY, "period": "2026-Q4"},
                         {"programCode": NO_PROGRAM, "period": "2026-Q4"}),
         "acknowledgeAlert": ("AcknowledgeAlertInput", {"alertId": b_alert},
@@ -610,6 +620,7 @@ def _mutations(dataset: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any],
 def b_state(api: Api) -> Any:
     """Everything of D-B an attack could change, as staff see it."""
     return api.gql(f"""{{ dealer(code: "{B}") {{ name status region segments {{ code }}
+        rebateAccounts {{ currency balance reserved entries {{ totalCount }} }}
         scorecards {{ score }} violations {{ id }} targets {{ period amount }}
         accruals(first: 100) {{ edges {{ node {{ id status netAmount adjustmentAmount }} }} }} }}
       segment(code: "{SEG_B}") {{ name priority dealerCodes }}

@@ -1,4 +1,5 @@
-"""`rebates export settlement`: what the finance system receives, as CSV and XLSX."""
+"""`rebates export settlement` and `rebates export account`: what the finance system
+receives, and the statement of account a dealer is sent, as CSV and XLSX."""
 from __future__ import annotations
 
 import csv
@@ -9,11 +10,14 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
 from service.exporter import ExportFailed, export_settlement
+from service.statement import export_account
+from tests.api.account_helpers import capture, fund, refund, reserve
 from tests.api.control_helpers import close, settle
 from tests.api.engine_helpers import create_program, dealer, record, row, settled
 from tests.conftest import Api
@@ -135,3 +139,152 @@ def test_the_command_line_writes_the_file(api: Api, tmp_path: Path) -> None:
         env={**os.environ, "REBATES_DATA_DIR": str(tmp_path)}, check=False)
     assert done.returncode == 0, done.stderr
     assert "2 line(s) written" in done.stdout and out.exists()
+
+
+# ---- `rebates export account`: the statement of account (对账单) ----------------------------
+
+@pytest.fixture(scope="module")
+def statement_account(api: Api, settled_period: None) -> str:
+    """EXA: 250.00 credited (P-EXA, CREDIT_NOTE), an order using 100.00 of it and 40.00
+    given back, another holding 30.00. Balance 190.00, reserved 30.00."""
+    dealer(api, "EXA", name="华南 Statement Ltd")
+    fund(api, "P-EXA", {"EXA": "250.00"}, days=90)
+    for call in (reserve(api, "EXA", "SO-EXA-1", "100.00"), capture(api, "SO-EXA-1"),
+                 refund(api, "SO-EXA-1", "40.00"), reserve(api, "EXA", "SO-EXA-2", "30.00")):
+        assert call["userErrors"] == [], call
+    return "EXA"
+
+
+def statement_csv(api: Api, path: Path, **options: Any) -> tuple[list[dict[str, str]], int]:
+    target, count = export_account(f"{api.base_url}/graphql", api.token("FINANCE"), "EXA",
+                                   None, "csv", path, **options)
+    assert target.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 BOM, for Excel
+    with target.open(encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle)), count
+
+
+def money(value: str) -> Decimal:
+    return Decimal(value) if value else Decimal(0)
+
+
+def test_the_statement_adds_up_from_opening_to_closing(api: Api, statement_account: str,
+                                                       tmp_path: Path) -> None:
+    lines, count = statement_csv(api, tmp_path / "statement.csv")
+    opening, *body, closing = lines
+    assert count == len(body) == 5
+    assert (opening["kind"], opening["balance"]) == ("OPENING BALANCE", "0.00")
+    assert [r["kind"] for r in body] == ["CREDIT", "RESERVE", "CAPTURE", "REFUND", "RESERVE"]
+    assert [(r["amount_in"], r["amount_out"], r["balance"], r["reserved"]) for r in body] == [
+        ("250.00", "", "250.00", "0.00"), ("", "", "250.00", "100.00"),
+        ("", "100.00", "150.00", "0.00"), ("40.00", "", "190.00", "0.00"),
+        ("", "", "190.00", "30.00")]
+    running = money(opening["balance"])
+    for line in body:  # each balance is the one before, plus in, minus out
+        running += money(line["amount_in"]) - money(line["amount_out"])
+        assert money(line["balance"]) == running, line
+    assert closing["kind"] == "CLOSING BALANCE"
+    assert (closing["amount_in"], closing["amount_out"], closing["balance"],
+            closing["reserved"]) == ("290.00", "100.00", "190.00", "30.00")
+    assert money(opening["balance"]) + money(closing["amount_in"]) - \
+        money(closing["amount_out"]) == money(closing["balance"])
+    # the account the API shows says the same
+    [shown] = api.gql('{ dealer(code: "EXA") { rebateAccounts { balance reserved } } }')[
+        "dealer"]["rebateAccounts"]
+    assert (money(shown["balance"]), money(shown["reserved"])) == \
+        (Decimal("190.00"), Decimal("30.00"))
+
+
+def test_the_statement_says_what_caused_each_entry(api: Api, statement_account: str,
+                                                   tmp_path: Path) -> None:
+    lines, _ = statement_csv(api, tmp_path / "words.csv")
+    credit, reserved, used, returned, held = lines[1:-1]
+    [settlement] = api.gql('{ settlements(programCode: "P-EXA") { number } }')["settlements"]
+    assert credit["settlement_number"] == settlement["number"]
+    assert credit["reference"] == f"Rebate credited, settlement {settlement['number']} " \
+                                  "(P-EXA 2026-Q1)"
+    assert credit["expires_on"] == "2027-02-18"  # settled 2026-11-20, valid 90 days
+    assert (reserved["order_id"], used["order_id"], returned["order_id"], held["order_id"]) == \
+        ("SO-EXA-1", "SO-EXA-1", "SO-EXA-1", "SO-EXA-2")
+    assert used["reference"] == "Used on order SO-EXA-1"
+    assert returned["reference"] == "Given back, order SO-EXA-1 returned"
+    assert {line["dealer_name"] for line in lines} == {"华南 Statement Ltd"}
+    assert {line["currency"] for line in lines} == {"CNY"}
+    assert dt.datetime.fromisoformat(credit["date"]).date() == dt.date(2026, 11, 20)
+
+
+def test_dates_outside_the_range_become_the_opening_balance(api: Api, statement_account: str,
+                                                            tmp_path: Path) -> None:
+    later, count = statement_csv(api, tmp_path / "later.csv", start=dt.date(2026, 11, 21))
+    assert count == 0
+    opening, closing = later
+    assert (opening["balance"], opening["reserved"], closing["balance"],
+            closing["reserved"]) == ("190.00", "30.00", "190.00", "30.00")
+    assert opening["date"].startswith("2026-11-21")
+    earlier, count = statement_csv(api, tmp_path / "earlier.csv", end=dt.date(2026, 11, 19))
+    assert count == 0 and [line["balance"] for line in earlier] == ["0.00", "0.00"]
+    same_day, count = statement_csv(api, tmp_path / "day.csv", start=dt.date(2026, 11, 20),
+                                    end=dt.date(2026, 11, 20))
+    assert count == 5 and same_day[-1]["balance"] == "190.00"
+
+
+def test_the_statement_xlsx_is_finance_ready(api: Api, statement_account: str,
+                                            tmp_path: Path) -> None:
+    target, count = export_account(f"{api.base_url}/graphql", api.token("FINANCE"), "EXA",
+                                   "CNY", "xlsx", tmp_path / "statement.xlsx")
+    sheet = load_workbook(target).active
+    assert sheet is not None and count == 5
+    header = [cell.value for cell in sheet[1]]
+    letter = {name: sheet.cell(row=1, column=i + 1).column_letter
+              for i, name in enumerate(header)}
+    first, last, closing = 2, 7, 8  # the opening row, five entries, the closing row
+    assert sheet.max_row == closing
+    assert sheet[f"{letter['kind']}{first}"].value == "OPENING BALANCE"
+    assert sheet[f"{letter['kind']}{closing}"].value == "CLOSING BALANCE"
+    date = sheet[f"{letter['date']}3"]
+    assert isinstance(date.value, dt.datetime) and date.is_date
+    expires = sheet[f"{letter['expires_on']}3"]
+    assert expires.is_date and expires.value.date() == dt.date(2027, 2, 18)
+    for name in ("amount_in", "amount_out", "balance", "reserved"):
+        for row_number in range(first, closing + 1):
+            assert sheet[f"{letter[name]}{row_number}"].number_format == "#,##0.00", name
+    assert sheet[f"{letter['amount_in']}3"].value == pytest.approx(250)
+    assert sheet[f"{letter['amount_in']}{closing}"].value == \
+        f"=SUM({letter['amount_in']}{first}:{letter['amount_in']}{last})"
+    b, i, o = letter["balance"], letter["amount_in"], letter["amount_out"]
+    assert sheet[f"{b}{closing}"].value == \
+        f"={b}{first}+SUM({i}{first}:{i}{last})-SUM({o}{first}:{o}{last})"
+    assert sheet.auto_filter.ref == f"A1:{letter[header[-1]]}{last}"
+    assert sheet.freeze_panes == "A2"
+    assert sheet.column_dimensions[letter["reference"]].width > 30  # fitted to the words
+
+
+def test_the_command_line_writes_the_statement(api: Api, statement_account: str,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "account.xlsx"
+    done = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "service.cli", "export", "account", "EXA", "--currency", "CNY",
+         "--format", "xlsx", "--from", "2026-01-01", "--to", "2026-12-31",
+         "--url", f"{api.base_url}/graphql", "--token", api.token("FINANCE"),
+         "--output", str(out)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "REBATES_DATA_DIR": str(tmp_path)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "5 entries written" in done.stdout and out.exists()
+    wrong = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "service.cli", "export", "account", "EXA", "--currency", "USD",
+         "--url", f"{api.base_url}/graphql", "--token", api.token("FINANCE"),
+         "--output", str(tmp_path / "none.csv")], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "REBATES_DATA_DIR": str(tmp_path)}, check=False)
+    assert wrong.returncode == 2 and "no rebate account in USD" in wrong.stderr
+
+
+def test_a_dealer_reads_only_its_own_statement(api: Api, statement_account: str,
+                                               tmp_path: Path) -> None:
+    own, count = export_account(f"{api.base_url}/graphql", api.token("DEALER", dealer="EXA"),
+                                "EXA", None, "csv", tmp_path / "own.csv")
+    assert count == 5 and own.exists()
+    with pytest.raises(ExportFailed, match="no dealer EXA"):
+        export_account(f"{api.base_url}/graphql", api.token("DEALER", dealer="EX1"), "EXA",
+                       None, "csv", tmp_path / "other.csv")
+    with pytest.raises(ExportFailed, match="no rebate account yet"):
+        export_account(f"{api.base_url}/graphql", api.token("FINANCE"), "EX2", None, "csv",
+                       tmp_path / "empty.csv")

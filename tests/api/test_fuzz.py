@@ -154,7 +154,8 @@ def test_generated_operations_never_get_a_server_error(api: Api, fuzz_schema: An
 
         call()
     assert sum(statuses.values()) >= EXAMPLES_PER_MODE, statuses
-    assert outcomes["data"] >= 20, outcomes  # not all refused at the door
+    # not all refused at the door (a DEALER may call few of the mutations the fuzzer picks)
+    assert outcomes["data"] >= 10, outcomes
     assert time.monotonic() - started < 60 * max(1, EXAMPLES_PER_MODE / 100)
 
 

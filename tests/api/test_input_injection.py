@@ -203,6 +203,7 @@ NESTED = {
     ("Dealer", "accruals"): 'dealer(code: "INJ-D")',
     ("Dealer", "scorecards"): 'dealer(code: "INJ-D")',
     ("Dealer", "targets"): 'dealer(code: "INJ-D")',
+    ("RebateAccount", "entries"): 'dealer(code: "INJ-D") { rebateAccounts',
     ("Segment", "dealers"): 'segment(code: "INJ-S")',
 }
 
@@ -228,7 +229,9 @@ def _field_slots(model: SchemaModel, operation: str, field: dict[str, Any],
             declared = ", ".join(f"${a['name']}: {model.text(a['type'])}" for a in used)
             passed = ", ".join(f"{a['name']}: ${a['name']}" for a in used)
             inner = f"{field['name']}({passed}) {model.selection(field['type'])}"
-            body = f"{parent} {{ {inner} }}" if parent else inner
+            # a parent may open selections of its own ("dealer(...) { rebateAccounts"): close them
+            body = f"{parent} {{ {inner} }}" + " }" * (parent.count("{") - parent.count("}")) \
+                if parent else inner
             yield Slot(operation, field["name"], path,
                        f"{operation}({declared}) {{ {body} }}",
                        tuple((a["name"], a["type"]) for a in used))

@@ -7,6 +7,7 @@ does not exist or does not list it.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from decimal import Decimal
@@ -23,7 +24,13 @@ from tests.crash.conftest import RECOVERY_BOUND, CrashHarness, eventually
 
 pytestmark = pytest.mark.crash
 
-SETTLE_POINTS = sorted(p for p in POINTS if p.startswith("settle."))
+# Points only a settlement with CREDIT_NOTE lines reaches (killed at by the credit tests).
+CREDIT_ONLY_POINTS = ["settle.between_credits"]
+SETTLE_POINTS = sorted(p for p in POINTS
+                       if p.startswith("settle.") and p not in CREDIT_ONLY_POINTS)
+# From the lines to SETTLED: where a settlement with credits can stop half-credited.
+CREDIT_POINTS = ["settle.after_lines", *CREDIT_ONLY_POINTS, "settle.after_credits",
+                 "settle.after_settled"]
 PROGRAM, PERIOD = "PAY", "2026-Q1"
 # Quarterly, 10 % of sales, CASH with 10 % withheld (the helpers' defaults).
 SALES = {"S1": "10000", "S2": "1234.50", "S3": "5000", "S4": "777.77"}
@@ -43,11 +50,15 @@ PAID_TO = """query($program: String, $period: String) {
 def closed(crash: CrashHarness, point: str) -> dict[str, Decimal]:
     """A service armed at `point`, the program's 2026-Q1 closed: the approved accruals
     (accrual id → net), all positive."""
+    return close_armed(crash, point)
+
+
+def close_armed(crash: CrashHarness, point: str, **program: Any) -> dict[str, Decimal]:
     api = crash.start(point)
     for code in SALES:
         dealer(api, code)
     assert create_program(api, PROGRAM, terms=[{"tiers": [{"threshold": "0", "rate": "10"}]}],
-                          productCodes=[PROGRAM])["userErrors"] == []
+                          productCodes=[PROGRAM], **program)["userErrors"] == []
     answer = record(api, [row(f"pay-{code}", code, "INVOICE", "2026-02-10", amount,
                               productCode=PROGRAM) for code, amount in SALES.items()])
     assert (answer["accepted"], answer["errors"]) == (len(SALES), [])
@@ -205,3 +216,68 @@ def test_a_settlement_finished_after_a_crash_keeps_its_number_and_the_payees_it_
     crash.past_recovery()  # and the worker's pass after it changes none of that
     assert api.gql(PAID_TO, {"program": PROGRAM, "period": PERIOD})["settlements"] == [paid]
     assert crash.db.settlements.count_documents({"number": paid["number"]}) == 1
+
+
+# ---- CREDIT_NOTE: the rebate accounts are credited exactly once (issue 11) ---------------
+VALIDITY_DAYS = 90
+ACCOUNTS = """query($code: String!) { dealer(code: $code) { rebateAccounts {
+  currency balance reserved available
+  entries(first: 50) { totalCount edges { node { kind amount balanceAfter settlementId
+                                                 expiresOn } } } } } }"""
+
+
+@pytest.fixture
+def credit_closed(crash: CrashHarness, point: str) -> dict[str, Decimal]:
+    """As `closed`, the program paying by CREDIT_NOTE, its credits valid for 90 days."""
+    return close_armed(crash, point, payoutForm="CREDIT_NOTE",
+                       creditValidityDays=VALIDITY_DAYS)
+
+
+def credit_problems(crash: CrashHarness) -> list[str]:
+    """What is wrong with the accounts now: each dealer holds exactly one CREDIT, of its
+    line's payable, linked to the one shown settlement, expiring 90 days after it."""
+    shown = crash.api.gql(SETTLEMENTS, {"program": PROGRAM, "period": PERIOD})["settlements"]
+    if len(shown) != 1:
+        return [f"{len(shown)} settlements shown"]
+    [settlement] = shown
+    settled_on = dt.date.fromisoformat(
+        crash.api.gql(PAID_TO, {"program": PROGRAM, "period": PERIOD})
+        ["settlements"][0]["createdAt"][:10])
+    expires = (settled_on + dt.timedelta(days=VALIDITY_DAYS)).isoformat()
+    problems = []
+    for code, net in NETS.items():
+        accounts = crash.api.gql(ACCOUNTS, {"code": code})["dealer"]["rebateAccounts"]
+        entries = [edge["node"] for account in accounts
+                   for edge in account["entries"]["edges"]]
+        wanted = [{"kind": "CREDIT", "amount": str(net), "balanceAfter": str(net),
+                   "settlementId": settlement["id"], "expiresOn": expires}]
+        if entries != wanted:
+            problems.append(f"{code}: entries {entries}, wanted {wanted}")
+        elif [(a["currency"], a["balance"]) for a in accounts] != [("CNY", str(net))]:
+            problems.append(f"{code}: accounts {accounts}")
+    return problems
+
+
+@pytest.mark.parametrize("point", CREDIT_POINTS)
+def test_a_credit_note_settlement_retried_after_a_crash_credits_each_line_exactly_once(
+        crash: CrashHarness, credit_closed: dict[str, Decimal], point: str) -> None:
+    crash.crash(point, lambda api: settle(api, PROGRAM, PERIOD))
+    api = crash.restart()
+    settle_answered(settle(api, PROGRAM, PERIOD))
+    assert credit_problems(crash) == []
+    crash.past_recovery()  # the worker's pass after the retry credits nothing again
+    assert credit_problems(crash) == []
+    assert_nothing_left_to_settle(crash)
+    assert credit_problems(crash) == []
+
+
+@pytest.mark.parametrize("point", CREDIT_POINTS)
+def test_a_credit_note_settlement_interrupted_is_credited_exactly_once_by_the_worker_alone(
+        crash: CrashHarness, credit_closed: dict[str, Decimal], point: str) -> None:
+    crash.crash(point, lambda api: settle(api, PROGRAM, PERIOD))
+    crash.restart()
+    eventually(lambda: credit_problems(crash), lambda found: found == [],
+               timeout=RECOVERY_BOUND, what="the worker to finish the credits")
+    crash.past_recovery()
+    assert credit_problems(crash) == []
+    assert_paid_exactly_once(crash, credit_closed)
