@@ -116,8 +116,9 @@ async def test_expired_credit_is_swept_once_by_racing_sweeps(deps: Deps) -> None
 
 
 async def test_what_the_embedded_server_says_about_transactions(deps: Deps) -> None:
-    """Recorded, not relied on: the chain is correct without transactions (a standalone
-    server, like this one, refuses them; a replica set would accept them)."""
+    """Recorded, not relied on: the chain is correct without transactions. The embedded
+    server as the service starts it says it is a replica set ("secantus") and runs them;
+    started `--standalone` (or a standalone MongoDB) it refuses them. Either way this holds."""
     hello = await deps.db.client.admin.command("hello")
     async with deps.db.client.start_session() as session:
         try:
