@@ -65,6 +65,18 @@ async def term_fields(db: Database, codes: Iterable[str]) -> list[dict[str, Any]
     return [doc async for doc in cursor if doc["code"] in wanted]
 
 
+async def without_sales(db: Database, codes: Iterable[str]) -> set[str]:
+    """Dealers created here that never had a transaction (sales version 0, set at insert):
+    no accrual of theirs can exist, so there is nothing to recompute. A document without
+    the field (written before it existed) is not counted among them."""
+    wanted = set(codes)
+    narrowed = narrowing(wanted)
+    cursor = db.dealers.find({} if narrowed is None else {"code": narrowed},
+                             {"code": 1, "salesVersion": 1, "_id": 0})
+    return {doc["code"] async for doc in cursor
+            if doc["code"] in wanted and doc.get("salesVersion", None) == 0}
+
+
 async def get_doc(db: Database, code: str) -> dict[str, Any] | None:
     return await db.dealers.find_one({"code": code})
 
@@ -126,7 +138,7 @@ async def upsert(db: Database, draft: DealerDraft, *, now: dt.datetime,
         "attributes": draft.attributes, "updatedAt": now, PENDING: pending}
     if draft.status is not None:
         fields["status"] = draft.status.value
-    on_insert: dict[str, Any] = {"createdAt": now, "segmentCodes": []}
+    on_insert: dict[str, Any] = {"createdAt": now, "segmentCodes": [], "salesVersion": 0}
     if draft.status is None:
         on_insert["status"] = DealerStatus.ACTIVE.value
     with unique_violation_as_conflict({"code": ("input", "code")}):

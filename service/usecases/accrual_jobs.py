@@ -17,6 +17,7 @@ from domain.periods import Period, periods_between
 from domain.programs import Accumulation, ProgramRules, ProgramStatus
 from domain.transactions import Transaction
 from service.deps import Deps
+from service.repositories import dealers as dealer_repo
 from service.repositories import jobs
 from service.repositories import programs as program_repo
 
@@ -76,8 +77,14 @@ async def mark_program(deps: Deps, rules: ProgramRules) -> None:
 
 
 async def mark_dealers_everywhere(deps: Deps, dealer_codes: Iterable[str]) -> None:
-    """A dealer's segments changed: its terms in every active program may have too."""
+    """A dealer's segments or status changed: its terms in every active program may have
+    too. A dealer that never had a transaction has no accrual anywhere: nothing to mark (a
+    CRM creating thousands of dealers queues no work; their first sales mark what they
+    touch, computed with the segments they have by then)."""
     codes = list(dealer_codes)
+    if codes:
+        idle = await dealer_repo.without_sales(deps.db, codes)
+        codes = [code for code in codes if code not in idle]
     if not codes:
         return
     today = deps.today()

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from domain.basis import TransactionKind
+from domain.dealers import DealerStatus
 from domain.periods import PeriodKind
 from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
 from domain.segments import SegmentRule
@@ -182,3 +183,25 @@ async def test_no_accrual_for_a_period_before_a_dealers_first_sale(deps: Deps) -
     periods = {d["period"] for d in await deps.db.accruals.find(
         {"programCode": "LATESTART", "dealerCode": "E5"}).to_list()}
     assert periods == {"2026-Q3", "2026-Q4"}  # YEAR_TO_DATE: from the first sale on
+
+
+async def test_a_dealer_without_sales_queues_no_recomputation_until_it_has_some(
+        deps: Deps) -> None:
+    """Creating dealers (a CRM sync of thousands) marks nothing: they have no accrual
+    anywhere. Once a dealer has sales, a change of its status or segments marks it in every
+    active program again."""
+    await create_program(deps, ADMIN, rules("IDLE-P", product_codes=("IDLE",)), activate=True)
+
+    async def dirty(dealer: str) -> set[str]:
+        docs = await deps.db.accrual_jobs.find({"dealerCode": dealer, "dirty": True}).to_list()
+        return {d["programCode"] for d in docs}
+    await upsert_dealer(deps, ADMIN, code="IDLE-1", name="Idle", channel="RETAIL")
+    await upsert_dealer(deps, ADMIN, code="IDLE-1", name="Idle", channel="RETAIL",
+                        status=DealerStatus.SUSPENDED)
+    assert await dirty("IDLE-1") == set()
+    await record_transactions(deps, ADMIN, [sale("idle-1", "IDLE-1", "2026-02-03", "500",
+                                                 product="IDLE")])
+    await deps.db.accrual_jobs.delete_many({"dealerCode": "IDLE-1"})  # as if the worker ran
+    await upsert_dealer(deps, ADMIN, code="IDLE-1", name="Idle", channel="RETAIL",
+                        status=DealerStatus.ACTIVE)
+    assert "IDLE-P" in await dirty("IDLE-1")
