@@ -44,8 +44,10 @@ schema: $(VENV)/.embedded  ## re-export schema.graphql from the code
 token: $(VENV)/.embedded  ## print an ADMIN token for scripts (uses the data directory's secret)
 	$(BIN)/rebates token --role ADMIN
 
-bench: $(VENV)/.dev  ## import 200,000 transactions and run accruals; writes BENCHMARKS.md
-	$(BIN)/python tools/bench.py
+# BENCH_ARGS: e.g. --smoke (2 minutes, small data; add --out /tmp/bench.md to leave
+# BENCHMARKS.md alone), --durability, --profile; see `python tools/bench.py --help`.
+bench: $(VENV)/.dev  ## issue 12's table: import 200,000 transactions, accruals, CRM page, live latency; writes BENCHMARKS.md
+	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 # Re-resolve the pins from pyproject.toml in a throw-away venv (needs the package index; not
 # part of `make test`): base.txt = the runtime, embedded.txt = what [embedded] adds on top,

@@ -97,6 +97,11 @@ class ProgramRules:
         return [period]
 
 
+def started_periods(rules: ProgramRules, today: date) -> list[Period]:
+    """The program's periods that have begun: later ones cannot have sales yet."""
+    return [p for p in rules.periods() if p.start <= today]
+
+
 def _add_year(day: date) -> date:
     try:
         return day.replace(year=day.year + 1)

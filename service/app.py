@@ -1,4 +1,4 @@
-"""The Starlette app factory: lifespan (database, indexes, demo data), routes, auth.
+"""The Starlette app factory: lifespan (service/bootstrap.py wires what it runs on), routes, auth.
 
 This module is the composition root: it is the one place in `service/` that imports the
 GraphQL layer (`schema`, `resolvers`), to mount it. Everything else in `service/` stays
@@ -6,7 +6,6 @@ independent of GraphQL.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -30,7 +29,7 @@ from resolvers.context import Context, build_context
 from schema import build_schema
 from schema.limits import Limits
 from schema.masking import code_of, coded
-from service import demo, failpoints, ide
+from service import failpoints, ide
 from service.auth import (
     AuthError,
     Principal,
@@ -40,11 +39,10 @@ from service.auth import (
     issue_token,
     load_secret,
 )
+from service.bootstrap import bootstrap, shutdown
 from service.budget import OverBudget, TimeBudget
 from service.config import Settings, get_settings
-from service.db import Database
 from service.deps import Deps, utc_now
-from service.embedded import EmbeddedServer
 from service.graphql_http import (
     APPLICATION_JSON,
     NOT_ACCEPTABLE_MESSAGE,
@@ -70,7 +68,6 @@ from service.http_errors import (
 from service.limits import RateLimiter
 from service.metrics import ServiceMetrics, metrics_endpoint
 from service.middleware import SECURITY_HEADERS, hide_query_strings, middleware_stack
-from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
 JSON_MEDIA_TYPES = REQUEST_MEDIA_TYPES  # what a POST body may be
@@ -279,37 +276,19 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        embedded: EmbeddedServer | None = None
-        uri = settings.mongodb_uri
-        if not uri:
-            data_dir = settings.data_dir
-            embedded = EmbeddedServer(data_dir / "db", command=settings.embedded_command,
-                                      log_path=data_dir / "secantusd.log")
-            data_dir.mkdir(parents=True, exist_ok=True)
-            uri = await asyncio.to_thread(embedded.start, settings.embedded_start_timeout)
-        db = Database.connect(uri, settings.database)
+        runtime = await bootstrap(settings, clock=clock)
         try:
-            await db.ensure_indexes()
-            deps = Deps(db=db, settings=settings, clock=clock)
-            worker = AccrualWorker(deps)
-            deps.notify_worker = worker.wake
-            if settings.demo and await demo.is_empty(deps):
-                await demo.load(deps)
-                log.info("demo dataset loaded (REBATES_DEMO=0 skips it)")
             app.state.metrics = ServiceMetrics()
-            app.state.deps = deps
-            worker.start()
+            app.state.deps = runtime.deps
+            runtime.worker.start()
             if announce:
                 print(_banner(settings, secret), flush=True)
             try:
                 yield
             finally:
                 await graphql.budget.drain(MUTATION_GRACE_SECONDS)
-                await worker.stop()
         finally:
-            await db.close()
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
+            await shutdown(runtime)
 
     return Starlette(
         routes=[Route("/", home), Route("/healthz", healthz), Route("/readyz", readyz),

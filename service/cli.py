@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 from service.auth import DEFAULT_TTL_SECONDS, Role, issue_token, load_secret
-from service.config import Settings, get_settings
-from service.logs import configure_logging, logging_config
+from service.bootstrap import configured_settings
+from service.config import Settings
+from service.logs import logging_config
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -260,9 +261,7 @@ def _export_account(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings)
-    return int(args.run(settings, args))
+    return int(args.run(configured_settings(), args))
 
 
 if __name__ == "__main__":

@@ -120,6 +120,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("date", ASCENDING)], name="date"),
         IndexModel([("batchId", ASCENDING)], name="batch"),
     ],
+    "sales_ledger": [  # the monthly sales ledger (service/repositories/sales_ledger.py)
+        IndexModel([("month", ASCENDING)], name="month"),
+        IndexModel([("dealerCode", ASCENDING), ("month", ASCENDING)], name="dealer_month"),
+    ],
+    "sales_deltas": [
+        IndexModel([("fold", ASCENDING)], name="fold"),
+        IndexModel([("dealers", ASCENDING), ("fold", ASCENDING)], name="dealer_fold"),
+        IndexModel([("batch", ASCENDING)], name="batch"),
+        IndexModel([("foldedAt", ASCENDING)], sparse=True, name="folded_at"),
+    ],
     "transaction_batches": [
         IndexModel([("pending.since", ASCENDING)], sparse=True, name="pending"),
         IndexModel([("recheck.until", ASCENDING)], sparse=True, name="recheck"),
@@ -243,6 +253,18 @@ class Database:
     @property
     def transactions(self) -> AsyncCollection[dict[str, Any]]:
         return self.db["transactions"]
+
+    @property
+    def sales_ledger(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["sales_ledger"]
+
+    @property
+    def sales_deltas(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["sales_deltas"]
+
+    @property
+    def ledger_state(self) -> AsyncCollection[dict[str, Any]]:
+        return self.db["ledger_state"]
 
     @property
     def transaction_batches(self) -> AsyncCollection[dict[str, Any]]:

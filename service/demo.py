@@ -31,13 +31,14 @@ from decimal import Decimal
 
 from domain.basis import TransactionKind
 from domain.periods import PeriodKind
-from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
+from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms, started_periods
 from domain.segments import SegmentRule
 from domain.tiers import RateKind, RebateBasis, Tier, TierEvaluation, TierMeasure, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.repositories import dealers as dealer_repo
+from service.repositories import segments as segment_repo
 from service.usecases import rebate_accounts
-from service.usecases.accrual_jobs import started_periods
 from service.usecases.accruals import run_accruals
 from service.usecases.closing import close_period
 from service.usecases.dealers import upsert_dealer
@@ -187,8 +188,7 @@ def transactions(first: dt.date, last: dt.date) -> list[TransactionRow]:
 
 
 async def is_empty(deps: Deps) -> bool:
-    return (await deps.db.dealers.estimated_document_count() == 0
-            and await deps.db.segments.estimated_document_count() == 0)
+    return await dealer_repo.none_stored(deps.db) and await segment_repo.none_stored(deps.db)
 
 
 async def load(deps: Deps) -> None:

@@ -45,6 +45,11 @@ POINTS: dict[str, str] = {
     # rebate accounts: reserveRebate / captureRebate / releaseRebate / refundRebate
     "rebate.after_entry": "account entry written (pending), use summary and audit not yet",
     "rebate.after_use": "use summary written, audit event not yet, entry still pending",
+    # folding the monthly sales ledger (the worker)
+    "ledger.after_assign": "waiting deltas stamped with the fold's number, no ledger "
+                           "document updated yet",
+    "ledger.after_apply": "every ledger document has taken the fold, the fold not yet "
+                          "recorded as done",
     # the accrual worker
     "worker.after_compute": "a job's accruals written, the job not yet finished",
 }

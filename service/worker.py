@@ -15,10 +15,22 @@ import uuid
 
 from service.deps import Deps
 from service.usecases import accrual_jobs, rebate_accounts, recovery
-from service.usecases.catch_up import process
+from service.usecases.engine import process
+from service.usecases.sales_ledger import LedgerKeeper
 
 log = logging.getLogger(__name__)
 CLAIM_REPAIR_SECONDS = 60.0  # orphaned settlement claims: rare, and a wider scan
+# Coalescing: after a round that took d seconds the worker rests up to PACE × d (at most
+# PACE_MAX) while sales keep arriving, and stops resting once they have stood still for a
+# while: longer than the gaps it saw between them (QUIET at the least). Rounds under
+# PACE_FROM (live sales: tens of dealers) take no rest. A bulk import is recomputed every half
+# minute or so and once more right after its last batch; dealers touched by forty batches
+# meanwhile are computed together, and the import keeps most of the database.
+PACE = 3.0
+PACE_FROM = 2.0
+PACE_MAX = 30.0
+QUIET = 1.5
+REST_POLL = 0.25
 
 
 class AccrualWorker:
@@ -31,6 +43,7 @@ class AccrualWorker:
         self._next_recovery = 0.0
         self._next_claim_repair = 0.0
         self._swept_on: object = None  # the business date of the last rebate expiry sweep
+        self.ledger = LedgerKeeper(deps, self.owner)
 
     def wake(self) -> None:
         self._wake.set()
@@ -53,6 +66,29 @@ class AccrualWorker:
             done += len(jobs)
         return done
 
+    async def _drain_paced(self) -> None:
+        while jobs := await accrual_jobs.claim_batch(self.deps, self.owner):
+            started = time.monotonic()
+            await process(self.deps, jobs)
+            took = time.monotonic() - started
+            if took >= PACE_FROM:
+                await self._rest(min(took * PACE, PACE_MAX))
+            await self.ledger.keep(busy=True)
+
+    async def _rest(self, longest: float) -> None:
+        """Rest after a large round while sales arrive (the sales stamp moves)."""
+        started = time.monotonic()
+        stamp, moved_at, widest_gap = await self.ledger.sales_stamp(), started, 0.0
+        while (now := time.monotonic()) < started + longest:
+            if now - moved_at >= max(QUIET, 1.5 * widest_gap):
+                return  # sales stopped: compute what they changed now
+            await asyncio.sleep(REST_POLL)
+            current = await self.ledger.sales_stamp()
+            if current != stamp:
+                now = time.monotonic()
+                widest_gap = max(widest_gap, now - moved_at)
+                stamp, moved_at = current, now
+
     async def recover_when_due(self) -> None:
         now = time.monotonic()
         if now >= self._next_claim_repair:
@@ -70,7 +106,8 @@ class AccrualWorker:
         while True:
             try:
                 await self.recover_when_due()
-                await self.drain()
+                await self.ledger.keep()
+                await self._drain_paced()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the worker alive; the job's lease expires and retries

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from pymongo import monitoring
+from pymongo import MongoClient, monitoring
 
 from service.auth import Role, issue_token
 from service.config import Settings
@@ -38,10 +38,19 @@ class CommandCounter(monitoring.CommandListener):
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.names: dict[str, list[str]] = {}
+        self.collections: dict[str, list[str | None]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         self.counts[event.database_name] += 1
         self.names.setdefault(event.database_name, []).append(event.command_name)
+        target = event.command.get(event.command_name)
+        self.collections.setdefault(event.database_name, []).append(
+            target if isinstance(target, str) else None)
+
+    def on(self, database: str, collections: set[str]) -> int:
+        """Commands sent so far on these collections of a database (a request's reads,
+        leaving out what the in-process worker polls meanwhile)."""
+        return sum(1 for name in self.collections.get(database, []) if name in collections)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -68,6 +77,16 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.uri
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri: str) -> Iterator[MongoClient[dict[str, Any]]]:
+    """A plain synchronous client of the test server, for looking at what was stored."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +134,9 @@ class Api:
         assert "errors" not in body, body["errors"]
         return body["data"]
 
-    def commands(self) -> int:
+    def commands(self, collections: set[str] | None = None) -> int:
+        if collections is not None:
+            return COMMANDS.on(self.db_name, collections)
         return COMMANDS.counts[self.db_name]
 
 

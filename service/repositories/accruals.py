@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -20,6 +21,7 @@ from domain.text import Text
 from service.db import Database
 from service.errors import InvalidArgument
 from service.pagination import Page, PageRequest
+from service.repositories.ids import parse_id
 from service.repositories.query import (
     Keyset,
     SortField,
@@ -86,7 +88,7 @@ def from_doc(doc: dict[str, Any]) -> StoredAccrual:
 
 def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
     f = item.figures
-    return {
+    doc: dict[str, Any] = {
         "programVersion": item.program_version, "periodStart": item.period.start.isoformat(),
         "periodEnd": item.period.end.isoformat(), "basis": f.basis,
         "cumulativeBasis": f.cumulative_basis, "rate": f.rate, "grossAmount": f.gross_amount,
@@ -99,6 +101,16 @@ def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
         "target": f.target, "achievementPercent": f.achievement_percent,
         "carriedForward": f.carried_forward, "carriedIn": f.carried_in,
     }
+    doc["figuresDigest"] = _digest(doc)
+    return doc
+
+
+def _digest(figures: dict[str, Any]) -> str:
+    """The figures' identity (not when or from which sales version they were computed): an
+    accrual recomputed to the same figures is not written again."""
+    kept = {k: v for k, v in figures.items() if k not in ("computedAt", "inputsVersion")}
+    text = json.dumps(kept, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
@@ -118,19 +130,27 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
     query: dict[str, Any] = {"programCode": first.program_code, "period": first.period.name}
     if (dealers := narrowing(item.dealer_code for item in items)) is not None:
         query["dealerCode"] = dealers
-    stored = {doc["dealerCode"]: doc["_id"]
-              async for doc in db.accruals.find(query, {"dealerCode": 1})}
+    stored = {doc["dealerCode"]: doc async for doc in db.accruals.find(
+        query, {"dealerCode": 1, "figuresDigest": 1, "inputsVersion": 1})}
     operations: list[UpdateOne | InsertOne[dict[str, Any]]] = []
     for item in items:
         figures = _figures_doc(item, now)
-        if item.dealer_code in stored:
-            operations.append(UpdateOne(
-                {"_id": stored[item.dealer_code], "status": {"$in": list(RECOMPUTABLE)},
-                 "inputsVersion": {"$lte": item.inputs_version}}, {"$set": figures}))
+        if (found := stored.get(item.dealer_code)) is not None:
+            guard = {"_id": found["_id"], "status": {"$in": list(RECOMPUTABLE)},
+                     "inputsVersion": {"$lte": item.inputs_version}}
+            if found.get("figuresDigest") != figures["figuresDigest"]:
+                operations.append(UpdateOne(guard, {"$set": figures}))
+            elif int(found.get("inputsVersion", 0)) < item.inputs_version:
+                # the same figures from newer sales data: only the stamp moves (a slower,
+                # older computation must still not overwrite them)
+                operations.append(UpdateOne(guard, {"$set": {
+                    "inputsVersion": item.inputs_version}}))
         else:
             operations.append(InsertOne({"programCode": item.program_code,
                                          "period": item.period.name,
                                          "dealerCode": item.dealer_code, **figures}))
+    if not operations:
+        return 0  # recomputed to the figures stored
     try:
         result = await db.accruals.bulk_write(operations, ordered=False)
     except BulkWriteError as error:
@@ -203,10 +223,16 @@ async def carried_in(db: Database, program_code: str, period: str,
             if doc["dealerCode"] in wanted}
 
 
-async def dealers_of_period(db: Database, program_code: str, period: str) -> set[str]:
-    cursor = db.accruals.find({"programCode": program_code, "period": period},
-                              {"dealerCode": 1, "_id": 0})
-    return {doc["dealerCode"] async for doc in cursor}
+async def dealers_of_period(db: Database, program_code: str, period: str,
+                            dealer_codes: Iterable[str] | None = None) -> set[str]:
+    """The dealers with an accrual in this period (of `dealer_codes`, None: all)."""
+    query: dict[str, Any] = {"programCode": program_code, "period": period}
+    wanted = None if dealer_codes is None else set(dealer_codes)
+    if wanted is not None and (narrowed := narrowing(wanted)) is not None:
+        query["dealerCode"] = narrowed
+    cursor = db.accruals.find(query, {"dealerCode": 1, "_id": 0})
+    return {doc["dealerCode"] async for doc in cursor
+            if wanted is None or doc["dealerCode"] in wanted}
 
 
 async def for_period(db: Database, program_code: str, period: str, *,
@@ -245,10 +271,10 @@ async def bases_by_period(db: Database, program_code: str, periods: list[str], *
 
 async def get_doc(db: Database, accrual_id: str, *,
                   scope: str | None = None) -> dict[str, Any] | None:
-    try:
-        query: dict[str, Any] = {"_id": ObjectId(accrual_id)}
-    except (InvalidId, TypeError):
+    oid = parse_id(accrual_id)
+    if oid is None:
         return None
+    query: dict[str, Any] = {"_id": oid}
     if scope is not None:
         query["dealerCode"] = scope
     return await db.accruals.find_one(query)
@@ -317,10 +343,9 @@ async def _place(db: Database, key: str | None, argument: str,
     one not found there counts as the start of the list, like an id that never existed."""
     if key is None or "|" in key:
         return ORDER.place(key, argument)
-    try:
-        oid = ObjectId(key)
-    except (InvalidId, TypeError):
-        raise InvalidArgument(argument, "is not a cursor of this list") from None
+    oid = parse_id(key)
+    if oid is None:
+        raise InvalidArgument(argument, "is not a cursor of this list")
     query: dict[str, Any] = {"_id": oid} if scope is None else {"_id": oid, "dealerCode": scope}
     doc = await db.accruals.find_one(query, {"periodStart": 1, "dealerCode": 1})
     return (doc["periodStart"], doc["dealerCode"], oid) if doc else ("", "", oid)
@@ -385,7 +410,8 @@ async def mark_forfeited(db: Database, accrual_id: str, step: CalculationStep, *
     await db.accruals.update_one(
         {"_id": ObjectId(accrual_id), "status": {"$in": ["APPROVED", "DISPUTED"]}},
         {"$set": {"status": AccrualStatus.FORFEITED.value, "forfeitedAt": now},
-         "$push": {"calculation": step_doc(step)}})
+         "$push": {"calculation": step_doc(step)},
+         "$unset": {"figuresDigest": ""}})  # no longer the computed figures
 
 
 async def approve_open(db: Database, program_code: str, period: str, *,
@@ -398,12 +424,7 @@ async def approve_open(db: Database, program_code: str, period: str, *,
 
 async def get_many(db: Database, ids: Iterable[str], *,
                    scope: str | None = None) -> dict[str, StoredAccrual]:
-    oids = []
-    for value in ids:
-        try:
-            oids.append(ObjectId(value))
-        except (InvalidId, TypeError):
-            continue
+    oids = [oid for oid in map(parse_id, ids) if oid is not None]
     query: dict[str, Any] = {"_id": {"$in": oids}}
     if scope is not None:
         query["dealerCode"] = scope

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.auth import Principal
 from service.db import Database
 from service.jsonsafe import jsonable
 from service.pagination import Page, PageRequest
+from service.repositories.ids import parse_id
 from service.repositories.query import Keyset, SortField, find_page
 
 CURSOR_KIND = "audit"
@@ -79,9 +79,8 @@ async def append(db: Database, *, actor: Principal, action: str, entity_type: st
 
 
 async def get(db: Database, event_id: str) -> AuditEvent | None:
-    try:
-        oid = ObjectId(event_id)
-    except (InvalidId, TypeError):
+    oid = parse_id(event_id)
+    if oid is None:
         return None
     doc = await db.audit_events.find_one({"_id": oid})
     return from_doc(doc) if doc else None

@@ -5,6 +5,7 @@ the transactions left out because their currency is not the program's.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -14,8 +15,10 @@ from domain.basis import BASIS_RULES, QUANTITY
 from domain.money import ZERO
 from domain.periods import DateRange, Period, parse_period
 from domain.programs import ProgramRules
+from domain.sales_ledger import CountingRule, MonthFigures, Monthly, month_figures
 from domain.transaction_tiers import CountedTransaction
 from service.db import Database
+from service.repositories import sales_ledger
 from service.repositories.query import LONG_LIST
 
 
@@ -63,17 +66,23 @@ def match_stages(rules: ProgramRules, window: DateRange,
     return [{"$match": first}, {"$match": rest}]
 
 
-@dataclass(frozen=True)
-class MonthFigures:
-    """One dealer's transactions of one month: counted in the program's currency, or not."""
-
-    home: Decimal = ZERO
-    counted: int = 0
-    foreign: int = 0
-    currencies: frozenset[str] = frozenset()
-
-
-Monthly = dict[str, dict[str, MonthFigures]]  # dealer → "YYYY-MM" → figures
+def whole_and_partial_months(window: DateRange) -> tuple[list[str], list[DateRange]]:
+    """The calendar months `window` covers entirely (read from the ledger), and the parts of
+    months it covers in part (a validity starting or ending mid-month: read from the
+    transactions, at most two)."""
+    whole: list[str] = []
+    partial: list[DateRange] = []
+    month = window.start.replace(day=1)
+    while month <= window.end:
+        following = (month.replace(year=month.year + 1, month=1) if month.month == 12
+                     else month.replace(month=month.month + 1))
+        last = following - dt.timedelta(days=1)
+        if window.start <= month and last <= window.end:
+            whole.append(month.isoformat()[:7])
+        else:
+            partial.append(DateRange(max(window.start, month), min(window.end, last)))
+        month = following
+    return whole, partial
 
 
 async def monthly_basis(db: Database, rules: ProgramRules, window: DateRange,
@@ -81,19 +90,40 @@ async def monthly_basis(db: Database, rules: ProgramRules, window: DateRange,
     """Per dealer and calendar month of `window`, the signed basis in the program's currency
     and the transactions in other currencies.
 
-    Calendar periods are whole months, so one pass over the transactions serves every
-    period (and every year-to-date sum) inside `window`: a YEAR_TO_DATE run over four
-    quarters reads them once, not four times.
+    Whole months come from the monthly sales ledger (small documents, one per dealer and
+    month); months the window covers in part, and everything while the ledger is being
+    backfilled, from the transactions. One pass serves every period (and every
+    year-to-date sum) inside `window`.
     """
+    codes = list(dict.fromkeys(dealer_codes)) if dealer_codes is not None else None
+    whole, partial = whole_and_partial_months(window)
+    cells = await sales_ledger.read(db, whole, codes,
+                                    with_products=bool(rules.product_codes))
+    if cells is None:
+        return await aggregate_monthly(db, rules, window, codes)
+    rule = CountingRule(rules.basis, rules.currency, frozenset(rules.product_codes))
+    found = month_figures(rule, cells, set(whole))
+    for part in partial:
+        for dealer, months in (await aggregate_monthly(db, rules, part, codes)).items():
+            found.setdefault(dealer, {}).update(months)
+    return found
+
+
+async def aggregate_monthly(db: Database, rules: ProgramRules, window: DateRange,
+                            dealer_codes: list[str] | None) -> Monthly:
+    """`monthly_basis` from the transactions themselves: one aggregation over the window."""
     cursor = await db.transactions.aggregate([
         *match_stages(rules, window, dealer_codes),
         {"$group": {"_id": {"dealer": "$dealerCode", "month": {"$substrBytes": ["$date", 0, 7]},
                             "currency": "$currency"},
                     "sum": {"$sum": signed_value(rules)}, "count": {"$sum": 1}}},
     ])
+    wanted = None if dealer_codes is None else set(dealer_codes)
     found: Monthly = {}
     async for row in cursor:
         key = row["_id"]
+        if wanted is not None and key["dealer"] not in wanted:
+            continue
         months = found.setdefault(key["dealer"], {})
         was = months.get(key["month"], MonthFigures())
         if key["currency"] == rules.currency:

@@ -110,11 +110,15 @@ async def set_status(db: Database, code: str, status: DealerStatus, *,
     await db.dealers.update_one(query, {"$set": fields})
 
 
-async def bump_sales_version(db: Database, codes: Iterable[str]) -> None:
-    """New sales for these dealers: computations stamped before now are older (one indexed
-    update per dealer — faster on the embedded server than one `$in` over all)."""
-    await db.dealers.bulk_write([UpdateOne({"code": code}, {"$inc": {"salesVersion": 1}})
-                                 for code in dict.fromkeys(codes)], ordered=False)
+async def note_first_sales(db: Database, codes: Iterable[str]) -> None:
+    """These dealers have sales now: `salesVersion` leaves 0 (the mark of a dealer with no
+    sales, whose segment changes queue no work). Written once per dealer, at its first
+    sale; what orders computations is the ledger's sales stamp, not this field."""
+    first = await without_sales(db, codes)
+    if first:
+        await db.dealers.bulk_write([UpdateOne({"code": code, "salesVersion": 0},
+                                               {"$set": {"salesVersion": 1}})
+                                     for code in sorted(first)], ordered=False)
 
 
 async def page(db: Database, request: PageRequest, *, segment_code: str | None,
@@ -192,6 +196,11 @@ async def stream_all(db: Database) -> AsyncIterator[Dealer]:
 
 async def count(db: Database) -> int:
     return await db.dealers.count_documents({})
+
+
+async def none_stored(db: Database) -> bool:
+    """No dealer at all, from the collection's metadata (no scan)."""
+    return await db.dealers.estimated_document_count() == 0
 
 
 async def pages_by_segment(db: Database, segment_codes: list[str], request: PageRequest, *,

@@ -7,10 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 
 from service.db import Database
+from service.repositories.ids import parse_id
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.pending import clear as clear_marker
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,6 @@ def from_doc(doc: dict[str, Any]) -> Dispute:
                    adjustment_amount=doc.get("adjustmentAmount"),
                    resolution_note=doc.get("resolutionNote"), opened_by=doc["openedBy"],
                    opened_at=doc["openedAt"])
-
-
-def _id(value: str) -> ObjectId | None:
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        return None
 
 
 async def insert(db: Database, dispute_id: ObjectId, *, accrual: dict[str, Any], reason: str,
@@ -63,12 +57,12 @@ async def open_for_accrual(db: Database, accrual_id: str) -> list[dict[str, Any]
 
 
 async def get_doc(db: Database, dispute_id: str) -> dict[str, Any] | None:
-    oid = _id(dispute_id)
+    oid = parse_id(dispute_id)
     return None if oid is None else await db.disputes.find_one({"_id": oid})
 
 
 async def get(db: Database, dispute_id: str, *, scope: str | None = None) -> Dispute | None:
-    oid = _id(dispute_id)
+    oid = parse_id(dispute_id)
     if oid is None:
         return None
     query: dict[str, Any] = {"_id": oid}
@@ -82,7 +76,7 @@ async def resolve(db: Database, dispute_id: str, *, status: str, adjustment: Dec
                   note: str | None, actor: str, now: dt.datetime,
                   pending: dict[str, Any]) -> dict[str, Any] | None:
     """Only an OPEN dispute whose opening is complete is resolved, once (atomic)."""
-    oid = _id(dispute_id)
+    oid = parse_id(dispute_id)
     if oid is None:
         return None
     doc: dict[str, Any] | None = await db.disputes.find_one_and_update(
@@ -100,3 +94,8 @@ async def find(db: Database, *, status: str | None, scope: str | None) -> list[D
     if scope is not None:
         query["dealerCode"] = scope
     return [from_doc(d) async for d in db.disputes.find(query).sort("_id", 1)]
+
+
+async def clear_pending(db: Database, dispute_id: ObjectId) -> None:
+    """The dispute's accrual (and any adjustment) follows it now, and it is audited."""
+    await clear_marker(db.disputes, {"_id": dispute_id})

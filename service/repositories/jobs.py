@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
@@ -55,15 +55,32 @@ async def claim_dealers_of(db: Database, program_code: str, owner: str, now: dt.
     return await db.accrual_jobs.find({"claim": token}).to_list()
 
 
-async def finish(db: Database, job: dict[str, Any]) -> bool:
-    """Done, unless it was marked again meanwhile (then it stays dirty for another round)."""
-    done = await db.accrual_jobs.update_one(
-        {"_id": job["_id"], "version": job["version"]},
-        {"$set": {"dirty": False, "periods": [], "leaseUntil": None}})
-    if done.modified_count:
-        return True
-    await db.accrual_jobs.update_one({"_id": job["_id"]}, {"$set": {"leaseUntil": None}})
-    return False
+RUNS_KEPT = 10
+
+
+async def finish(db: Database, batch: Sequence[dict[str, Any]], *,
+                 now: dt.datetime | None = None) -> int:
+    """Done, unless marked again meanwhile (then a job stays dirty for another round);
+    returns how many were done. One round trip for the batch.
+
+    A finished round is recorded on the job (`runs`: owner and version, the last few): a
+    version is finished once, by the worker that held the lease, whichever process it is."""
+    if not batch:
+        return 0
+    operations = [UpdateOne(
+        {"_id": job["_id"], "version": job["version"], "dirty": True},
+        {"$set": {"dirty": False, "periods": [], "leaseUntil": None},
+         "$push": {"runs": {"$each": [{"owner": job.get("owner"), "version": job["version"],
+                                       "at": now}],
+                            "$slice": -RUNS_KEPT}}}) for job in batch]
+    done = (await db.accrual_jobs.bulk_write(operations, ordered=False)).modified_count
+    if done < len(batch):  # marked again while computed: free it for the next round
+        ids = [job["_id"] for job in batch]
+        for start in range(0, len(ids), 50):
+            await db.accrual_jobs.update_many(
+                {"_id": {"$in": ids[start:start + 50]}, "dirty": True},
+                {"$set": {"leaseUntil": None}})
+    return int(done)
 
 
 async def dirty_of_program(db: Database, program_code: str) -> list[dict[str, Any]]:

@@ -19,7 +19,9 @@ from pymongo.errors import DuplicateKeyError
 from domain.net import Adjustment
 from domain.text import Text
 from service.db import Database
+from service.repositories.ids import DocumentId
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.pending import clear as clear_marker
 from service.repositories.query import narrowing, one_of
 from service.repositories.texts import text_doc, text_of
 
@@ -96,3 +98,8 @@ async def booked_from(db: Database, program_code: str, source_period: str,
         {"$group": {"_id": "$dealerCode", "amount": {"$sum": "$amount"},
                     "count": {"$sum": 1}}}])
     return {row["_id"]: (Decimal(row["amount"]), row["count"]) async for row in cursor}
+
+
+async def clear_lock_pending(db: Database, lock_id: DocumentId) -> None:
+    """The close is complete: its accruals approved and audited."""
+    await clear_marker(db.period_locks, {"_id": lock_id})

@@ -20,6 +20,7 @@ from domain.tiers import RateKind, RebateBasis, Tier, TierEvaluation, TierMeasur
 from service.db import Database
 from service.errors import unique_violation_as_conflict
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.pending import clear as clear_marker
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,8 @@ async def record_version(db: Database, doc: dict[str, Any]) -> None:
     version["createdAt"] = doc["updatedAt"]  # when this version was made
     await db.program_versions.replace_one({"code": doc["code"], "version": doc["version"]},
                                           version, upsert=True)
+
+
+async def clear_pending(db: Database, code: str, mark: dict[str, Any]) -> None:
+    """Drop this marker (not a newer one another change wrote meanwhile)."""
+    await clear_marker(db.programs, {"code": code, f"{PENDING}.since": mark["since"]})

@@ -26,7 +26,9 @@ from domain.scorecards import (
 )
 from service.db import Database
 from service.errors import unique_violation_as_conflict
+from service.repositories.ids import DocumentId
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.pending import clear as clear_marker
 from service.repositories.query import one_of
 
 
@@ -160,3 +162,9 @@ async def replace(db: Database, card: Scorecard, *, now: dt.datetime,
     after = await db.scorecards.find_one(key)
     assert after is not None
     return before, after
+
+
+async def clear_pending(db: Database, scorecard_id: DocumentId,
+                        mark: dict[str, Any]) -> None:
+    """Drop this marker (not a newer one a re-recording wrote meanwhile)."""
+    await clear_marker(db.scorecards, {"_id": scorecard_id, f"{PENDING}.since": mark["since"]})

@@ -11,6 +11,7 @@ from domain.segments import Segment, SegmentRule
 from service.db import Database
 from service.errors import unique_violation_as_conflict
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.pending import clear as clear_marker
 
 
 def _rule_doc(rule: SegmentRule | None) -> dict[str, Any] | None:
@@ -74,3 +75,13 @@ async def upsert(db: Database, segment: Segment, *, now: dt.datetime,
     after = await db.segments.find_one({"code": segment.code})
     assert after is not None
     return before, after
+
+
+async def clear_pending(db: Database, code: str, mark: dict[str, Any]) -> None:
+    """Drop this marker (not a newer one another change wrote meanwhile)."""
+    await clear_marker(db.segments, {"code": code, f"{PENDING}.since": mark["since"]})
+
+
+async def none_stored(db: Database) -> bool:
+    """No segment at all, from the collection's metadata (no scan)."""
+    return await db.segments.estimated_document_count() == 0

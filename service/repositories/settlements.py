@@ -37,13 +37,13 @@ from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ReturnDocument, UpdateOne
 
 from domain.programs import PayoutForm
 from service.db import Database
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
+from service.repositories.ids import parse_id
 from service.repositories.pending import FIELD as PENDING
 
 
@@ -367,8 +367,8 @@ async def find(db: Database, *, program_code: str | None, period: str | None,
 
 
 async def get(db: Database, settlement_id: str) -> Settlement | None:
-    try:
-        doc = await db.settlements.find_one({"_id": ObjectId(settlement_id), **SHOWN})
-    except (InvalidId, TypeError):
+    oid = parse_id(settlement_id)
+    if oid is None:
         return None
+    doc = await db.settlements.find_one({"_id": oid, **SHOWN})
     return (await to_settlements(db, [doc]))[0] if doc else None

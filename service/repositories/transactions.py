@@ -26,6 +26,9 @@ from service.repositories.pending import FIELD as PENDING
 # query took 40 s, 50 queries of 100 took 1.6 s, 100 of 50 about 1.5 s (on 100,000 rows).
 LOOKUP_CHUNK = 50
 RECHECK = dt.timedelta(minutes=10)  # how long rows of a dead writer's insert may trail it
+# Rows counted by their batch's sales-ledger delta; rows written before the ledger existed
+# lack the field and are counted once by its backfill (service/repositories/sales_ledger.py).
+IN_LEDGER = "ledger"
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ def to_doc(txn: Transaction, *, batch_id: str, actor: str, now: dt.datetime) -> 
             "kind": txn.kind.value, "date": txn.date.isoformat(),
             "productCode": txn.product_code, "quantity": txn.quantity, "amount": txn.amount,
             "currency": txn.currency, "region": txn.region, "fingerprint": txn.fingerprint,
-            "batchId": batch_id, "recordedBy": actor, "recordedAt": now}
+            "batchId": batch_id, "recordedBy": actor, "recordedAt": now,
+            IN_LEDGER: True}
 
 
 def from_doc(doc: dict[str, Any]) -> Transaction:
@@ -81,6 +85,13 @@ async def insert_new(db: Database, docs: Sequence[dict[str, Any]]) -> set[str]:
 
 async def batch_rows(db: Database, batch_id: str) -> list[Transaction]:
     return [from_doc(doc) async for doc in db.transactions.find({"batchId": batch_id})]
+
+
+async def ledger_rows(db: Database, batch_id: str) -> list[Transaction]:
+    """The batch's rows that its ledger deltas count (all, unless an older version wrote
+    some of them: the backfill counts those)."""
+    return [from_doc(doc) async for doc in db.transactions.find(
+        {"batchId": batch_id, IN_LEDGER: True})]
 
 
 async def count_rows(db: Database, batch_id: str) -> int:

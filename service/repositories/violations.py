@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 
 from domain.violations import PenaltyKind, Violation, ViolationType
 from service.db import Database
+from service.repositories.ids import parse_id
 from service.repositories.pending import FIELD as PENDING
+from service.repositories.pending import clear as clear_marker
 from service.repositories.query import one_of
 
 
@@ -64,11 +65,16 @@ async def by_dealers(db: Database, dealer_codes: Iterable[str]) -> dict[str, lis
 
 
 async def get(db: Database, violation_id: str, *, scope: str | None = None) -> Violation | None:
-    try:
-        query: dict[str, Any] = {"_id": ObjectId(violation_id)}
-    except (InvalidId, TypeError):
+    oid = parse_id(violation_id)
+    if oid is None:
         return None
+    query: dict[str, Any] = {"_id": oid}
     if scope is not None:
         query["dealerCode"] = scope
     doc = await db.violations.find_one(query)
     return from_doc(doc) if doc else None
+
+
+async def clear_pending(db: Database, violation_id: ObjectId) -> None:
+    """The violation is applied and audited."""
+    await clear_marker(db.violations, {"_id": violation_id})

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from domain.basis import BASIS_RULES
-from domain.periods import Period, periods_between
-from domain.programs import Accumulation, ProgramRules, ProgramStatus
+from domain.periods import Period
+from domain.programs import Accumulation, ProgramRules, ProgramStatus, started_periods
 from domain.transactions import Transaction
 from service.deps import Deps
 from service.repositories import dealers as dealer_repo
@@ -22,16 +22,6 @@ from service.repositories import jobs
 from service.repositories import programs as program_repo
 
 ALL_DEALERS = jobs.ALL_DEALERS
-
-
-def all_periods(rules: ProgramRules) -> list[Period]:
-    return periods_between(rules.period_kind, rules.valid_from, rules.valid_to)
-
-
-def started_periods(rules: ProgramRules, today: dt.date) -> list[Period]:
-    """The program's periods that have begun: later ones cannot have sales yet."""
-    return [p for p in periods_between(rules.period_kind, rules.valid_from, rules.valid_to)
-            if p.start <= today]
 
 
 def affected_periods(rules: ProgramRules, day: dt.date, today: dt.date) -> list[Period]:
@@ -68,7 +58,30 @@ async def mark_transactions(deps: Deps, transactions: Iterable[Transaction]) -> 
             if counts_for(program.rules, txn):
                 marks[(txn.dealer_code, program.code)].update(
                     p.name for p in affected_periods(program.rules, txn.date, today))
-    await mark(deps, marks)
+    await mark(deps, await _whole_programs(deps, marks))
+
+
+WHOLE_PROGRAM_FROM = 200  # dealers of one program in one batch, at the least …
+WHOLE_PROGRAM_SHARE = 0.5  # … and this share of all dealers: mark the program as a whole
+
+
+async def _whole_programs(deps: Deps, marks: dict[tuple[str, str], set[str]],
+                          ) -> dict[tuple[str, str], set[str]]:
+    """A batch that touches most dealers (a bulk import) marks each program it touches
+    once, for all its dealers, instead of once per dealer: one mark instead of a thousand,
+    and the worker computes the program with one read per period either way."""
+    per_program: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for key in marks:
+        per_program[key[1]].append(key)
+    big = {code: keys for code, keys in per_program.items() if len(keys) >= WHOLE_PROGRAM_FROM}
+    if not big:
+        return marks
+    population = await dealer_repo.count(deps.db)
+    for program_code, keys in big.items():
+        if len(keys) >= population * WHOLE_PROGRAM_SHARE:
+            periods = set().union(*(marks.pop(key) for key in keys))
+            marks[(ALL_DEALERS, program_code)] = periods
+    return marks
 
 
 async def mark_program(deps: Deps, rules: ProgramRules) -> None:
@@ -115,8 +128,9 @@ async def claim_batch(deps: Deps, owner: str) -> list[dict[str, Any]]:
     return [first, *(job for job in others if job["_id"] != first["_id"])]
 
 
-async def finish(deps: Deps, job: dict[str, Any]) -> bool:
-    return await jobs.finish(deps.db, job)
+async def finish(deps: Deps, batch: Sequence[dict[str, Any]]) -> int:
+    """Mark these jobs done (those marked again meanwhile stay dirty); how many were."""
+    return await jobs.finish(deps.db, batch, now=deps.now())
 
 
 async def dirty_of_program(deps: Deps, program_code: str) -> list[dict[str, Any]]:

@@ -19,14 +19,14 @@ from domain.forecast import (
     target_progress,
 )
 from domain.periods import Period, program_period
-from domain.programs import Accumulation, ProgramStatus
+from domain.programs import Accumulation, ProgramStatus, started_periods
 from domain.text import Text
 from domain.transaction_tiers import each_transaction
 from service.auth import Principal
 from service.deps import Deps
 from service.errors import InvalidArgument
 from service.repositories import accruals as accrual_repo
-from service.repositories import audit, ledger
+from service.repositories import audit, ledger, sales_ledger
 from service.repositories import programs as program_repo
 from service.repositories.accruals import StoredAccrual
 from service.repositories.basis import (
@@ -36,15 +36,8 @@ from service.repositories.basis import (
     monthly_basis,
 )
 from service.repositories.programs import StoredProgram
-from service.usecases.accrual_jobs import started_periods
-from service.usecases.catch_up import catch_up_program
-from service.usecases.computation import (
-    compute_period,
-    dealer_targets,
-    dealer_terms,
-    span,
-    windows,
-)
+from service.usecases.engine import catch_up_program, compute_period
+from service.usecases.engine.inputs import dealer_targets, dealer_terms, span, windows
 
 
 def _check_period(program: StoredProgram | None, code: str, period_name: str) -> Period:
@@ -78,9 +71,11 @@ async def run_accruals(deps: Deps, actor: Principal, program_code: str,
                       if p.start <= period.start]
     count = 0
     locks = await ledger.locks(deps.db, code)
+    stamp = await sales_ledger.sales_stamp(deps.db)  # before the basis it stamps
     monthly = await monthly_basis(deps.db, program.rules, span(program, to_compute))
     for each in to_compute:
-        count = await compute_period(deps, program, each, locks=locks, monthly=monthly)
+        count = await compute_period(deps, program, each, locks=locks, monthly=monthly,
+                                     stamp=stamp)
     result = await accrual_repo.for_period(deps.db, code, period.name)
     await audit.append(deps.db, actor=actor, action="runAccruals", entity_type="Program",
                        entity_id=code, before=None,

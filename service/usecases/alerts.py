@@ -175,5 +175,5 @@ async def _move(deps: Deps, actor: Principal, key: str, note: str | None,
     if after is None:
         raise Conflict(("input", "alertId"),
                        Text("the alert changed meanwhile; reload and retry"))
-    await pending.complete_audited(deps.db, deps.db.alerts, after)
+    await pending.complete_audited(deps.db, pending.Holder.ALERT, after)
     return alert_repo.from_doc(after)

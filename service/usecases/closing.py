@@ -14,9 +14,7 @@ from service.repositories import accruals as accrual_repo
 from service.repositories import audit, ledger, pending
 from service.repositories import programs as program_repo
 from service.repositories.accruals import StoredAccrual
-from service.usecases.accrual_jobs import all_periods
-from service.usecases.catch_up import catch_up_program
-from service.usecases.computation import compute_period
+from service.usecases.engine import catch_up_program, compute_period
 
 
 async def close_period(deps: Deps, actor: Principal, program_code: str,
@@ -52,7 +50,7 @@ async def close_period(deps: Deps, actor: Principal, program_code: str,
             problems.add(("input", "period"),
                          Text("{period} ends on {end}; close it after that", period=period.name,
                               end=period.end))
-        open_before = [p.name for p in all_periods(program.rules)
+        open_before = [p.name for p in program.rules.periods()
                        if p.start < period.start and p.name not in locks]
         if open_before:
             problems.add(("input", "period"),
@@ -86,4 +84,4 @@ async def complete_close(deps: Deps, lock: dict[str, Any]) -> None:
                        entity_type="Program", entity_id=code, before=None,
                        after={"period": period, "approved": approved}, now=mark["since"],
                        event_id=lock["_id"])
-    await pending.clear(deps.db.period_locks, {"_id": lock["_id"]})
+    await ledger.clear_lock_pending(deps.db, lock["_id"])

@@ -4,13 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bson import ObjectId
-
 from domain.dealers import Dealer, DealerStatus, check_status_change, validate_dealer
 from service.auth import Principal
 from service.deps import Deps
 from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
+from service.repositories.ids import new_id
 from service.usecases import accrual_jobs, membership
 
 
@@ -25,7 +24,7 @@ async def upsert_dealer(deps: Deps, actor: Principal, *, code: str, name: str,
     if current is not None:
         check_status_change(current.status, draft.status)
     now = deps.now()
-    mark = pending.marker(now, actor, auditId=ObjectId())
+    mark = pending.marker(now, actor, auditId=new_id())
     before, _ = await dealer_repo.upsert(deps.db, draft, now=now, pending=mark)
     await membership.refresh_dealers(deps, [draft.code], mark=mark)  # marks it if it moved
     after = await dealer_repo.get_doc(deps.db, draft.code)

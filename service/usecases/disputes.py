@@ -10,8 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
-
 from domain.codes import TEXT_MAX, clean_name
 from domain.errors import NotFound, Problems
 from domain.text import Text
@@ -22,6 +20,7 @@ from service.repositories import accruals as accrual_repo
 from service.repositories import audit, ledger, pending
 from service.repositories import disputes as dispute_repo
 from service.repositories.disputes import Dispute
+from service.repositories.ids import new_id
 
 
 def _not_disputable(problems: Problems, status: str) -> None:
@@ -48,7 +47,7 @@ async def open_dispute(deps: Deps, actor: Principal, accrual_id: str, reason: st
     if accrual["status"] != "APPROVED" or accrual.get("settlementId") is not None:
         _not_disputable(problems, accrual["status"])
     now = deps.now()
-    dispute_id = ObjectId()
+    dispute_id = new_id()
     event = audit.event(actor=actor, action="openDispute", entity_type="Dispute",
                         entity_id=str(dispute_id), before={"accrualStatus": "APPROVED"},
                         after={"accrualStatus": "DISPUTED", "reason": text,
@@ -129,5 +128,5 @@ async def complete(deps: Deps, dispute: dict[str, Any]) -> bool:
                                                 adjustment=adjustment, cause=cause)
     if mark.get("audit"):
         await audit.write(deps.db, mark["audit"])
-    await pending.clear(deps.db.disputes, {"_id": dispute["_id"]})
+    await dispute_repo.clear_pending(deps.db, dispute["_id"])
     return True

@@ -60,8 +60,7 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> None:
     program = program_repo.from_doc(doc)
     if program.status is ProgramStatus.ACTIVE:
         await accrual_jobs.mark_program(deps, program.rules)
-    await pending.clear(deps.db.programs, {"code": doc["code"],
-                                           f"{pending.FIELD}.since": mark["since"]})
+    await program_repo.clear_pending(deps.db, doc["code"], mark)
 
 
 def _event(actor: Principal, action: str, code: str, before: Any, after: Any,

@@ -8,14 +8,11 @@ pass completes when nobody retries (`complete`).
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-
-from bson import ObjectId
 
 from domain import rebate_account as ledger
 from domain.dealers import DealerStatus
@@ -29,6 +26,7 @@ from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import rebate_accounts as store
 from service.repositories import segments as segment_repo
+from service.repositories.ids import DocumentId, derived_id
 from service.repositories.texts import text_doc
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -42,9 +40,9 @@ class Outcome:
     account: store.Account
 
 
-def _event_id(key: str) -> ObjectId:
+def _event_id(key: str) -> DocumentId:
     """A fixed audit event id per operation, so a retry writes the event once."""
-    return ObjectId(hashlib.sha256(f"rebate:{key}".encode()).digest()[:12])
+    return derived_id(f"rebate:{key}")
 
 
 def _clean_order_id(order_id: str, problems: Problems) -> str:

@@ -13,11 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-
 from service.deps import Deps
 from service.repositories import pending
 from service.repositories import transactions as txn_repo
+from service.repositories.pending import Holder
 from service.usecases import (
     closing,
     disputes,
@@ -37,27 +36,26 @@ log = logging.getLogger(__name__)
 Completer = Callable[[Deps, dict[str, Any]], Awaitable[object]]
 
 
-def _completers(deps: Deps) -> list[tuple[str, AsyncCollection[dict[str, Any]], Completer]]:
-    db = deps.db
-    return [("transaction batch", db.transaction_batches, transactions.finish_batch),
-            ("target batch", db.target_batches, targets.complete),
-            ("program", db.programs, programs.complete),
-            ("segment", db.segments, segments.complete_segment),
-            ("dealer", db.dealers, membership.complete_dealer),
-            ("settlement", db.settlements, settlement.complete),
-            ("period close", db.period_locks, closing.complete_close),
-            ("dispute", db.disputes, disputes.complete),
-            ("scorecard", db.scorecards, scorecards.complete),
-            ("violation", db.violations, violations.complete),
-            ("rebate account entry", db.rebate_entries, rebate_accounts.complete),
-            ("alert change", db.alerts, _audited(db.alerts)),
-            ("scorecard template", db.scorecard_templates, _audited(db.scorecard_templates))]
-
-
-def _audited(collection: AsyncCollection[dict[str, Any]]) -> Completer:
+def _audited(holder: Holder) -> Completer:
     async def complete(deps: Deps, doc: dict[str, Any]) -> None:
-        await pending.complete_audited(deps.db, collection, doc)
+        await pending.complete_audited(deps.db, holder, doc)
     return complete
+
+
+def _completers() -> list[tuple[str, Holder, Completer]]:
+    return [("transaction batch", Holder.TRANSACTION_BATCH, transactions.finish_batch),
+            ("target batch", Holder.TARGET_BATCH, targets.complete),
+            ("program", Holder.PROGRAM, programs.complete),
+            ("segment", Holder.SEGMENT, segments.complete_segment),
+            ("dealer", Holder.DEALER, membership.complete_dealer),
+            ("settlement", Holder.SETTLEMENT, settlement.complete),
+            ("period close", Holder.PERIOD_LOCK, closing.complete_close),
+            ("dispute", Holder.DISPUTE, disputes.complete),
+            ("scorecard", Holder.SCORECARD, scorecards.complete),
+            ("violation", Holder.VIOLATION, violations.complete),
+            ("rebate account entry", Holder.REBATE_ENTRY, rebate_accounts.complete),
+            ("alert change", Holder.ALERT, _audited(Holder.ALERT)),
+            ("scorecard template", Holder.SCORECARD_TEMPLATE, _audited(Holder.SCORECARD_TEMPLATE))]
 
 
 async def recover(deps: Deps, *, older_than: dt.datetime | None = None) -> int:
@@ -68,8 +66,8 @@ async def recover(deps: Deps, *, older_than: dt.datetime | None = None) -> int:
     done = 0
     for batch in await txn_repo.batches_to_recheck(deps.db, deps.now()):
         await transactions.recheck_batch(deps, batch)
-    for what, collection, complete in _completers(deps):
-        for doc in await pending.stale(collection, older_than=cutoff):
+    for what, holder, complete in _completers():
+        for doc in await pending.stale(deps.db, holder, older_than=cutoff):
             log.warning("recovery: finishing %s %s", what, doc["_id"])
             await complete(deps, doc)
             done += 1

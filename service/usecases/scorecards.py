@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
-
 from domain.codes import normalise_text
 from domain.errors import Conflict, Problems, ValidationFailed, message_of
 from domain.periods import parse_period
@@ -30,6 +28,7 @@ from service.deps import Deps
 from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import scorecards as scorecard_repo
+from service.repositories.ids import new_id
 from service.usecases import accrual_jobs
 
 
@@ -47,7 +46,7 @@ async def create_scorecard_template(deps: Deps, actor: Principal, *, code: str, 
                         after=scorecard_repo.template_doc(template, now), now=now)
     doc = await scorecard_repo.insert_template(deps.db, template, now=now,
                                                pending=pending.marker(now, actor, audit=event))
-    await pending.complete_audited(deps.db, deps.db.scorecard_templates, doc)
+    await pending.complete_audited(deps.db, pending.Holder.SCORECARD_TEMPLATE, doc)
     return template
 
 
@@ -92,7 +91,7 @@ async def record_scorecard(deps: Deps, actor: Principal, dealer_code: str, templ
     period = period.strip()
     card = await _checked(deps, dealer_code, template_code, period, values)
     now = deps.now()
-    mark = pending.marker(now, actor, auditId=ObjectId())
+    mark = pending.marker(now, actor, auditId=new_id())
     before, after = await scorecard_repo.replace(deps.db, card, now=now, pending=mark)
     failpoints.hit("scorecard.after_store")
     await audit.append(deps.db, actor=actor, action="recordScorecard", entity_type="Scorecard",
@@ -117,5 +116,4 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> None:
                        dealer_code=doc["dealerCode"], event_id=mark["auditId"])
     await accrual_jobs.mark_scorecard(deps, doc["dealerCode"], doc["templateCode"],
                                       doc["period"])
-    await pending.clear(deps.db.scorecards, {"_id": doc["_id"],
-                                             f"{pending.FIELD}.since": mark["since"]})
+    await scorecard_repo.clear_pending(deps.db, doc["_id"], mark)

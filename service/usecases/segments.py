@@ -4,14 +4,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
-
 from domain.segments import Segment, SegmentRule, validate_segment
 from service.auth import Principal
 from service.deps import Deps
 from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import segments as segment_repo
+from service.repositories.ids import new_id
 from service.usecases import membership
 
 
@@ -27,15 +26,14 @@ async def upsert_segment(deps: Deps, actor: Principal, *, code: str, name: str,
                                known_dealer_codes=known, priorities_taken=taken,
                                max_order_offset_percent=max_order_offset_percent)
     now = deps.now()
-    mark = pending.marker(now, actor, auditId=ObjectId())
+    mark = pending.marker(now, actor, auditId=new_id())
     before, after = await segment_repo.upsert(deps.db, segment, now=now, pending=mark)
     found, _ = await membership.refresh_segment(deps, segment)  # marks who moved
     await audit.append(deps.db, actor=actor, action="upsertSegment", entity_type="Segment",
                        entity_id=segment.code, before=pending.without_marker(before),
                        after={**pending.without_marker(after), "memberCount": len(found)},
                        now=now, event_id=mark["auditId"])
-    await pending.clear(deps.db.segments, {"code": segment.code,
-                                           f"{pending.FIELD}.since": mark["since"]})
+    await segment_repo.clear_pending(deps.db, segment.code, mark)
     return segment
 
 
@@ -51,8 +49,7 @@ async def complete_segment(deps: Deps, doc: dict[str, Any]) -> None:
                        entity_type="Segment", entity_id=doc["code"], before=None,
                        after={**pending.without_marker(doc), "memberCount": len(found)},
                        now=mark["since"], event_id=mark["auditId"])
-    await pending.clear(deps.db.segments, {"code": doc["code"],
-                                           f"{pending.FIELD}.since": mark["since"]})
+    await segment_repo.clear_pending(deps.db, doc["code"], mark)
 
 
 async def refresh_segments(deps: Deps, actor: Principal) -> int:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bson import ObjectId
-
 from domain.errors import NotFound, Problem, Problems, ValidationFailed, message_of
 from domain.money import ZERO, percent_of, round_money
 from domain.periods import program_period
@@ -31,6 +29,7 @@ from service.repositories import audit, ledger, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import settlements as settlement_repo
+from service.repositories.ids import DocumentId, new_id
 from service.repositories.programs import StoredProgram
 from service.repositories.settlements import Payee, Payout, Settlement, SettlementLine, State
 from service.usecases import account_credits
@@ -67,7 +66,7 @@ async def settle(deps: Deps, actor: Principal, program_code: str,
         payees = await payees_now(
             deps, await settlement_repo.unclaimed_dealers(deps.db, code, period.name), payout)
         doc = await settlement_repo.begin(
-            deps.db, ObjectId(), program_code=code, period=period.name, actor=actor.sub,
+            deps.db, new_id(), program_code=code, period=period.name, actor=actor.sub,
             now=now, pending=pending.marker(now, actor), number=number, payout=payout,
             payees=list(payees.values()))
         failpoints.hit("settle.after_intent")
@@ -165,7 +164,7 @@ async def repair_claims(deps: Deps) -> int:
     completer that died between its claim and its clean-up, or a crash of the code before
     settlements were written in steps): settled if in the lines, released otherwise."""
     repaired = 0
-    documents: dict[ObjectId, dict[str, Any] | None] = {}
+    documents: dict[DocumentId, dict[str, Any] | None] = {}
     for accrual in await settlement_repo.approved_claims(deps.db):
         sid = accrual["settlementId"]
         if sid not in documents:

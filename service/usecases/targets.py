@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
-
 from domain.codes import clean_code
 from domain.errors import Problems, message_of
 from domain.periods import parse_period, program_period
-from domain.programs import Accumulation, ProgramStatus
+from domain.programs import Accumulation, ProgramStatus, started_periods
 from domain.text import Text
 from domain.tiers import RebateBasis
 from service import failpoints
@@ -29,6 +27,7 @@ from service.repositories import audit, ledger, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import targets as target_repo
+from service.repositories.ids import new_id
 from service.repositories.programs import StoredProgram
 from service.repositories.targets import Target
 from service.usecases import accrual_jobs
@@ -131,10 +130,10 @@ async def set_targets(deps: Deps, actor: Principal, program_code: str,
     for batch in await target_repo.unfinished_batches(deps.db, code):
         await complete(deps, batch)
     before = await target_repo.stored(deps.db, code, ((d, p) for d, p, _ in clean))
-    changes = [target_repo.row_doc(d, p, amount, before.get((d, p)), ObjectId())
+    changes = [target_repo.row_doc(d, p, amount, before.get((d, p)), new_id())
                for d, p, amount in clean if before.get((d, p)) != amount]
     if changes:
-        batch_id = str(ObjectId())
+        batch_id = str(new_id())
         mark = pending.marker(deps.now(), actor, rows=len(rows))
         # The intent first: whatever stops this call after it, the recovery pass finds the
         # batch still pending and does the rest (a re-send finds nothing left to change).
@@ -178,7 +177,7 @@ def _marks(deps: Deps, program: StoredProgram, rows: Sequence[dict[str, Any]],
     """(dealer, program) → the started periods whose accrual a changed target moves: its
     own, and under YEAR_TO_DATE every later one (the cumulative target is Σ 1..n)."""
     rules = program.rules
-    started = accrual_jobs.started_periods(rules, deps.today())
+    started = started_periods(rules, deps.today())
     marks: dict[tuple[str, str], set[str]] = defaultdict(set)
     for row in rows:
         changed = parse_period(row["period"], rules.period_kind)

@@ -1,16 +1,15 @@
 """recordTransactions: validate every row, store the good ones once, report the rest by index."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
-
 from domain.basis import BASIS_RULES, QUANTITY, TransactionKind
 from domain.programs import ProgramStatus
+from domain.sales_ledger import Cells, cells_of
 from domain.text import Text
 from domain.tiers import RebateBasis
 from domain.transactions import RowError, Transaction, validate_row
@@ -18,7 +17,7 @@ from service import failpoints
 from service.auth import Principal
 from service.deps import Deps
 from service.errors import InvalidArgument
-from service.repositories import audit, pending
+from service.repositories import audit, ids, pending, sales_ledger
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import transactions as txn_repo
@@ -94,7 +93,7 @@ async def record_transactions(deps: Deps, actor: Principal,
             _same_or_conflict(result, index, checked, fresh[checked.external_id][1].fingerprint)
         else:
             fresh[checked.external_id] = (index, checked)
-    batch_id = str(ObjectId())  # also the id of the batch's audit event
+    batch_id = str(ids.new_id())  # also the id of the batch's audit event
     now = deps.now()
     mark = pending.marker(now, actor, rows=len(rows))
     docs = [txn_repo.to_doc(t, batch_id=batch_id, actor=actor.sub, now=now)
@@ -102,6 +101,7 @@ async def record_transactions(deps: Deps, actor: Principal,
     # The intent first: whatever stops this call after it, the recovery pass (or a re-send
     # of the same rows) finds the batch still pending and does the rest.
     if docs:
+        await sales_ledger.state(deps.db)  # exists before any row it must count is stored
         await txn_repo.begin_batch(deps.db, batch_id, pending=mark)
     raced = await txn_repo.insert_new(deps.db, docs)
     failpoints.hit("transactions.after_insert")
@@ -148,7 +148,11 @@ async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
     pending marker cleared last."""
     if inserted:
         dealers = sorted({t.dealer_code for t in inserted})
-        await dealer_repo.bump_sales_version(deps.db, dealers)
+        # the ledger first: a recomputation marked below must find these rows in it
+        await sales_ledger.record_rows(deps.db, batch_id, _rows_of(deps, batch_id, inserted,
+                                                                  recovered), now=deps.now())
+        await dealer_repo.note_first_sales(deps.db, dealers)
+        await sales_ledger.next_sales_stamp(deps.db)
         failpoints.hit("transactions.after_version")
         await accrual_jobs.mark_transactions(deps, inserted)
         failpoints.hit("transactions.after_marks")
@@ -159,10 +163,22 @@ async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
                                 "completedAfterInterruption": True}
         await audit.append(deps.db, actor=pending.actor_of(mark), action="recordTransactions",
                            entity_type="TransactionBatch", entity_id=batch_id, before=None,
-                           after=after, now=mark["since"], event_id=ObjectId(batch_id))
+                           after=after, now=mark["since"], event_id=ids.parse_id(batch_id))
     failpoints.hit("transactions.after_follow_ups")
     await txn_repo.finish_batch(deps.db, batch_id, rows=len(inserted), recovered=recovered,
                                 now=deps.now())
+
+
+def _rows_of(deps: Deps, batch_id: str, inserted: list[Transaction],
+             recovered: bool) -> Callable[[], Awaitable[Cells]]:
+    """The batch's rows for its ledger delta: the live call inserted them all; a recovery
+    counts what is stored (read after the deltas: rows of a dead writer may still land)."""
+    async def stored() -> Cells:
+        return cells_of(await txn_repo.ledger_rows(deps.db, batch_id))
+
+    async def given() -> Cells:
+        return cells_of(inserted)
+    return stored if recovered else given
 
 
 def _same_or_conflict(result: RecordResult, index: int, txn: Transaction,

@@ -5,12 +5,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
-
 from domain.dealers import DealerStatus
 from domain.errors import NotFound, Problems
 from domain.periods import DateRange
-from domain.programs import Accumulation, ProgramStatus
+from domain.programs import Accumulation, ProgramStatus, started_periods
 from domain.text import Text
 from domain.violations import PenaltyKind, Violation, ViolationType, validate_violation
 from service import failpoints
@@ -20,9 +18,9 @@ from service.repositories import audit, pending
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import violations as violation_repo
+from service.repositories.ids import new_id
 from service.usecases import membership
-from service.usecases.accrual_jobs import all_periods, started_periods
-from service.usecases.computation import recompute
+from service.usecases.engine import recompute
 
 
 async def record_violation(deps: Deps, actor: Principal, *, dealer_code: str,
@@ -37,7 +35,7 @@ async def record_violation(deps: Deps, actor: Principal, *, dealer_code: str,
     text = validate_violation(description=description, occurred_on=occurred_on, kind=kind,
                               percent=percent, today=deps.today(), problems=problems)
     now = deps.now()
-    violation_id = ObjectId()
+    violation_id = new_id()
     disqualifies = kind is PenaltyKind.FORFEIT_YEAR
     before_status = getattr(dealer.status if dealer else None, "value", None)
     event = audit.event(
@@ -68,7 +66,7 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> None:
     if mark.get("audit"):
         await audit.write(deps.db, mark["audit"])
     await apply_violation(deps, violation)
-    await pending.clear(deps.db.violations, {"_id": doc["_id"]})
+    await violation_repo.clear_pending(deps.db, doc["_id"])
 
 
 async def apply_violation(deps: Deps, violation: Violation) -> None:
@@ -82,7 +80,7 @@ async def apply_violation(deps: Deps, violation: Violation) -> None:
             if not DateRange(rules.valid_from, rules.valid_to).contains(violation.occurred_on):
                 continue
             if violation.kind is PenaltyKind.FORFEIT_YEAR:
-                periods = all_periods(rules)
+                periods = rules.periods()
             else:
                 periods = [p for p in started_periods(rules, today)
                            if p.end >= violation.occurred_on]

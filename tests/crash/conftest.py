@@ -14,7 +14,6 @@ their environment on stdin; given it, one runs exactly `rebates serve`
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -34,6 +33,7 @@ from pymongo.database import Database
 
 from service.embedded import free_port
 from service.failpoints import EXIT_CODE
+from tests.children import DIE_WITH_PARENT, base_env
 from tests.conftest import TEST_SECRET, Api
 
 pytest.register_assert_rewrite("tests.crash.checks")
@@ -69,27 +69,6 @@ sys.exit(service.cli.main(["serve"]))
 """
 
 
-def _libc_prctl() -> Callable[[], None] | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-    def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the test run
-
-    return die_with_parent
-
-
-_DIE_WITH_PARENT = _libc_prctl()
-
-
-def _base_env() -> dict[str, str]:
-    """The test process's environment without any service setting of its own."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("REBATES_") and k not in {"PORT"}}
-
-
 @dataclass
 class Spawned:
     process: subprocess.Popen[bytes]
@@ -118,17 +97,17 @@ class ServicePool:
         out, err = stdout.open("wb"), stderr.open("wb")
         process = subprocess.Popen(  # noqa: S603 - our own service, our arguments
             command, cwd=ROOT, env=env, stdin=stdin, stdout=out, stderr=err,
-            start_new_session=True, preexec_fn=_DIE_WITH_PARENT)
+            start_new_session=True, preexec_fn=DIE_WITH_PARENT)
         return Spawned(process, stdout, stderr, (out, err))
 
     def prepare(self) -> None:
         """Top up the standby processes (they import while a test runs)."""
         while not COLD and len(self.standby) < self.size:
-            self.standby.append(self._spawn([sys.executable, "-c", LAUNCHER], _base_env(),
+            self.standby.append(self._spawn([sys.executable, "-c", LAUNCHER], base_env(),
                                             stdin=subprocess.PIPE))
 
     def launch(self, settings: dict[str, str]) -> Spawned:
-        env = {**_base_env(), **settings}
+        env = {**base_env(), **settings}
         if COLD:
             return self._spawn([sys.executable, "-m", "service.cli", "serve"], env,
                                stdin=subprocess.DEVNULL)
@@ -168,14 +147,6 @@ def service_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePo
     finally:
         pool.close()
 
-
-@pytest.fixture(scope="session")
-def mongo_client(mongo_uri: str) -> Iterator[MongoClient[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 from service.failpoints import POINTS
 from tests.crash import (
     test_crash_control,
+    test_crash_ledger,
     test_crash_rebate_accounts,
     test_crash_settle,
     test_crash_targets,
@@ -17,7 +18,7 @@ from tests.crash import (
 pytestmark = pytest.mark.crash
 
 CRASH_MODULES = (test_crash_transactions, test_crash_settle, test_crash_control,
-                 test_crash_targets, test_crash_rebate_accounts)
+                 test_crash_targets, test_crash_rebate_accounts, test_crash_ledger)
 
 
 def points_exercised(module: ModuleType) -> set[str]:

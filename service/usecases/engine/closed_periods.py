@@ -9,11 +9,14 @@ adjustment: the next true-up works on the cumulative basis and absorbs it, so th
 period's own gross is kept and only penalties and scorecards are reconciled.
 A forfeiture makes an approved (unpaid) accrual FORFEITED; settled money is reclaimed by a
 negative adjustment.
+
+Reconciling writes only closed-period things (releases, adjustments, forfeitures); what
+the open periods make of them is the dispatcher's next step (engine/dispatch.py).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from domain.accrual import AccrualFigures
@@ -26,13 +29,12 @@ from domain.text import Money, Param, Text, joined
 from domain.violations import Violation
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
-from service.repositories import ledger
+from service.repositories import ledger, sales_ledger
 from service.repositories.accruals import ComputedAccrual, StoredAccrual
 from service.repositories.basis import DealerBasis, basis_by_dealer
 from service.repositories.programs import StoredProgram
 from service.usecases import account_credits
-from service.usecases.computation import (
-    carry_forward,
+from service.usecases.engine.inputs import (
     dealer_terms,
     eligible,
     explained,
@@ -45,9 +47,20 @@ CORRECTION, RECLAIM = "CORRECTION", "RECLAIM"
 UNPAID = (AccrualStatus.APPROVED, AccrualStatus.DISPUTED)
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    """What reconciling a closed period changed, and what it leaves to the open periods:
+    the released accruals' carried amounts to take forward, and the dealers whose
+    adjustments landed on `target` (the earliest open period) to recompute there."""
+
+    changed: int
+    released: list[ComputedAccrual]
+    landed: list[str]
+    target: Period | None
+
+
 def earliest_open(program: StoredProgram, locks: dict[str, ledger.PeriodLock]) -> Period | None:
-    from service.usecases.accrual_jobs import all_periods
-    return next((p for p in all_periods(program.rules) if p.name not in locks), None)
+    return next((p for p in program.rules.periods() if p.name not in locks), None)
 
 
 def _net_before_adjustments(accrual: StoredAccrual) -> Decimal:
@@ -76,10 +89,14 @@ def _cause(period: Period, stored: StoredAccrual | None, now: AccrualFigures,
 
 async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
                            dealer_codes: Sequence[str] | None,
-                           locks: dict[str, ledger.PeriodLock]) -> int:
+                           locks: dict[str, ledger.PeriodLock]) -> Reconciliation:
+    """Recompute a closed period as it would be now, without writing its figures: ON_HOLD
+    (or still OPEN) accruals are released, and each other difference from what was booked
+    becomes an adjustment on the earliest open period."""
     rules = program.rules
     window, cumulative = windows(program, period)
     assert window is not None and cumulative is not None
+    stamp = await sales_ledger.sales_stamp(deps.db)  # before the basis (see open_periods)
     stored = {a.dealer_code: a for a in await accrual_repo.for_period(
         deps.db, rules.code, period.name, dealer_codes=dealer_codes)}
     per_period = rules.accumulation is Accumulation.PER_PERIOD
@@ -89,7 +106,9 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
     dealers = await dealer_terms(deps, program, codes)
     inputs = await gather_inputs(deps, program, period, codes)
     target = earliest_open(program, locks)
-    released, landed, changed = [], set(), 0
+    released: list[ComputedAccrual] = []
+    landed: set[str] = set()
+    changed = 0
     for code, (dealer, terms) in dealers.items():
         booked = stored.get(code)
         if terms is None or not eligible(program, dealer, terms,
@@ -103,7 +122,7 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
             if figures.status is AccrualStatus.OPEN:  # released (scorecard came), or raced
                 figures = replace(figures, status=AccrualStatus.APPROVED)
             released.append(ComputedAccrual(code, rules.code, rules.version, period, figures,
-                                            int(dealer.get("salesVersion", 0))))
+                                            stamp))
             continue
         if booked is None and not per_period:
             continue
@@ -130,11 +149,7 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
             landed.add(code)
             changed += 1
     await accrual_repo.save_locked_release(deps.db, released, now=deps.now())
-    await carry_forward(deps, program, period, released, locks)
-    if landed and target is not None:
-        from service.usecases.computation import compute_period
-        await compute_period(deps, program, target, sorted(landed), locks=locks)
-    return changed + len(released)
+    return Reconciliation(changed + len(released), released, sorted(landed), target)
 
 
 def _reclaim_cause(amount: Money, period: Period, debited: bool) -> Text:

@@ -1,7 +1,6 @@
-"""Computing accruals: one program period, some or all dealers, from what is stored now.
-
-Open periods are (re)computed in full. Closed periods are never recomputed: their changes
-are reconciled into adjustments on the earliest open period (see reconciliation.py).
+"""What one period's figures are made of: the windows, each dealer's terms, the inputs
+besides the basis (violations, scorecards, adjustments, earlier periods, targets), and the
+pure step from them to an accrual's figures. Open and closed periods share all of it.
 """
 from __future__ import annotations
 
@@ -12,11 +11,7 @@ from typing import Any
 
 from domain.accrual import AccrualFigures, accrue
 from domain.achievement import WindowTarget, window_target
-from domain.calculation import (
-    CalculationStep,
-    foreign_currency_step,
-    late_data_step,
-)
+from domain.calculation import CalculationStep, foreign_currency_step
 from domain.dealers import DealerStatus
 from domain.money import ZERO
 from domain.net import Adjustment, ScorecardResult, net_from_gross
@@ -32,20 +27,12 @@ from service.repositories import ledger
 from service.repositories import scorecards as scorecard_repo
 from service.repositories import segments as segment_repo
 from service.repositories import violations as violation_repo
-from service.repositories.accruals import ComputedAccrual, EarlierPeriods
-from service.repositories.basis import (
-    DealerBasis,
-    Monthly,
-    basis_by_dealer,
-    counted_transactions,
-    late_transactions,
-    monthly_basis,
-)
+from service.repositories.accruals import EarlierPeriods
+from service.repositories.basis import DealerBasis, counted_transactions
 from service.repositories.programs import StoredProgram
 from service.repositories.query import LONG_LIST
 from service.repositories.segments import priorities_taken
 from service.repositories.targets import targets_for
-from service.usecases import alerts
 
 
 def windows(program: StoredProgram, period: Period) -> tuple[DateRange | None,
@@ -217,125 +204,3 @@ def span(program: StoredProgram, periods: Sequence[Period]) -> DateRange:
     """From validFrom through the last of `periods`: one monthly pass covers them all."""
     end = min(max(p.end for p in periods), program.rules.valid_to)
     return DateRange(program.rules.valid_from, max(end, program.rules.valid_from))
-
-
-async def compute_period(deps: Deps, program: StoredProgram, period: Period,
-                         dealer_codes: Sequence[str] | None = None, *,
-                         locks: dict[str, ledger.PeriodLock] | None = None,
-                         monthly: Monthly | None = None, follow_carry: bool = True) -> int:
-    """Recompute one open program period for some dealers (None: every dealer concerned).
-
-    Under a minimum payout a changed carried amount is taken into the next period at once
-    (`follow_carry`), so the money moved is in exactly one place whatever was recomputed.
-
-    Dealers' sales versions are read before the basis, so a computation racing with new
-    transactions is stamped older than them and can never overwrite the recomputation
-    that those transactions trigger.
-    """
-    rules = program.rules
-    locks = locks if locks is not None else await ledger.locks(deps.db, rules.code)
-    if period.name in locks:
-        from service.usecases.reconciliation import reconcile_locked
-        return await reconcile_locked(deps, program, period, dealer_codes, locks)
-    window, cumulative = windows(program, period)
-    if window is None or cumulative is None:
-        return 0
-    if dealer_codes is None:
-        basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
-                                      monthly=monthly)
-        landing = await ledger.for_targets(deps.db, rules.code, period.name)
-        codes = sorted(set(basis) | set(landing) | await accrual_repo.dealers_of_period(
-            deps.db, rules.code, period.name) | await carried_here(deps, program, period))
-        dealers = await dealer_terms(deps, program, codes)
-    else:
-        basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
-                                      dealer_codes=dealer_codes, monthly=monthly)
-        landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
-        stored = await accrual_repo.for_period(deps.db, rules.code, period.name,
-                                               dealer_codes=dealer_codes)
-        concerned = (set(basis) | set(landing) | {a.dealer_code for a in stored}
-                     | await carried_here(deps, program, period))
-        dealers = await dealer_terms(deps, program,
-                                     [c for c in dealer_codes if c in concerned])
-    inputs = await gather_inputs(deps, program, period, list(dealers))
-    late = {dealer: late_data_step(items) for dealer, items in (await late_transactions(
-        deps.db, rules, locks, before=period, dealer_codes=list(dealers))).items()} \
-        if rules.accumulation is Accumulation.YEAR_TO_DATE and locks else {}
-    computed = []
-    for code, (dealer, terms) in dealers.items():
-        carried = inputs.earlier.get(code, EarlierPeriods([], ZERO)).carried
-        if not eligible(program, dealer, terms, inputs.violations.get(code, []),
-                        code in inputs.adjustments or carried is not None):
-            continue
-        assert terms is not None
-        dealer_basis = basis.get(code, DealerBasis())
-        figures = figures_for(program, period, terms, dealer_basis, inputs, code,
-                              dealer=dealer)
-        computed.append(ComputedAccrual(
-            dealer_code=code, program_code=rules.code, program_version=rules.version,
-            period=period, inputs_version=int(dealer.get("salesVersion", 0)),
-            figures=explained(figures, dealer_basis, program, period, late.get(code))))
-    await accrual_repo.save_computed(deps.db, computed, now=deps.now())
-    kept = {c.dealer_code for c in computed}
-    dropped = [c for c in dealers if c not in kept]
-    await accrual_repo.discard_recomputable(deps.db, rules.code, period.name, dropped)
-    if follow_carry:
-        await carry_forward(deps, program, period, computed, locks, dropped=dropped)
-    await alerts.check_surges(deps, rules.code, period.name,
-                              None if dealer_codes is None else sorted(kept), program=program)
-    return len(computed)
-
-
-async def carried_here(deps: Deps, program: StoredProgram, period: Period) -> set[str]:
-    """Dealers the previous period carried an amount to (only under a minimum payout)."""
-    if program.rules.minimum_payout is None:
-        return set()
-    before = previous_period(program, period)
-    if before is None:
-        return set()
-    return await accrual_repo.carrying_dealers(deps.db, program.code, before.name)
-
-
-async def carry_forward(deps: Deps, program: StoredProgram, period: Period,
-                        computed: Sequence[ComputedAccrual],
-                        locks: dict[str, ledger.PeriodLock], *,
-                        dropped: Sequence[str] = ()) -> None:
-    """Recompute the next period for the dealers whose carried amount is not the one it
-    took in: the carry lives on the sending accrual (`carriedForward`) and the next
-    period reads it, so recomputing either side any number of times gives the same money.
-    A closed period's carry is fixed with it; the next period cannot be closed before it."""
-    rules = program.rules
-    if rules.minimum_payout is None or not (computed or dropped):
-        return
-    following = rules.next_period(period)
-    if following is None or following.name in locks:
-        return
-    sent = {code: ZERO for code in dropped}  # an accrual discarded carries nothing
-    sent.update({c.dealer_code: c.figures.carried_forward for c in computed})
-    taken = await accrual_repo.carried_in(deps.db, rules.code, following.name, list(sent))
-    changed = sorted(code for code, amount in sent.items()
-                     if amount != taken.get(code, ZERO))
-    if changed:
-        await compute_period(deps, program, following, changed, locks=locks)
-
-
-async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[str],
-                    dealer_codes: Sequence[str] | None) -> int:
-    """Recompute the named periods in calendar order (a true-up needs earlier gross first)
-    for these dealers (None: every dealer concerned), with one monthly pass for them all."""
-    from service.usecases.accrual_jobs import all_periods
-    wanted = set(period_names)
-    periods = [p for p in all_periods(program.rules) if p.name in wanted]
-    if not periods:
-        return 0
-    codes = None if dealer_codes is None else list(dealer_codes)
-    locks = await ledger.locks(deps.db, program.code)
-    monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
-    return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly,
-                                     follow_carry=_next_name(program, p) not in wanted)
-                for p in periods])
-
-
-def _next_name(program: StoredProgram, period: Period) -> str | None:
-    following = program.rules.next_period(period)
-    return following.name if following else None

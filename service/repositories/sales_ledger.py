@@ -1,0 +1,371 @@
+"""The monthly sales ledger in MongoDB: what the accrual engine reads instead of transactions.
+
+Two collections, written so that no step is ever applied twice:
+
+- `sales_deltas`: the cells a recorded batch's rows add (domain/sales_ledger.py), written
+  in the batch's follow-ups before anything is marked for recomputation: usually one
+  document (`_id` = the batch id and `~1`); a retry or recovery writes only what the batch's
+  deltas do not count yet, as the next number (`record_rows`).
+- `sales_ledger`: one document per dealer × month, `t` = sums by currency × kind, `p` = the
+  same by product. Deltas are *folded* into it in numbered folds, one fold at a time (a
+  lease on the `ledger_state` document). A fold first records which deltas it takes
+  (`folding`), stamps them with its number, then `$inc`s each ledger document whose `fold`
+  is below its number, setting it — so a fold that stopped half-way is redone by the next
+  folder and each document takes each fold once.
+
+A reader takes a ledger document plus every delta whose fold that document has not taken
+yet (unfolded deltas carry `UNFOLDED`, above every fold number): exact at every instant,
+however far folding lags. Folded deltas are kept an hour (a recovered batch may need them to
+add rows that landed late), then deleted.
+
+Transactions stored before this ledger existed (without the rows' `ledger` flag) are folded
+in once (`backfill`); until then `read` answers None and the engine aggregates the
+transactions as before. The state exists before any flagged row is stored.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from domain.sales_ledger import CellKey, Cells, CellSums, add_cells, difference, in_order
+from service import failpoints
+from service.db import Database
+from service.repositories.query import LONG_LIST
+from service.repositories.transactions import IN_LEDGER
+
+UNFOLDED = 2 ** 62
+STATE = "ledger"
+RETENTION = dt.timedelta(hours=1)
+FOLD_LEASE = dt.timedelta(seconds=120)
+ID_CHUNK = 50  # `$in` lists: the embedded server tests each id against each document
+BACKFILL_CHUNK = 20_000  # cells per backfill delta (a document stays far below 16 MiB)
+NO_PRODUCT = "-"  # never a product code (codes start with a letter or digit)
+
+
+def _pkey(product: str | None) -> str:
+    return NO_PRODUCT if product is None else product.replace(".", "%")  # '%' never in codes
+
+
+def _product(pkey: str) -> str | None:
+    return None if pkey == NO_PRODUCT else pkey.replace("%", ".")
+
+
+def _encode(cells: Cells) -> list[list[Any]]:
+    """Cells as compact arrays; sums as decimal strings (exact, and read back by the C
+    `Decimal` constructor instead of a Decimal128 decoder per value: a round reads every
+    waiting delta)."""
+    return [[k.dealer, k.month, k.currency, k.kind, k.product, str(s.amount), str(s.quantity),
+             s.count] for k, s in in_order(cells)]
+
+
+def _decode(rows: Iterable[list[Any]]) -> Iterable[tuple[CellKey, CellSums]]:
+    for dealer, month, currency, kind, product, amount, quantity, count in rows:
+        yield CellKey(dealer, month, currency, kind, product), CellSums(
+            Decimal(amount), Decimal(quantity), int(count))
+
+
+# ---------------------------------------------------------------- state and backfill
+
+async def state(db: Database) -> dict[str, Any]:
+    """The ledger's state; created on first use (recordTransactions makes sure of it before
+    storing rows). A database without transactions needs no backfill; otherwise the rows
+    stored before the ledger existed (without the transactions' `ledger` flag) are folded
+    in by `backfill`."""
+    found = await db.ledger_state.find_one({"_id": STATE})
+    if found is not None:
+        return found
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    empty = await db.transactions.estimated_document_count() == 0
+    # accruals of a database from before the stamp carry per-dealer sales versions: start
+    # above them, so that every new computation is newer than every stored one
+    newest = await db.dealers.find_one({}, {"salesVersion": 1}, sort=[("salesVersion", -1)])
+    doc = {"_id": STATE, "startedAt": now, "backfilled": empty, "folded": 0,
+           "salesStamp": int((newest or {}).get("salesVersion") or 0)}
+    try:
+        await db.ledger_state.insert_one(doc)
+    except DuplicateKeyError:
+        return await db.ledger_state.find_one({"_id": STATE}) or doc
+    return doc
+
+
+async def backfill(db: Database, now: dt.datetime) -> bool:
+    """Fold in the transactions recorded before the ledger existed; True when done (also
+    when there was nothing to do). Idempotent: the cells are grouped in a fixed order and
+    written as deltas with fixed ids, so a backfill that stopped is completed by a rerun."""
+    ledger = await state(db)
+    if ledger.get("backfilled"):
+        return True
+    cursor = await db.transactions.aggregate([
+        {"$match": {IN_LEDGER: {"$exists": False}}},
+        {"$group": {"_id": {"d": "$dealerCode", "m": {"$substrBytes": ["$date", 0, 7]},
+                            "c": "$currency", "k": "$kind", "p": "$productCode"},
+                    "a": {"$sum": "$amount"}, "q": {"$sum": {"$ifNull": ["$quantity", 0]}},
+                    "n": {"$sum": 1}}}])
+    cells: Cells = {}
+    async for row in cursor:
+        key = row["_id"]
+        cells[CellKey(key["d"], key["m"], key["c"], key["k"], key.get("p"))] = CellSums(
+            Decimal(row["a"]), Decimal(row["q"]), int(row["n"]))
+    ordered = in_order(cells)
+    for start in range(0, len(ordered), BACKFILL_CHUNK):
+        with contextlib.suppress(DuplicateKeyError):  # written by a backfill that stopped
+            await db.sales_deltas.insert_one(_delta(
+                f"backfill:{start}", "backfill", dict(ordered[start:start + BACKFILL_CHUNK]),
+                now))
+    await db.ledger_state.update_one({"_id": STATE}, {"$set": {"backfilled": True}})
+    return True
+
+
+# ---------------------------------------------------------------- writing deltas
+
+def _delta(delta_id: str, batch_id: str, cells: Cells, now: dt.datetime) -> dict[str, Any]:
+    return {"_id": delta_id, "batch": batch_id, "fold": UNFOLDED, "cells": _encode(cells),
+            "dealers": sorted({k.dealer for k in cells}), "cellCount": len(cells),
+            "createdAt": now}
+
+
+async def record_rows(db: Database, batch_id: str, rows_now: Callable[[], Awaitable[Cells]],
+                      *, now: dt.datetime) -> None:
+    """Make the deltas of a batch count exactly its rows: add what they do not count yet.
+
+    The live call (its rows all inserted) and a recovery (which may see fewer rows while a
+    dead writer's insert still lands) can run at once. Each reads the batch's deltas, then
+    its rows — rows only ever grow, so the difference is never negative — and writes the
+    difference as the batch's next numbered delta; the unique `_id` lets one of two racing
+    writers win, and the other starts over."""
+    for _ in range(5):
+        counted: Cells = {}
+        deltas = 0
+        async for doc in db.sales_deltas.find({"batch": batch_id}, {"cells": 1}):
+            add_cells(counted, _decode(doc["cells"]))
+            deltas += 1
+        missing = difference(await rows_now(), counted)
+        if not missing:
+            return
+        try:
+            await db.sales_deltas.insert_one(_delta(f"{batch_id}~{deltas + 1}", batch_id,
+                                                    missing, now))
+            return
+        except DuplicateKeyError:
+            continue  # another writer of this batch won: count again
+    raise RuntimeError(f"sales ledger: batch {batch_id} kept changing under five attempts")
+
+
+# ---------------------------------------------------------------- the sales stamp
+
+async def sales_stamp(db: Database) -> int:
+    """The sales stamp now. A computation reads it *before* it reads the ledger and stamps
+    its accruals with it; a stored accrual is overwritten only by a computation stamped the
+    same or later, so a slow computation that missed a batch never overwrites one that saw
+    it (the batch moved the stamp after writing its delta)."""
+    return int((await state(db)).get("salesStamp", 0))
+
+
+async def next_sales_stamp(db: Database) -> int:
+    """New sales are in the ledger (their delta is written): move the stamp past them. One
+    small write per batch, whatever the number of dealers in it."""
+    await state(db)
+    doc = await db.ledger_state.find_one_and_update(
+        {"_id": STATE}, {"$inc": {"salesStamp": 1}}, projection={"salesStamp": 1},
+        return_document=True)
+    return int((doc or {}).get("salesStamp", 0))
+
+
+# ---------------------------------------------------------------- reading
+
+def _months_filter(months: Sequence[str]) -> dict[str, Any]:
+    return {"$gte": min(months), "$lte": max(months)}
+
+
+async def read(db: Database, months: Sequence[str], dealer_codes: Sequence[str] | None, *,
+               with_products: bool) -> list[tuple[CellKey, CellSums]] | None:
+    """Every cell of these months (and dealers; None: all), exact as of now; None while
+    the ledger is not backfilled. `with_products=False` reads only the per-kind totals
+    (their product is None), which is all a program without a product list needs."""
+    ledger = await state(db)
+    if not ledger.get("backfilled"):
+        return None
+    if not months:
+        return []
+    wanted_months = set(months)
+    wanted = None if dealer_codes is None else set(dealer_codes)
+    stages: list[dict[str, Any]]
+    if wanted is not None and len(wanted) == 1:
+        stages = [{"$match": {"dealerCode": next(iter(wanted)),
+                              "month": _months_filter(months)}}]
+    else:
+        stages = [{"$match": {"month": _months_filter(months)}}]
+        if wanted is not None and len(wanted) <= LONG_LIST:
+            stages.append({"$match": {"dealerCode": {"$in": sorted(wanted)}}})
+    stages.append({"$project": {"p": 0} if not with_products else {"t": 0}})
+    cells: list[tuple[CellKey, CellSums]] = []
+    taken: dict[tuple[str, str], int] = {}
+    async for doc in await db.sales_ledger.aggregate(stages):
+        dealer, month = doc["dealerCode"], doc["month"]
+        if month not in wanted_months or (wanted is not None and dealer not in wanted):
+            continue
+        taken[(dealer, month)] = int(doc.get("fold", 0))
+        cells.extend(_doc_cells(doc, with_products))
+    async for delta in _deltas_after(db, int(ledger.get("folded", 0)), wanted):
+        fold = int(delta["fold"])
+        for key, sums in _decode(delta["cells"]):
+            if key.month not in wanted_months or (wanted is not None
+                                                  and key.dealer not in wanted):
+                continue
+            if taken.get((key.dealer, key.month), 0) >= fold:
+                continue  # this ledger document has taken the delta's fold
+            cells.append((key if with_products else CellKey(
+                key.dealer, key.month, key.currency, key.kind, None), sums))
+    return cells
+
+
+FEW_DEALERS = 64  # up to this many: one indexed query per dealer for its deltas
+
+
+async def _deltas_after(db: Database, folded: int,
+                        wanted: set[str] | None) -> AsyncIterator[dict[str, Any]]:
+    """Deltas of folds after `folded` (and unfolded ones) that may hold these dealers'
+    cells: by the (dealers, fold) index for a few dealers — a live round reads its own
+    dealers' deltas, not the whole of a bulk import still waiting to be folded."""
+    after = {"$gt": folded}
+    if wanted is None or len(wanted) > FEW_DEALERS:
+        async for doc in db.sales_deltas.find({"fold": after}, {"cells": 1, "fold": 1}):
+            yield doc
+        return
+    seen: set[str] = set()
+    for dealer in sorted(wanted):
+        async for doc in db.sales_deltas.find({"dealers": dealer, "fold": after},
+                                              {"cells": 1, "fold": 1}):
+            if doc["_id"] not in seen:
+                seen.add(doc["_id"])
+                yield doc
+
+
+def _doc_cells(doc: dict[str, Any], with_products: bool) -> Iterable[tuple[CellKey, CellSums]]:
+    dealer, month = doc["dealerCode"], doc["month"]
+    if not with_products:
+        for currency, kinds in (doc.get("t") or {}).items():
+            for kind, sums in kinds.items():
+                yield CellKey(dealer, month, currency, kind, None), _sums(sums)
+        return
+    for currency, kinds in (doc.get("p") or {}).items():
+        for kind, products in kinds.items():
+            for pkey, sums in products.items():
+                yield CellKey(dealer, month, currency, kind, _product(pkey)), _sums(sums)
+
+
+def _sums(doc: dict[str, Any]) -> CellSums:
+    return CellSums(Decimal(doc.get("a", 0)), Decimal(doc.get("q", 0)), int(doc.get("n", 0)))
+
+
+# ---------------------------------------------------------------- folding
+
+async def unfolded(db: Database) -> tuple[int, int, dt.datetime | None]:
+    """How many deltas wait to be folded, their cells, and when the oldest was written."""
+    cursor = await db.sales_deltas.aggregate([
+        {"$match": {"fold": UNFOLDED}},
+        {"$group": {"_id": None, "docs": {"$sum": 1}, "cells": {"$sum": "$cellCount"},
+                    "oldest": {"$min": "$createdAt"}}}])
+    rows = await cursor.to_list()
+    if not rows:
+        return 0, 0, None
+    return int(rows[0]["docs"]), int(rows[0]["cells"]), rows[0]["oldest"]
+
+
+async def fold(db: Database, owner: str, now: dt.datetime, *, max_cells: int) -> int:
+    """Fold waiting deltas (up to about `max_cells` cells) into the ledger; returns how many
+    deltas. Only one folder at a time; one that stopped is completed by the next."""
+    await state(db)
+    held = await db.ledger_state.find_one_and_update(
+        {"_id": STATE, "$or": [{"foldLease": None}, {"foldLease": {"$lt": now}}]},
+        {"$set": {"foldLease": now + FOLD_LEASE, "foldOwner": owner}},
+        return_document=True)
+    if held is None:
+        return 0
+    try:
+        if held.get("folding"):
+            number, ids = int(held["folding"]["n"]), list(held["folding"]["ids"])
+        else:
+            ids = await _waiting(db, max_cells)
+            if not ids:
+                return 0
+            number = int(held.get("folded", 0)) + 1
+            claimed = await db.ledger_state.update_one(
+                {"_id": STATE, "foldOwner": owner, "folding": None,
+                 "folded": held.get("folded", 0)},
+                {"$set": {"folding": {"n": number, "ids": ids}}})
+            if not claimed.modified_count:
+                return 0  # our lease ran out and another folder took over: leave it to it
+        await _fold(db, number, ids, now)
+        failpoints.hit("ledger.after_apply")
+        await db.ledger_state.update_one(
+            {"_id": STATE, "folding.n": number},
+            {"$max": {"folded": number}, "$unset": {"folding": ""}})
+        return len(ids)
+    finally:
+        await db.ledger_state.update_one({"_id": STATE, "foldOwner": owner},
+                                         {"$set": {"foldLease": None}})
+
+
+async def _waiting(db: Database, max_cells: int) -> list[str]:
+    ids, cells = [], 0
+    async for doc in db.sales_deltas.find({"fold": UNFOLDED}, {"cellCount": 1}).sort(
+            "createdAt", 1):
+        ids.append(doc["_id"])
+        cells += int(doc.get("cellCount", 0))
+        if cells >= max_cells:
+            break
+    return ids
+
+
+async def _fold(db: Database, number: int, ids: Sequence[str], now: dt.datetime) -> None:
+    cells: Cells = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = list(ids[start:start + ID_CHUNK])
+        await db.sales_deltas.update_many({"_id": {"$in": chunk}, "fold": UNFOLDED},
+                                          {"$set": {"fold": number, "foldedAt": now}})
+        async for doc in db.sales_deltas.find({"_id": {"$in": chunk}}, {"cells": 1}):
+            add_cells(cells, _decode(doc["cells"]))
+    failpoints.hit("ledger.after_assign")
+    increments: dict[tuple[str, str], dict[str, Decimal | int]] = {}
+    for key, sums in cells.items():
+        inc = increments.setdefault((key.dealer, key.month), {})
+        for path in (f"t.{key.currency}.{key.kind}",
+                     f"p.{key.currency}.{key.kind}.{_pkey(key.product)}"):
+            inc[f"{path}.a"] = inc.get(f"{path}.a", Decimal(0)) + sums.amount
+            inc[f"{path}.q"] = inc.get(f"{path}.q", Decimal(0)) + sums.quantity
+            inc[f"{path}.n"] = int(inc.get(f"{path}.n", 0)) + sums.count
+    operations = [
+        UpdateOne({"_id": f"{dealer}|{month}", "fold": {"$lt": number}},
+                  {"$inc": inc, "$set": {"fold": number, "dealerCode": dealer,
+                                         "month": month}}, upsert=True)
+        for (dealer, month), inc in sorted(increments.items())]
+    for start in range(0, len(operations), 2_000):
+        try:
+            await db.sales_ledger.bulk_write(operations[start:start + 2_000], ordered=False)
+        except BulkWriteError as error:  # a document that has taken this fold already
+            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+                raise
+
+
+async def stalled_fold(db: Database, now: dt.datetime) -> bool:
+    """A fold was begun and its folder is gone (its lease ran out): finish it now, even if
+    nothing new waits."""
+    ledger = await state(db)
+    lease = ledger.get("foldLease")
+    return bool(ledger.get("folding")) and (lease is None or lease < now)
+
+
+async def cleanup(db: Database, now: dt.datetime) -> int:
+    """Delete deltas of folds finished more than an hour ago (never those of a fold that
+    stopped half-way: they are what will finish it)."""
+    folded = int((await state(db)).get("folded", 0))
+    done = await db.sales_deltas.delete_many({"foldedAt": {"$lt": now - RETENTION},
+                                              "fold": {"$lte": folded}})
+    return int(done.deleted_count)

@@ -1,0 +1,90 @@
+"""The engine's entry points: compute a period whatever its state, recompute several in
+order, and drain recomputation marks (the worker's jobs, and an explicit run's catch-up).
+
+A closed period is reconciled, never recomputed; what its reconciliation hands on — carried
+amounts of released accruals, adjustments landed on the earliest open period — is computed
+here, in the open periods, so neither kind of period calls back into the other.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from domain.periods import Period
+from domain.sales_ledger import Monthly
+from service import failpoints
+from service.deps import Deps
+from service.repositories import ledger, sales_ledger
+from service.repositories import programs as program_repo
+from service.repositories.basis import monthly_basis
+from service.repositories.programs import StoredProgram
+from service.usecases import accrual_jobs
+from service.usecases.engine.closed_periods import reconcile_locked
+from service.usecases.engine.inputs import span
+from service.usecases.engine.open_periods import carry_forward, compute_open_period
+
+
+async def compute_period(deps: Deps, program: StoredProgram, period: Period,
+                         dealer_codes: Sequence[str] | None = None, *,
+                         locks: dict[str, ledger.PeriodLock] | None = None,
+                         monthly: Monthly | None = None, follow_carry: bool = True,
+                         stamp: int | None = None) -> int:
+    """Recompute one program period for some dealers (None: every dealer concerned): an
+    open one in full, a closed one by reconciliation into the earliest open period.
+    `monthly` given: `stamp` is the sales stamp read before it."""
+    locks = locks if locks is not None else await ledger.locks(deps.db, program.code)
+    if period.name not in locks:
+        return await compute_open_period(deps, program, period, dealer_codes, locks=locks,
+                                         monthly=monthly, follow_carry=follow_carry,
+                                         stamp=stamp)
+    done = await reconcile_locked(deps, program, period, dealer_codes, locks)
+    await carry_forward(deps, program, period, done.released, locks)
+    if done.landed and done.target is not None:
+        await compute_open_period(deps, program, done.target, done.landed, locks=locks)
+    return done.changed
+
+
+async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[str],
+                    dealer_codes: Sequence[str] | None) -> int:
+    """Recompute the named periods in calendar order (a true-up needs earlier gross first)
+    for these dealers (None: every dealer concerned), with one monthly pass for them all."""
+    wanted = set(period_names)
+    periods = [p for p in program.rules.periods() if p.name in wanted]
+    if not periods:
+        return 0
+    codes = None if dealer_codes is None else list(dealer_codes)
+    locks = await ledger.locks(deps.db, program.code)
+    stamp = await sales_ledger.sales_stamp(deps.db)
+    monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
+    return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly,
+                                     follow_carry=_next_name(program, p) not in wanted,
+                                     stamp=stamp)
+                for p in periods])
+
+
+def _next_name(program: StoredProgram, period: Period) -> str | None:
+    following = program.rules.next_period(period)
+    return following.name if following else None
+
+
+async def process(deps: Deps, jobs: list[dict[str, Any]],
+                  program: StoredProgram | None = None) -> None:
+    """Jobs of one program: its whole population, or a set of dealers together."""
+    program = program or await program_repo.get(deps.db, str(jobs[0]["programCode"]))
+    if program is not None:
+        periods = sorted({str(p) for job in jobs for p in job.get("periods") or ()})
+        dealers = [str(job["dealerCode"]) for job in jobs]
+        codes = None if accrual_jobs.ALL_DEALERS in dealers else dealers
+        await recompute(deps, program, periods, codes)
+    failpoints.hit("worker.after_compute")
+    await accrual_jobs.finish(deps, jobs)
+
+
+async def catch_up_program(deps: Deps, program: StoredProgram) -> int:
+    """Apply every pending mark of this program now — recomputation of open periods and
+    reconciliation of closed ones (late data, scorecards, violations) — whoever holds it:
+    computations are stamped and adjustments booked once, so racing the worker is safe."""
+    jobs = await accrual_jobs.dirty_of_program(deps, program.code)
+    if jobs:
+        await process(deps, jobs, program)
+    return len(jobs)
