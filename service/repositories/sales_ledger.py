@@ -36,6 +36,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from domain.sales_ledger import CellKey, Cells, CellSums, add_cells, difference, in_order
 from service import failpoints
 from service.db import Database
+from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import LONG_LIST
 from service.repositories.transactions import IN_LEDGER
 
@@ -366,6 +367,12 @@ async def cleanup(db: Database, now: dt.datetime) -> int:
     """Delete deltas of folds finished more than an hour ago (never those of a fold that
     stopped half-way: they are what will finish it)."""
     folded = int((await state(db)).get("folded", 0))
-    done = await db.sales_deltas.delete_many({"foldedAt": {"$lt": now - RETENTION},
-                                              "fold": {"$lte": folded}})
+    # nor those of a batch still pending or being rechecked: its recovery counts its rows
+    # against them, and would count them again without them
+    unfinished = [doc["_id"] async for doc in db.transaction_batches.find(
+        {"$or": [{PENDING: {"$exists": True}}, {"recheck": {"$exists": True}}]}, {"_id": 1})]
+    query: dict[str, Any] = {"foldedAt": {"$lt": now - RETENTION}, "fold": {"$lte": folded}}
+    if unfinished:
+        query["batch"] = {"$nin": unfinished}
+    done = await db.sales_deltas.delete_many(query)
     return int(done.deleted_count)
