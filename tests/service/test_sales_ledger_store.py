@@ -532,13 +532,8 @@ async def op_recovery_pass(world: World) -> None:
 
 async def op_cleanup(world: World) -> None:
     """Deltas of folds finished over an hour ago are deleted — also while a fold is
-    half-done (its stamped deltas must stay: they are what will finish it).
-
-    The hour passes only for the folder's clock here, so first what the hour would have
-    seen: the recovery pass finishing pending batches (a batch still pending when its
-    deltas go is counted again, see test_a_batch_pending_past_the_retention_...)."""
-    if await world.db.transaction_batches.count_documents({"pending": {"$exists": True}}):
-        await op_recovery_pass(world)
+    half-done, or a batch still pending or rechecked (their deltas must stay: they are
+    what will finish the fold, what the batch's recovery counts its rows against)."""
     await sales_ledger.cleanup(world.db, world.tick(dt.timedelta(hours=2)))
 
 
