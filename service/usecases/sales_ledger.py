@@ -4,7 +4,9 @@ Recording transactions writes a delta per batch (service/repositories/sales_ledg
 readers add unfolded deltas to the ledger, so folding only keeps reads small and never
 decides whether an accrual is current. Folding is therefore lazy: when deltas have piled up
 (many cells, many documents) or the oldest has waited a while — a bulk import is folded a
-few times in all, not once per batch — and once the import is over.
+few times in all, not once per batch — and once the import is over (the waiting cells grew
+by less than QUIET_GROWTH in FOLD_WHEN_QUIET seconds: live sales are folded every few
+seconds, a few cells at a time, which is cheap).
 """
 from __future__ import annotations
 
@@ -44,8 +46,9 @@ class LedgerKeeper:
             self._waiting = (0, 0.0)
             return False
         moment = time.monotonic()
-        if cells - self._waiting[0] >= QUIET_GROWTH or cells < self._waiting[0]:
-            self._waiting = (cells, moment)
+        base, since = self._waiting
+        if since == 0.0 or cells - base >= QUIET_GROWTH or cells < base:
+            self._waiting = (cells, moment)  # first seen, grown, or folded meanwhile
         # a bulk import is over (live sales add a few cells at a time): fold what it left,
         # so that rounds for a few dealers do not read its big deltas
         quiet = moment - self._waiting[1] >= FOLD_WHEN_QUIET
