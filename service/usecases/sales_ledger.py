@@ -76,14 +76,3 @@ class LedgerKeeper:
 
     async def sales_stamp(self) -> int:
         return await sales_ledger.sales_stamp(self.deps.db)
-
-    async def fold_all(self) -> int:
-        """Fold everything waiting (tests, and the bench's final state)."""
-        total = 0
-        while await sales_ledger.unfolded(self.deps.db) != (0, 0, None):
-            done = await sales_ledger.fold(self.deps.db, self.owner, self.deps.now(),
-                                           max_cells=FOLD_MAX_CELLS)
-            if not done:
-                break
-            total += done
-        return total
