@@ -16,11 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service import demo
+from service.command_times import CommandTimes
 from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
 from service.logs import configure_logging
+from service.repositories import outbox
+from service.webhooks import WebhookDeliverer
 from service.worker import AccrualWorker
 
 log = logging.getLogger("rebates")
@@ -58,11 +61,13 @@ async def bootstrap(settings: Settings, *,
     """Everything ready to serve, the worker still stopped; on failure nothing is left
     running (the database closed, the embedded server stopped)."""
     uri, embedded = await _database_uri(settings)
-    db = Database.connect(uri, settings.database)
+    listeners = [CommandTimes(settings.command_times)] if settings.command_times else []
+    db = Database.connect(uri, settings.database, event_listeners=listeners)
     try:
         await db.ensure_indexes()
+        await outbox.ensure_indexes(db)
         deps = Deps(db=db, settings=settings, clock=clock)
-        worker = AccrualWorker(deps)
+        worker = AccrualWorker(deps, webhooks=WebhookDeliverer(deps))
         deps.notify_worker = worker.wake
         if settings.demo and await demo.is_empty(deps):
             await demo.load(deps)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -53,6 +54,24 @@ class Settings(BaseSettings):
                                 "stopped and is completed by the recovery pass")
     recovery_interval_seconds: float = Field(
         5.0, gt=0, description="how often the worker looks for unfinished operations")
+    # Outgoing webhooks (service/webhooks.py): unset URLs = none are sent.
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="http(s) endpoints every event is POSTed to "
+                                          "(comma list)")
+    webhook_secret: str | None = Field(
+        None, description="HMAC-SHA256 key of X-Rebates-Signature; required with URLs")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="per delivery attempt")
+    webhook_max_attempts: int = Field(30, ge=1, description="then the delivery is DEAD")
+    webhook_backoff_seconds: float = Field(
+        10.0, gt=0, description="delay before the first retry; doubles with each attempt")
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="the longest delay")
+    webhook_concurrency: int = Field(4, ge=1, description="attempts in flight per endpoint")
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="how often the outbox is read")
+    webhook_retention_days: float = Field(
+        7.0, gt=0, description="delivered events are kept this long, then deleted")
+    command_times: Path | None = Field(
+        None, description="diagnostics: sum the database commands' times into this JSON file "
+                          "(service/command_times.py; `make bench` with --profile sets it)")
     # Test-only: named failpoints where the process dies (service/failpoints.py). Never set
     # in production; unset, no point is armed.
     failpoints: str = Field("", description="failpoints to arm (tests only)")
@@ -64,12 +83,29 @@ class Settings(BaseSettings):
             raise ValueError("must be a plain MongoDB database name")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "webhook_urls", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _webhook_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ValueError("each webhook URL must be http:// or https:// with a host "
+                                 "and no #fragment")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _webhook_secret(self) -> Settings:
+        if self.webhook_urls and len(self.webhook_secret or "") < 16:
+            raise ValueError("REBATES_WEBHOOK_SECRET (16 characters at least) is required "
+                             "with REBATES_WEBHOOK_URLS")
+        return self
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -178,6 +178,18 @@ class Database:
         self.client = client
         self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
             name, codec_options=CODEC_OPTIONS)
+        self._transactions: bool | None = None
+
+    async def has_transactions(self) -> bool:
+        """Whether the server runs multi-document transactions: a replica set member or a
+        mongos (the embedded server presents itself as a one-node replica set); asked
+        once."""
+        if self._transactions is None:
+            hello = await self.client.admin.command("hello")
+            self._transactions = bool(hello.get("logicalSessionTimeoutMinutes") is not None
+                                      and (hello.get("setName") or
+                                           hello.get("msg") == "isdbgrid"))
+        return self._transactions
 
     @classmethod
     def connect(cls, uri: str, name: str, **client_options: Any) -> Database:

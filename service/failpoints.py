@@ -52,6 +52,13 @@ POINTS: dict[str, str] = {
                           "recorded as done",
     # the accrual worker
     "worker.after_compute": "a job's accruals written, the job not yet finished",
+    # webhooks (service/usecases/events.py, service/webhooks.py)
+    "webhooks.before_settlement_events": "settlement's accruals SETTLED and audited, its "
+                                         "settlement.created events not yet in the outbox",
+    "webhooks.after_publish": "events of notices put in the outbox, the notices not yet "
+                              "cleared",
+    "webhooks.after_claim": "a delivery claimed (attempt counted, leased), nothing sent",
+    "webhooks.after_delivery": "the endpoint accepted a delivery, the outbox not yet told",
 }
 
 _armed: dict[str, int] = {}

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +40,7 @@ from domain.basis import TransactionKind
 from domain.money import parse_decimal
 
 MAX_BATCH = 5000  # the service's limit per recordTransactions or setTargets call
+IN_FLIGHT = 2  # requests on their way at once (import_file)
 MAX_RECORD_BYTES = 1 << 20  # a longer line (or unterminated CSV quote) is refused, not buffered
 STATE_VERSION = 1
 RETRIES = (0.5, 2.0, 5.0)  # back-off before retrying a batch after a transient failure
@@ -783,17 +785,19 @@ class ImportReport:
 def import_transactions(path: Path | str, *, url: str, token: str,
                         batch_size: int = MAX_BATCH, restart: bool = False,
                         fmt: str | None = None, progress: TextIO | None = None,
-                        timeout: float = 300.0, client: Client | None = None) -> ImportReport:
+                        timeout: float = 300.0, client: Client | None = None,
+                        in_flight: int = IN_FLIGHT) -> ImportReport:
     """Import a file of sales facts; raises ImportFailed on usage or connection problems."""
     return import_file(path, TRANSACTIONS, "transactions",
                        client or Client(url, token, timeout=timeout), batch_size=batch_size,
-                       restart=restart, fmt=fmt, progress=progress)
+                       restart=restart, fmt=fmt, progress=progress, in_flight=in_flight)
 
 
 def import_targets(path: Path | str, *, program: str, url: str, token: str,
                    batch_size: int = MAX_BATCH, restart: bool = False,
                    fmt: str | None = None, progress: TextIO | None = None,
-                   timeout: float = 300.0, client: Client | None = None) -> ImportReport:
+                   timeout: float = 300.0, client: Client | None = None,
+                   in_flight: int = IN_FLIGHT) -> ImportReport:
     """Import a file of one program's targets (dealerCode, period, amount) into setTargets."""
     program = program.strip()
     if not program:
@@ -801,14 +805,21 @@ def import_targets(path: Path | str, *, program: str, url: str, token: str,
     endpoint = targets_endpoint(program)
     return import_file(path, TARGETS, f"targets of {program}",
                        client or Client(url, token, timeout=timeout, endpoint=endpoint),
-                       batch_size=batch_size, restart=restart, fmt=fmt, progress=progress)
+                       batch_size=batch_size, restart=restart, fmt=fmt, progress=progress,
+                       in_flight=in_flight)
 
 
 def import_file(path: Path | str, layout: RowLayout, what: str, client: Client, *,
                 batch_size: int = MAX_BATCH, restart: bool = False, fmt: str | None = None,
-                progress: TextIO | None = None) -> ImportReport:
+                progress: TextIO | None = None, in_flight: int = IN_FLIGHT) -> ImportReport:
     """Import one file as `what` ("transactions", "targets of P1": what its checkpoint
-    belongs to); raises ImportFailed on usage or connection problems."""
+    belongs to); raises ImportFailed on usage or connection problems.
+
+    Up to `in_flight` requests are on their way at once, so that the service reads and
+    checks one batch while the database stores the one before. Their answers are taken in
+    the file's order and the checkpoint only ever moves past batches answered in full: after
+    a crash, rows of a batch that was still on its way may be stored already, and come back
+    as duplicates when the import resumes (nothing is counted twice)."""
     path = Path(path)
     if not 1 <= batch_size <= MAX_BATCH:
         raise ImportFailed(f"the batch size must be between 1 and {MAX_BATCH}")
@@ -826,29 +837,42 @@ def import_file(path: Path | str, layout: RowLayout, what: str, client: Client, 
         file = _fingerprint(handle.fileno())
         size = file["size"]
         bar = Progress(progress, size, point.offset)
-        with _errors_file(path, point.errors_size) as errors_out:
+        with _errors_file(path, point.errors_size) as errors_out, \
+                ThreadPoolExecutor(max(1, in_flight), "rebates-import") as sender:
             batch: list[Record] = []
             failed: list[Record] = []
             position = (point.offset, point.line)
+            waiting: deque[tuple[Future[_Sent], int, tuple[int, int]]] = deque()
 
-            def flush() -> None:
+            def settle() -> None:
+                """Take the oldest answer: its errors, its totals, the checkpoint after it."""
                 nonlocal point
-                done = _send(client, batch, failed, layout.label_key)
+                future, rows, at = waiting.popleft()
+                done = future.result()
                 written = _write_errors(errors_out, done.failed)
                 for entry in written:
                     if len(first_errors) < FIRST_ERRORS_SHOWN:
                         first_errors.append(entry)
-                done.totals.rows = len(batch) + len(failed)
+                done.totals.rows = rows
                 run.rows += done.totals.rows
                 run.accepted += done.totals.accepted
                 run.duplicates += done.totals.duplicates
                 run.errors.update(done.totals.errors)
-                point = Checkpoint(position[0], position[1], errors_out.tell(),
+                point = Checkpoint(at[0], at[1], errors_out.tell(),
                                    point.totals.add(done.totals))
                 save_checkpoint(path, point, file, what)
+                bar.update(at[0], run.rows)
+
+            def flush() -> None:
+                if len(waiting) >= max(1, in_flight):
+                    settle()
+                waiting.append((sender.submit(_send, client, list(batch), list(failed),
+                                              layout.label_key),
+                                len(batch) + len(failed), position))
                 batch.clear()
                 failed.clear()
-                bar.update(position[0], run.rows)
+                if in_flight <= 1:
+                    settle()
 
             for record in source.records(point.offset, point.line):
                 position = (record.end, record.line + 1)
@@ -861,8 +885,11 @@ def import_file(path: Path | str, layout: RowLayout, what: str, client: Client, 
                     if len(failed) >= MAX_BATCH:  # a file of bad lines: memory stays flat too
                         flush()
             position = (size, position[1])  # the whole file has been read
-            if batch or failed or position[0] != point.offset:
+            if batch or failed or position[0] != (waiting[-1][2][0] if waiting
+                                                  else point.offset):
                 flush()
+            while waiting:
+                settle()
             if bar.tty:
                 bar.update(size, run.rows, final=True)
     return ImportReport(path=path, format=source.kind, run=run, total=point.totals,

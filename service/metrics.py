@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.deps import Deps
 from service.limits import error_response
-from service.repositories import jobs
+from service.repositories import jobs, outbox
 
 GRAPHQL_PATH = "/graphql"
 ERRORS_BODY = b'{"errors"'  # how every refusal's JSON begins (service/limits.error_response)
@@ -102,6 +102,10 @@ class ServiceMetrics:
         self.ping = Gauge(
             "rebates_database_ping_seconds", "Round trip of a database ping at scrape time "
             "(NaN when it failed)", registry=self.registry)
+        self.webhooks = Gauge(
+            "rebates_webhook_deliveries", "Webhook deliveries waiting (PENDING) or given up "
+            "(DEAD), by endpoint key (logged at start-up with its URL)",
+            ["endpoint", "state"], registry=self.registry)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -130,6 +134,7 @@ class ServiceMetrics:
         """Measure what lives in the database now: a worker that is stuck cannot report
         its own lag, so the scrape asks the database rather than the worker."""
         up, took, pending, lag = False, math.nan, math.nan, math.nan
+        webhooks: dict[tuple[str, str], int] | None = None
         started = time.perf_counter()
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
@@ -140,12 +145,18 @@ class ServiceMetrics:
                     pending = float(count)
                     lag = 0.0 if oldest is None else max(
                         0.0, (deps.now() - oldest).total_seconds())
+                    webhooks = await outbox.counts(deps.db)
         except (TimeoutError, PyMongoError):
             pass  # what was not measured stays NaN: no stale figure passes for a fresh one
         self.database_up.set(1 if up else 0)
         self.ping.set(took if up else math.nan)
         self.backlog.set(pending)
         self.lag.set(lag)
+        self.webhooks.clear()  # not counted: no series (an unknown is not a zero)
+        if webhooks is not None:
+            for (endpoint, state), count in outbox.with_zeros(
+                    webhooks, deps.settings.webhook_urls).items():
+                self.webhooks.labels(endpoint=endpoint, state=state).set(count)
 
 
 class RequestMetrics:

@@ -17,25 +17,28 @@ from service.deps import Deps
 from service.usecases import accrual_jobs, rebate_accounts, recovery
 from service.usecases.engine import process
 from service.usecases.sales_ledger import LedgerKeeper
+from service.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 CLAIM_REPAIR_SECONDS = 60.0  # orphaned settlement claims: rare, and a wider scan
 # Coalescing: after a round that took d seconds the worker rests up to PACE × d (at most
-# PACE_MAX) while sales keep arriving, and stops resting once they have stood still for a
-# while: longer than the gaps it saw between them (QUIET at the least). Rounds under
-# PACE_FROM (live sales: tens of dealers) take no rest. A bulk import is recomputed every half
-# minute or so and once more right after its last batch; dealers touched by forty batches
-# meanwhile are computed together, and the import keeps most of the database.
-PACE = 3.0
+# PACE_MAX) while sales keep arriving — a batch is being recorded, or the sales stamp moved
+# less than QUIET ago — and computes as soon as they stop. Rounds under PACE_FROM (live
+# sales: tens of dealers) take no rest. So a bulk import is recomputed about once a minute,
+# for progress, and once more QUIET after its last batch; dealers touched by forty batches
+# meanwhile are computed together, and the import keeps the database to itself in between.
+PACE = 5.0
 PACE_FROM = 2.0
-PACE_MAX = 30.0
-QUIET = 1.5
+PACE_MAX = 60.0
+QUIET = 1.0
 REST_POLL = 0.25
 
 
 class AccrualWorker:
-    def __init__(self, deps: Deps, *, idle_seconds: float = 1.0) -> None:
+    def __init__(self, deps: Deps, *, idle_seconds: float = 1.0,
+                 webhooks: WebhookDeliverer | None = None) -> None:
         self.deps = deps
+        self.webhooks = webhooks  # its own task: an endpoint never holds up the jobs
         self.idle_seconds = idle_seconds
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
@@ -50,8 +53,12 @@ class AccrualWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.owner)
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     async def stop(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -76,18 +83,15 @@ class AccrualWorker:
             await self.ledger.keep(busy=True)
 
     async def _rest(self, longest: float) -> None:
-        """Rest after a large round while sales arrive (the sales stamp moves)."""
+        """Rest after a large round while sales arrive."""
         started = time.monotonic()
-        stamp, moved_at, widest_gap = await self.ledger.sales_stamp(), started, 0.0
+        stamp, moved_at = await self.ledger.sales_stamp(), started
         while (now := time.monotonic()) < started + longest:
-            if now - moved_at >= max(QUIET, 1.5 * widest_gap):
+            if now - moved_at >= QUIET and not await self.ledger.batch_in_progress():
                 return  # sales stopped: compute what they changed now
             await asyncio.sleep(REST_POLL)
-            current = await self.ledger.sales_stamp()
-            if current != stamp:
-                now = time.monotonic()
-                widest_gap = max(widest_gap, now - moved_at)
-                stamp, moved_at = current, now
+            if (current := await self.ledger.sales_stamp()) != stamp:
+                stamp, moved_at = current, time.monotonic()
 
     async def recover_when_due(self) -> None:
         now = time.monotonic()

@@ -442,7 +442,8 @@ class Figures:
     service_cpu: float = 0.0
     database_cpu: float = 0.0
     import_summary: str = ""
-    bare_insert_seconds: float = 0.0  # durable server, journaled client
+    bare_insert_seconds: float = 0.0  # durable server, journaled client; for all rows
+    bare_sample_rows: int = 0  # the rows it was measured on
     durability: Durability | None = None
     current: Current | None = None
     cancelled_jobs: int = 0
@@ -460,6 +461,7 @@ class Figures:
     live: Live | None = None
     checks: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
+    command_times: list[str] = field(default_factory=list)  # the service's, by phase
     phases: Phases = field(default_factory=Phases)
     total_seconds: float = 0.0
 
@@ -486,7 +488,7 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                    "server)"):
             figures.durability = durability(work, data, sample)
 
-    baseline = BareInsert(work, data, args.rows)
+    baseline = BareInsert(work, data, min(args.baseline_rows or args.rows, args.rows))
     first_half = baseline.batches // 2
     with phase(f"baseline: bare insert_many, first {first_half * INSERT_BATCH:,} rows"):
         baseline.insert(first_half)
@@ -507,6 +509,9 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                "REBATES_TIMEZONE": "UTC",
                "REBATES_REQUEST_TIMEOUT": REQUEST_BUDGET_SECONDS, "PYTHONPATH": str(ROOT)}
         env.pop("REBATES_TOKEN", None)
+        times = CommandTimes(work / "command-times.json") if args.py_spy else None
+        if times is not None:  # the service sums its database commands' times there
+            env["REBATES_COMMAND_TIMES"] = str(times.path)
         log = work / "service.log"
         with phase("start the service"):
             with log.open("wb") as handle:
@@ -542,6 +547,7 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                 say(f"importing {args.rows:,} rows with the CLI (subprocess)")
                 cpu = cpu_seconds(service.pid), cpu_seconds(database_pid)
                 profiler = start_profiler(args.py_spy, service.pid, database_pid, work)
+                before_import = times.read() if times else {}
                 measured = run_measured(command, env, work / "import.out",
                                         work / "import.err")
                 import_ended = time.perf_counter()
@@ -566,16 +572,22 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                     f"end, {c.backlog_at_end} now)")
             # the profiler ran through the import and the catching up that follows it
             figures.profiles = stop_profiler(profiler, args.profile_dir)
+            if times is not None:
+                figures.command_times.append(times.since(
+                    before_import, "the import and the catching up after it"))
             if not figures.current.current and figures.current.backlog_at_end:
                 with phase("not current: cancel the jobs left, wait for those in hand"):
                     say("not current: cancelling the remaining jobs, so that neither the "
                         "baseline nor runAccruals shares the machine with the worker")
                     figures.cancelled_jobs = cancel_jobs(db)
             with phase("baseline: bare insert_many, the other "
-                       f"{args.rows - first_half * INSERT_BATCH:,} rows"):
+                       f"{baseline.rows - first_half * INSERT_BATCH:,} rows"):
                 baseline.insert(baseline.batches - first_half)
                 baseline.close()
-                figures.bare_insert_seconds = baseline.seconds
+                # the rate of the sample, for the whole file (it does not fall as the
+                # collection grows: see BareInsert)
+                figures.bare_insert_seconds = baseline.seconds * args.rows / baseline.inserted
+                figures.bare_sample_rows = baseline.inserted
             kinds = {row["_id"]: row["n"] for row in db["alerts"].aggregate(
                 [{"$group": {"_id": "$kind", "n": {"$sum": 1}}}])}
             figures.checks.append(
@@ -589,7 +601,10 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                     "bench from the file (exact)")
 
             with phase(f"runAccruals Q4, Q1 between bare $groups ({args.rounds} round(s))"):
+                before_runs = times.read() if times else {}
                 q4 = accruals_vs_group(admin, db, figures, year, args.rounds, sums)
+                if times is not None:
+                    figures.command_times.append(times.since(before_runs, "runAccruals"))
             with phase("check: Q4 against a signed $group"):
                 figures.checks.append(check_against_group(db, q4, sums, counts))
 
@@ -610,8 +625,11 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                 sender = issue_token(secret, sub="bench-live", role=Role.SERVICE)
                 with phase(f"live: {LIVE_CALLS_PER_SECOND * LIVE_BATCH} rows/s for "
                            f"{args.live_seconds:g} s, watched"):
+                    before_live = times.read() if times else {}
                     figures.live = live(port, sender, db, dealers[:LIVE_DEALERS], today,
                                         args.live_seconds, args.seed)
+                    if times is not None:
+                        figures.command_times.append(times.since(before_live, "the live phase"))
                     figures.checks.append(live_check(db, figures.live, today))
         finally:
             admin.close()
@@ -665,9 +683,12 @@ class BareInsert:
     `seconds` counts the time spent in insert_many only (not in parsing the file).
 
     Half of the batches go in before the import and half after it (into the same
-    collection, so the whole is one 200,000-row load), so that the baseline brackets the
-    import in time as the other baselines bracket what they are compared with: this
-    machine is shared, and its load drifts over minutes.
+    collection), so that the baseline brackets the import in time as the other baselines
+    bracket what they are compared with: this machine is shared, and its load drifts over
+    minutes. A sample of the rows is enough (--baseline-rows, 50,000 by default): the rate
+    does not fall as the collection grows — a full run loaded the first 100,000 rows in
+    80.1 s and the next 100,000 in 74.4 s — and the whole file would cost the bench as
+    long again as the import it is compared with.
 
     Its own server, not the service's, because SecantusDB takes minutes to drop a
     collection of that size (10,000 documents: 86–188 s), and 200,000 scratch rows left on
@@ -775,6 +796,37 @@ def durability(work: Path, data: Path, rows: int) -> Durability:
         shutil.rmtree(work / "db-not-durable", ignore_errors=True)
     return Durability(rows, seconds["durable"], seconds["plain"], seconds["durable-u"],
                       seconds["plain-u"])
+
+
+class CommandTimes:
+    """The service's database command times (REBATES_COMMAND_TIMES: cumulative JSON that
+    service/command_times.py rewrites every few seconds), diffed around a phase."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> dict[str, dict[str, float]]:
+        try:
+            found: dict[str, dict[str, float]] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return found
+
+    def since(self, before: dict[str, dict[str, float]], name: str, top: int = 12) -> str:
+        time.sleep(2.5)  # the service writes the file every 2 s
+        now = self.read()
+        spent = {key: (value["seconds"] - before.get(key, {}).get("seconds", 0),
+                       value["count"] - before.get(key, {}).get("count", 0))
+                 for key, value in now.items()}
+        total = sum(seconds for seconds, _ in spent.values()) or 1.0
+        lines = [f"database commands the service waited for during {name}: "
+                 f"{total:,.1f} s in all"]
+        lines += [f"  {seconds:8.1f} s {seconds / total:6.1%} {count:8,} × {key}"
+                  for key, (seconds, count) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+                  [:top] if count]
+        text = "\n".join(lines)
+        print(text, flush=True)
+        return text
 
 
 def start_profiler(py_spy: str | None, service_pid: int, database_pid: int,
@@ -1278,7 +1330,10 @@ def render(f: Figures, full_size: bool) -> str:
         f"{f.import_seconds:,.1f} s ({rate:,.0f} rows/s)",
         "bare `insert_many` of the same documents, batches of 5,000, same indexes, "
         "`j: true`, on an identical embedded server (durable) of its own, half of the "
-        "batches before the import and half after it: "
+        "batches before the import and half after it"
+        + ("" if f.bare_sample_rows >= f.rows else
+           f", measured on {f.bare_sample_rows:,} of the rows and taken for all "
+           f"{f.rows:,} at that rate") + ": "
         f"{f.bare_insert_seconds:,.1f} s ({bare_rate:,.0f} rows/s)",
         ratio(import_ratio, "import"), GOALS["import"].text, verdict("import", import_ratio)))
     if c is not None:
@@ -1425,6 +1480,10 @@ def render(f: Figures, full_size: bool) -> str:
         "```",
         f.import_summary.rstrip(),
         "```",
+        *([] if not f.command_times else [
+            "", "The database commands the service waited for (REBATES_COMMAND_TIMES: "
+            "round trips, the server's work plus queueing behind its other clients):", "",
+            "```", *f.command_times, "```"]),
         END,
     ]
     return "\n".join(lines)
@@ -1456,6 +1515,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, help=f"transactions to import ({FULL_ROWS:,})")
     parser.add_argument("--dealers", type=int, help=f"dealers ({FULL_DEALERS:,})")
     parser.add_argument("--seed", type=int, default=20261)
+    parser.add_argument("--baseline-rows", type=int, default=50_000,
+                        help="rows of the bare insert_many baseline, half before the import "
+                             "and half after it; its rate is taken for the whole file "
+                             "(50,000; 0: every row)")
     parser.add_argument("--small-rows", type=int,
                         help="then import this many more rows with the program retired: the "
                              "importer's RSS on a smaller file and the rate without accrual "

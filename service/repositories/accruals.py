@@ -5,13 +5,13 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from bson import ObjectId
 from pymongo import InsertOne, UpdateOne
-from pymongo.errors import BulkWriteError
 
 from domain.accrual import AccrualFigures, CarriedIn, EarlierGross
 from domain.calculation import CalculationStep, dispute_steps
@@ -21,6 +21,7 @@ from domain.text import Text
 from service.db import Database
 from service.errors import InvalidArgument
 from service.pagination import Page, PageRequest
+from service.repositories import outbox, writes
 from service.repositories.ids import parse_id
 from service.repositories.query import (
     Keyset,
@@ -31,7 +32,7 @@ from service.repositories.query import (
     narrowing,
     one_of,
 )
-from service.repositories.texts import step_doc, step_of
+from service.repositories.texts import step_doc, step_of, trace_doc, trace_of
 
 CURSOR_KIND = "accrual"
 # Statuses a recomputation may overwrite; anything else is approved money (issue 4 locks it).
@@ -55,11 +56,18 @@ class StoredAccrual:
     adjustment_amount: Decimal
     net_amount: Decimal
     status: AccrualStatus
-    calculation: tuple[CalculationStep, ...]
     computed_at: dt.datetime
     target: Decimal | None = None
     achievement_percent: Decimal | None = None
     carried_forward: Decimal = Decimal(0)  # step 6: moved to the next period, net paid 0
+    stored_trace: Any = field(default=None, repr=False, compare=False)
+    stored_notes: Any = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def calculation(self) -> tuple[CalculationStep, ...]:
+        """Every step, explained; parsed when first asked for (a page of figures never
+        needs it)."""
+        return trace_of(self.stored_trace) + tuple(step_of(s) for s in self.stored_notes or ())
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def from_doc(doc: dict[str, Any]) -> StoredAccrual:
         gross_amount=doc["grossAmount"], score_multiplier=doc["scoreMultiplier"],
         deduction_amount=doc["deductionAmount"], adjustment_amount=doc["adjustmentAmount"],
         net_amount=doc["netAmount"], status=AccrualStatus(doc["status"]),
-        calculation=tuple(step_of(s) for s in doc["calculation"]),
+        stored_trace=doc["calculation"], stored_notes=doc.get("notes"),
         computed_at=doc["computedAt"], target=doc.get("target"),
         achievement_percent=doc.get("achievementPercent"),
         carried_forward=doc.get("carriedForward") or Decimal(0))
@@ -96,13 +104,18 @@ def _figures_doc(item: ComputedAccrual, now: dt.datetime) -> dict[str, Any]:
         "deductionAmount": f.deduction_amount, "capReduction": f.cap_reduction,
         "adjustmentAmount": f.adjustment_amount, "netAmount": f.net_amount,
         "status": f.status.value,
-        "calculation": [step_doc(s) for s in f.calculation], "currency": f.currency,
+        "calculation": trace_doc(f.calculation), "currency": f.currency,
         "computedAt": now, "inputsVersion": item.inputs_version,
         "target": f.target, "achievementPercent": f.achievement_percent,
         "carriedForward": f.carried_forward, "carriedIn": f.carried_in,
     }
     doc["figuresDigest"] = _digest(doc)
     return doc
+
+
+# A rewritten accrual's trace is computed afresh: the steps added to it since (`notes`: a
+# forfeiture, a dispute's adjustment) go with the figures they explained.
+REWRITE: dict[str, Any] = {"$unset": {"notes": ""}}
 
 
 def _digest(figures: dict[str, Any]) -> str:
@@ -131,15 +144,16 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
     if (dealers := narrowing(item.dealer_code for item in items)) is not None:
         query["dealerCode"] = dealers
     stored = {doc["dealerCode"]: doc async for doc in db.accruals.find(
-        query, {"dealerCode": 1, "figuresDigest": 1, "inputsVersion": 1})}
+        query, {"dealerCode": 1, "figuresDigest": 1, "inputsVersion": 1, "rate": 1})}
     operations: list[UpdateOne | InsertOne[dict[str, Any]]] = []
     for item in items:
         figures = _figures_doc(item, now)
+        figures |= outbox.tier_notice(stored.get(item.dealer_code), figures, now)  # webhook
         if (found := stored.get(item.dealer_code)) is not None:
             guard = {"_id": found["_id"], "status": {"$in": list(RECOMPUTABLE)},
                      "inputsVersion": {"$lte": item.inputs_version}}
             if found.get("figuresDigest") != figures["figuresDigest"]:
-                operations.append(UpdateOne(guard, {"$set": figures}))
+                operations.append(UpdateOne(guard, REWRITE | {"$set": figures}))
             elif int(found.get("inputsVersion", 0)) < item.inputs_version:
                 # the same figures from newer sales data: only the stamp moves (a slower,
                 # older computation must still not overwrite them)
@@ -151,16 +165,8 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
                                          "dealerCode": item.dealer_code, **figures}))
     if not operations:
         return 0  # recomputed to the figures stored
-    try:
-        result = await db.accruals.bulk_write(operations, ordered=False)
-    except BulkWriteError as error:
-        # duplicate key: inserted meanwhile by another computation — leave it be
-        others = [e for e in error.details.get("writeErrors", []) if e.get("code") != 11000]
-        if others:
-            raise
-        details = error.details
-        return int(details.get("nInserted", 0)) + int(details.get("nModified", 0))
-    return result.inserted_count + result.modified_count
+    # a duplicate key: a twin inserted meanwhile by another computation — it is left be
+    return (await writes.bulk_write(db, db.accruals, operations)).changed
 
 
 @dataclass(frozen=True)
@@ -306,7 +312,7 @@ async def release_from_dispute(db: Database, accrual_id: str, dispute_id: Object
                                   "$unset": {"disputeId": ""}}
         if adjustment is not None:
             update["$inc"] = {"adjustmentAmount": adjustment, "netAmount": adjustment}
-            update["$push"] = {"calculation": {"$each": [
+            update["$push"] = {"notes": {"$each": [
                 step_doc(step) for step in dispute_steps(cause, adjustment, doc["netAmount"],
                                                          doc.get("currency", ""))]}}
         done = await db.accruals.update_one(
@@ -401,7 +407,7 @@ async def save_locked_release(db: Database, items: Sequence[ComputedAccrual], *,
             {"programCode": item.program_code, "period": item.period.name,
              "dealerCode": item.dealer_code,
              "status": {"$in": [AccrualStatus.ON_HOLD.value, AccrualStatus.OPEN.value]}},
-            {"$set": {**_figures_doc(item, now), "approvedAt": now}})
+            REWRITE | {"$set": {**_figures_doc(item, now), "approvedAt": now}})
 
 
 async def mark_forfeited(db: Database, accrual_id: str, step: CalculationStep, *,
@@ -410,7 +416,7 @@ async def mark_forfeited(db: Database, accrual_id: str, step: CalculationStep, *
     await db.accruals.update_one(
         {"_id": ObjectId(accrual_id), "status": {"$in": ["APPROVED", "DISPUTED"]}},
         {"$set": {"status": AccrualStatus.FORFEITED.value, "forfeitedAt": now},
-         "$push": {"calculation": step_doc(step)},
+         "$push": {"notes": step_doc(step)},
          "$unset": {"figuresDigest": ""}})  # no longer the computed figures
 
 

@@ -13,6 +13,7 @@ from domain.alerts import Alert, AlertDraft, AlertKind, AlertStatus
 from service.db import Database
 from service.jsonsafe import jsonable
 from service.pagination import Page, PageRequest
+from service.repositories import outbox
 from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import Keyset, SortField, find_page
 from service.repositories.texts import text_doc, text_of
@@ -49,7 +50,8 @@ async def raise_alerts(db: Database, drafts: Sequence[AlertDraft], *, now: dt.da
                   "details": dict(d.details)},
          "$setOnInsert": {"kind": d.kind.value, "status": AlertStatus.OPEN.value,
                           "dealerCode": d.dealer_code, "programCode": d.program_code,
-                          "period": d.period, "createdAt": now}},
+                          "period": d.period, "createdAt": now,
+                          outbox.NOTICE: outbox.notice(now)}},  # webhook alert.raised
         upsert=True) for d in drafts]
     try:
         result = await db.alerts.bulk_write(operations, ordered=False)

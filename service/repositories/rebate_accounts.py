@@ -40,6 +40,7 @@ from domain.rebate_account import AccountState, Draw, EntryKind, Lot, UseStatus
 from domain.text import Text
 from service.db import Database
 from service.pagination import Page, PageRequest
+from service.repositories import outbox
 from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import Keyset, SortField, find_page
 from service.repositories.texts import text_doc, text_of
@@ -173,7 +174,8 @@ async def append(db: Database, *, dealer_code: str, currency: str, key: str,
             doc = {"_id": key, "account": account, "dealerCode": dealer_code,
                    "currency": currency, "seq": before.seq + 1, "at": now,
                    "balanceAfter": state.balance, "reservedAfter": state.reserved,
-                   "state": _state_doc(state), **fields, **(extra or {})}
+                   "state": _state_doc(state), **fields, **(extra or {}),
+                   outbox.NOTICE: outbox.notice(now)}  # webhook rebate_account.changed
             try:
                 await db.rebate_entries.insert_one(doc)
             except DuplicateKeyError:

@@ -7,11 +7,13 @@ Two collections, written so that no step is ever applied twice:
   document (`_id` = the batch id and `~1`); a retry or recovery writes only what the batch's
   deltas do not count yet, as the next number (`record_rows`).
 - `sales_ledger`: one document per dealer × month, `t` = sums by currency × kind, `p` = the
-  same by product. Deltas are *folded* into it in numbered folds, one fold at a time (a
-  lease on the `ledger_state` document). A fold first records which deltas it takes
-  (`folding`), stamps them with its number, then `$inc`s each ledger document whose `fold`
-  is below its number, setting it — so a fold that stopped half-way is redone by the next
-  folder and each document takes each fold once.
+  same by product (one compact string: a reader of totals never pays for the products).
+  Deltas are *folded* into it in numbered folds, one fold at a time (a lease on the
+  `ledger_state` document). A fold first records which deltas it takes (`folding`), stamps
+  them with its number, then rewrites each ledger document whose `fold` is below its number
+  with the sums plus the fold's cells, setting `fold` — the filter is the guard, so a fold
+  that stopped half-way is redone by the next folder and each document takes each fold
+  once. The rewrites go in transactions where the server has them (repositories/writes.py).
 
 A reader takes a ledger document plus every delta whose fold that document has not taken
 yet (unfolded deltas carry `UNFOLDED`, above every fold number): exact at every instant,
@@ -26,16 +28,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from domain.sales_ledger import CellKey, Cells, CellSums, add_cells, difference, in_order
 from service import failpoints
 from service.db import Database
+from service.repositories import writes
 from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import LONG_LIST
 from service.repositories.transactions import IN_LEDGER
@@ -47,6 +51,11 @@ FOLD_LEASE = dt.timedelta(seconds=120)
 ID_CHUNK = 50  # `$in` lists: the embedded server tests each id against each document
 BACKFILL_CHUNK = 20_000  # cells per backfill delta (a document stays far below 16 MiB)
 NO_PRODUCT = "-"  # never a product code (codes start with a letter or digit)
+# A delta of more dealers than this is indexed under WIDE instead of each of its dealers: a
+# bulk batch's delta would otherwise add a thousand index keys, and a reader of a few dealers
+# reads the wide deltas anyway (`_deltas_after`).
+WIDE_DELTA = 64
+WIDE = "*"  # never a dealer code
 
 
 def _pkey(product: str | None) -> str:
@@ -57,15 +66,17 @@ def _product(pkey: str) -> str | None:
     return None if pkey == NO_PRODUCT else pkey.replace("%", ".")
 
 
-def _encode(cells: Cells) -> list[list[Any]]:
-    """Cells as compact arrays; sums as decimal strings (exact, and read back by the C
-    `Decimal` constructor instead of a Decimal128 decoder per value: a round reads every
-    waiting delta)."""
-    return [[k.dealer, k.month, k.currency, k.kind, k.product, str(s.amount), str(s.quantity),
-             s.count] for k, s in in_order(cells)]
+def _encode(cells: Cells) -> str:
+    """Cells as one compact JSON string of arrays, sums as decimal strings (exact). One
+    string field instead of thousands of nested ones: the database decodes every field of
+    every document it reads or writes, and a round reads every waiting delta."""
+    return json.dumps([[k.dealer, k.month, k.currency, k.kind, k.product, str(s.amount),
+                        str(s.quantity), s.count] for k, s in in_order(cells)],
+                      separators=(",", ":"))
 
 
-def _decode(rows: Iterable[list[Any]]) -> Iterable[tuple[CellKey, CellSums]]:
+def _decode(stored: str | Iterable[list[Any]]) -> Iterable[tuple[CellKey, CellSums]]:
+    rows = json.loads(stored) if isinstance(stored, str) else stored  # arrays: older deltas
     for dealer, month, currency, kind, product, amount, quantity, count in rows:
         yield CellKey(dealer, month, currency, kind, product), CellSums(
             Decimal(amount), Decimal(quantity), int(count))
@@ -126,9 +137,10 @@ async def backfill(db: Database, now: dt.datetime) -> bool:
 # ---------------------------------------------------------------- writing deltas
 
 def _delta(delta_id: str, batch_id: str, cells: Cells, now: dt.datetime) -> dict[str, Any]:
+    dealers = sorted({k.dealer for k in cells})
     return {"_id": delta_id, "batch": batch_id, "fold": UNFOLDED, "cells": _encode(cells),
-            "dealers": sorted({k.dealer for k in cells}), "cellCount": len(cells),
-            "createdAt": now}
+            "dealers": dealers if len(dealers) <= WIDE_DELTA else [WIDE],
+            "cellCount": len(cells), "createdAt": now}
 
 
 async def record_rows(db: Database, batch_id: str, rows_now: Callable[[], Awaitable[Cells]],
@@ -240,7 +252,7 @@ async def _deltas_after(db: Database, folded: int,
             yield doc
         return
     seen: set[str] = set()
-    for dealer in sorted(wanted):
+    for dealer in [*sorted(wanted), WIDE]:
         async for doc in db.sales_deltas.find({"dealers": dealer, "fold": after},
                                               {"cells": 1, "fold": 1}):
             if doc["_id"] not in seen:
@@ -249,20 +261,28 @@ async def _deltas_after(db: Database, folded: int,
 
 
 def _doc_cells(doc: dict[str, Any], with_products: bool) -> Iterable[tuple[CellKey, CellSums]]:
+    """A ledger document's cells: per-kind totals (`t`, product None) or by product (`p`:
+    a compact JSON string `{currency: {kind: {product: [a, q, n]}}}`; nested documents of
+    sums in documents folded before it was a string)."""
     dealer, month = doc["dealerCode"], doc["month"]
     if not with_products:
         for currency, kinds in (doc.get("t") or {}).items():
             for kind, sums in kinds.items():
                 yield CellKey(dealer, month, currency, kind, None), _sums(sums)
         return
-    for currency, kinds in (doc.get("p") or {}).items():
-        for kind, products in kinds.items():
-            for pkey, sums in products.items():
+    products = doc.get("p") or {}
+    for currency, kinds in (json.loads(products) if isinstance(products, str)
+                            else products).items():
+        for kind, by_product in kinds.items():
+            for pkey, sums in by_product.items():
                 yield CellKey(dealer, month, currency, kind, _product(pkey)), _sums(sums)
 
 
-def _sums(doc: dict[str, Any]) -> CellSums:
-    return CellSums(Decimal(doc.get("a", 0)), Decimal(doc.get("q", 0)), int(doc.get("n", 0)))
+def _sums(stored: dict[str, Any] | list[Any]) -> CellSums:
+    if isinstance(stored, list):
+        return CellSums(Decimal(stored[0]), Decimal(stored[1]), int(stored[2]))
+    return CellSums(Decimal(stored.get("a", 0)), Decimal(stored.get("q", 0)),
+                    int(stored.get("n", 0)))
 
 
 # ---------------------------------------------------------------- folding
@@ -334,25 +354,63 @@ async def _fold(db: Database, number: int, ids: Sequence[str], now: dt.datetime)
         async for doc in db.sales_deltas.find({"_id": {"$in": chunk}}, {"cells": 1}):
             add_cells(cells, _decode(doc["cells"]))
     failpoints.hit("ledger.after_assign")
-    increments: dict[tuple[str, str], dict[str, Decimal | int]] = {}
+    by_doc: dict[tuple[str, str], Cells] = {}
     for key, sums in cells.items():
-        inc = increments.setdefault((key.dealer, key.month), {})
-        for path in (f"t.{key.currency}.{key.kind}",
-                     f"p.{key.currency}.{key.kind}.{_pkey(key.product)}"):
-            inc[f"{path}.a"] = inc.get(f"{path}.a", Decimal(0)) + sums.amount
-            inc[f"{path}.q"] = inc.get(f"{path}.q", Decimal(0)) + sums.quantity
-            inc[f"{path}.n"] = int(inc.get(f"{path}.n", 0)) + sums.count
-    operations = [
-        UpdateOne({"_id": f"{dealer}|{month}", "fold": {"$lt": number}},
-                  {"$inc": inc, "$set": {"fold": number, "dealerCode": dealer,
-                                         "month": month}}, upsert=True)
-        for (dealer, month), inc in sorted(increments.items())]
-    for start in range(0, len(operations), 2_000):
-        try:
-            await db.sales_ledger.bulk_write(operations[start:start + 2_000], ordered=False)
-        except BulkWriteError as error:  # a document that has taken this fold already
-            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                raise
+        by_doc.setdefault((key.dealer, key.month), {})[key] = sums
+    stored = await _ledger_docs(db, by_doc)
+    operations = []
+    for (dealer, month), added in sorted(by_doc.items()):
+        before = stored.get((dealer, month))
+        if before is not None and int(before.get("fold", 0)) >= number:
+            continue  # took this fold before its folder stopped
+        merged = add_cells({} if before is None else dict(_doc_cells(before, True)),
+                           added.items())
+        # the guard makes the write once-only: a document another folder has moved past
+        # this fold meanwhile is left alone (its upsert collides with it: ignored below)
+        operations.append(UpdateOne(
+            {"_id": f"{dealer}|{month}", "fold": {"$lt": number}},
+            {"$set": {"fold": number, "dealerCode": dealer, "month": month,
+                      **_ledger_fields(merged)}}, upsert=True))
+    # a duplicate key: a document that has taken this fold already (upserted by a folder
+    # whose lease ran out) — it is left be
+    await writes.bulk_write(db, db.sales_ledger, operations)
+
+
+async def _ledger_docs(db: Database, keys: Iterable[tuple[str, str]]
+                       ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The ledger documents of these dealer × months: by dealer (indexed) for a few
+    dealers, else one pass over their months."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    dealers = sorted({dealer for dealer, _ in wanted})
+    months = _months_filter([month for _, month in wanted])
+    queries = ([{"dealerCode": dealer, "month": months} for dealer in dealers]
+               if len(dealers) <= WIDE_DELTA else [{"month": months}])
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for query in queries:
+        async for doc in db.sales_ledger.find(query):
+            if (key := (doc["dealerCode"], doc["month"])) in wanted:
+                found[key] = doc
+    return found
+
+
+def _ledger_fields(cells: Cells) -> dict[str, Any]:
+    """A dealer-month's cells as its ledger document's `t` (per-kind totals, decimal
+    strings: exact, and read back by the C `Decimal` constructor rather than a Decimal128
+    decoder written in Python) and `p` (by product, one compact string)."""
+    totals: dict[str, dict[str, dict[str, Any]]] = {}
+    products: dict[str, dict[str, dict[str, list[Any]]]] = {}
+    by_kind: Cells = {}
+    for key, sums in in_order(cells):
+        products.setdefault(key.currency, {}).setdefault(key.kind, {})[
+            _pkey(key.product)] = [str(sums.amount), str(sums.quantity), sums.count]
+        add_cells(by_kind, [(CellKey(key.dealer, key.month, key.currency, key.kind, None),
+                             sums)])
+    for key, sums in by_kind.items():
+        totals.setdefault(key.currency, {})[key.kind] = {
+            "a": str(sums.amount), "q": str(sums.quantity), "n": sums.count}
+    return {"t": totals, "p": json.dumps(products, separators=(",", ":"))}
 
 
 async def stalled_fold(db: Database, now: dt.datetime) -> bool:

@@ -11,6 +11,8 @@ structured holds only English: it reads back verbatim.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -85,3 +87,23 @@ def step_of(doc: dict[str, Any]) -> CalculationStep:
     return CalculationStep(text_of(doc.get("labelText"), doc.get("label", "")),
                            text_of(doc.get("formulaText"), doc.get("formula", "")),
                            doc.get("amount"))
+
+
+def trace_doc(steps: Iterable[CalculationStep]) -> str:
+    """A calculation trace as one compact JSON string: `[[label, formula, amount], …]`, the
+    texts structured, amounts as decimal strings. One string instead of a few hundred
+    nested fields is what makes an accrual cheap for the database to write and to read
+    (it decodes every field of every document it touches); a reader renders the texts in
+    its own language (docs/accrual documents, README)."""
+    return json.dumps([[text_doc(s.label), text_doc(s.formula),
+                        None if s.amount is None else str(s.amount)] for s in steps],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def trace_of(stored: Any) -> tuple[CalculationStep, ...]:
+    """The trace `trace_doc` wrote, or the array of step documents written before it."""
+    if isinstance(stored, str):
+        return tuple(CalculationStep(text_of(label), text_of(formula),
+                                     None if amount is None else Decimal(amount))
+                     for label, formula, amount in json.loads(stored))
+    return tuple(step_of(step) for step in stored or ())

@@ -102,6 +102,13 @@ async def begin_batch(db: Database, batch_id: str, *, pending: dict[str, Any]) -
     await db.transaction_batches.insert_one({"_id": batch_id, PENDING: pending})
 
 
+async def batch_begun_since(db: Database, since: dt.datetime) -> bool:
+    """Whether a batch begun since then is still being recorded (its pending marker is on:
+    the sparse index holds only such batches)."""
+    return await db.transaction_batches.find_one(
+        {f"{PENDING}.since": {"$gte": since}}, {"_id": 1}) is not None
+
+
 async def unfinished_batches(db: Database, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
     """Of these batches, the ones whose follow-ups are not done (their call stopped)."""
     wanted = sorted(set(batch_ids))

@@ -15,6 +15,7 @@ import time
 
 from service.deps import Deps
 from service.repositories import sales_ledger
+from service.repositories.transactions import batch_begun_since
 
 FOLD_AFTER = dt.timedelta(seconds=180)
 FOLD_CELLS = 300_000  # waiting cells that make a fold due at once
@@ -24,6 +25,7 @@ FOLD_WHEN_QUIET = 5.0  # seconds in which the waiting cells grew by less than QU
 QUIET_GROWTH = 1_000
 CLEANUP_EVERY = dt.timedelta(minutes=10)
 CHECK_EVERY = 2.0  # seconds between looks at the waiting deltas
+BATCH_FRESH = dt.timedelta(seconds=120)  # a batch pending longer is a stopped call's
 BUSY_CHECK_EVERY = 30.0
 
 
@@ -76,3 +78,8 @@ class LedgerKeeper:
 
     async def sales_stamp(self) -> int:
         return await sales_ledger.sales_stamp(self.deps.db)
+
+    async def batch_in_progress(self) -> bool:
+        """A recordTransactions batch is being recorded now (begun within BATCH_FRESH: an
+        older pending batch is a stopped call's, left to the recovery pass)."""
+        return await batch_begun_since(self.deps.db, self.deps.now() - BATCH_FRESH)

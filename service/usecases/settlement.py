@@ -32,7 +32,7 @@ from service.repositories import settlements as settlement_repo
 from service.repositories.ids import DocumentId, new_id
 from service.repositories.programs import StoredProgram
 from service.repositories.settlements import Payee, Payout, Settlement, SettlementLine, State
-from service.usecases import account_credits
+from service.usecases import account_credits, events
 
 
 async def settle(deps: Deps, actor: Principal, program_code: str,
@@ -153,6 +153,7 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> Settlement | None:
                                   "number": doc["number"], "lines": len(doc["lines"]),
                                   "totalPayable": doc["totalPayable"]},
                            now=mark["since"], event_id=sid)
+    await events.settlement_created(deps, doc)  # webhooks; before done, so re-run with it
     await settlement_repo.finish(deps.db, doc)
     if settlement_repo.state_of(doc) is State.VOID:
         return None

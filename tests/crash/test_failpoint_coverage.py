@@ -13,12 +13,14 @@ from tests.crash import (
     test_crash_settle,
     test_crash_targets,
     test_crash_transactions,
+    test_crash_webhooks,
 )
 
 pytestmark = pytest.mark.crash
 
 CRASH_MODULES = (test_crash_transactions, test_crash_settle, test_crash_control,
-                 test_crash_targets, test_crash_rebate_accounts, test_crash_ledger)
+                 test_crash_targets, test_crash_rebate_accounts, test_crash_ledger,
+                 test_crash_webhooks)
 
 
 def points_exercised(module: ModuleType) -> set[str]:

@@ -221,7 +221,8 @@ def test_a_crash_mid_file_resumes_after_the_last_acknowledged_batch(
 
     client = DiesOnThirdBatch(url(api), api.token("SERVICE"))
     with pytest.raises(ImportFailed):
-        import_transactions(path, url="unused", token="unused", batch_size=2, client=client)
+        import_transactions(path, url="unused", token="unused", batch_size=2, client=client,
+                            in_flight=1)
     state = json.loads(importer.state_path(path).read_text())
     assert state["line"] == 7 and state["totals"]["accepted"] == 4  # K1..K4 acknowledged
     assert len(amounts(stored_txns, "K")) == 4
@@ -534,6 +535,35 @@ def test_a_targets_jsonl_reads_numbers_as_decimals_and_changes_what_differs(
     assert targets_of(stored_targets)[("IM1", "2026-Q2")] == Decimal("700000")
 
 
+def test_a_crash_with_two_batches_on_their_way_loses_nothing_and_counts_nothing_twice(
+        api: Api, tmp_path: Path, stored_txns: Any) -> None:
+    """Two requests in flight (the default): the batch after the failed one may have been
+    stored without being acknowledged; the checkpoint does not cover it, and the resumed
+    run gets its rows back as duplicates."""
+    rows = [f"W{i},IM1,INVOICE,2026-08-02,P,1,1,CNY," for i in range(1, 9)]
+    path = csv_file(tmp_path, "pipelined.csv", rows)
+
+    class DiesOnThirdBatch(Client):
+        def record(self, rows: list[dict[str, str]]) -> importer.BatchResult:
+            if rows[0]["externalId"] == "W5":
+                raise ImportFailed("connection lost")
+            return super().record(rows)
+
+    client = DiesOnThirdBatch(url(api), api.token("SERVICE"))
+    with pytest.raises(ImportFailed):
+        import_transactions(path, url="unused", token="unused", batch_size=2, client=client)
+    state = json.loads(importer.state_path(path).read_text())
+    assert (state["line"], state["totals"]["accepted"]) == (6, 4)  # W1..W4 acknowledged
+    sent_early = len(amounts(stored_txns, "W")) - 4
+    assert sent_early in (0, 2)  # W7, W8: on their way, or not yet
+
+    resumed = run(api, path, batch_size=2)
+    assert resumed.resumed_at_line == 6
+    assert (resumed.run.accepted, resumed.run.duplicates) == (4 - sent_early, sent_early)
+    assert (resumed.total.rows, resumed.total.accepted + resumed.total.duplicates) == (8, 8)
+    assert sorted(amounts(stored_txns, "W")) == sorted(f"W{i}" for i in range(1, 9))
+
+
 def test_a_targets_import_resumes_after_a_crash_and_not_for_another_program(
         api: Api, tmp_path: Path, stored_targets: Any) -> None:
     path = csv_file(tmp_path, "resume.csv", [f"IM{i % 3 + 1},2026-Q{i // 3 + 1},{i + 1}00"
@@ -549,7 +579,7 @@ def test_a_targets_import_resumes_after_a_crash_and_not_for_another_program(
                                endpoint=importer.targets_endpoint(TARGETS_PROGRAM))
     with pytest.raises(ImportFailed):
         import_targets(path, program=TARGETS_PROGRAM, url="unused", token="unused",
-                       batch_size=3, client=client)
+                       batch_size=3, client=client, in_flight=1)
     state = json.loads(importer.state_path(path).read_text())
     assert (state["line"], state["import"]) == (5, "targets of IMT")
 

@@ -584,7 +584,9 @@ async def ops_deps(deps: Deps, db_name: str) -> AsyncIterator[Deps]:
 
 @pytest.fixture
 def small_backfill_chunks() -> Iterator[None]:
-    with mock.patch.object(sales_ledger, "BACKFILL_CHUNK", BACKFILL_CHUNK):
+    # and a delta of two or more dealers is indexed as a wide one (a bulk batch's shape)
+    with mock.patch.object(sales_ledger, "BACKFILL_CHUNK", BACKFILL_CHUNK), \
+            mock.patch.object(sales_ledger, "WIDE_DELTA", 1):
         yield
 
 

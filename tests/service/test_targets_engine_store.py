@@ -15,6 +15,7 @@ from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
 from domain.tiers import RateKind, RebateBasis, Tier, TierEvaluation, TierMeasure, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.repositories import accruals as accrual_repo
 from service.usecases import accrual_jobs
 from service.usecases.accruals import rebate_forecast, run_accruals
 from service.usecases.closing import close_period
@@ -60,7 +61,7 @@ async def accruals(deps: Deps, program: str, dealer: str) -> dict[str, dict[str,
 
 
 def formulas(doc: dict[str, Any]) -> list[str]:
-    return [f"{s['label']}: {s['formula']}" for s in doc["calculation"]]
+    return [f"{s.label}: {s.formula}" for s in accrual_repo.from_doc(doc).calculation]
 
 
 @pytest.fixture(scope="module", autouse=True)

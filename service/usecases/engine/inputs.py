@@ -115,14 +115,16 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
         window = period_window(period, rules.valid_from, rules.valid_to)
         assert window is not None
         transactions = await counted_transactions(deps.db, rules, window, codes)
-    before = previous_period(program, period) if rules.minimum_payout is not None else None
+    previous = previous_period(program, period)
+    before = previous if rules.minimum_payout is not None else None
     return Inputs(
         violations=await violation_repo.for_dealers(deps.db, codes, start=rules.valid_from,
                                                     end=rules.valid_to),
         scorecards=scorecards,
         adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes),
         earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
-                                                   previous=before.name if before else None),
+                                                   previous=before.name if before else None)
+        if previous is not None else {},  # the program's first period: nothing before it
         segment_names=await segment_names(deps, program), window_periods=names,
         targets=targets, transactions=transactions)
 

@@ -1,0 +1,119 @@
+"""Many single-document writes, committed in few commits.
+
+Every statement of a plain bulk write is its own durable commit: with `j: true` the server
+flushes its journal once per statement, so a round that rewrites four thousand accruals, or a
+ledger fold of twelve thousand dealer-months, spends most of its time in fsync. Where the
+server has multi-document transactions (a replica set; the embedded server, which presents
+itself as a one-node replica set) `bulk_write` commits a chunk of statements at once: the
+same writes, the same guards in their filters, one journal flush. A standalone server gets
+the plain unordered bulk write.
+
+A statement that a unique index refuses (a twin inserted meanwhile, a document another
+writer moved past the guard) is not an error here: it is counted in `duplicates` and the
+other statements still land, as in an unordered bulk write. In a transaction the refused
+statement aborts the chunk, which is then committed again without it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import InsertOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, OperationFailure
+
+from service.db import Database
+
+CHUNK = 1_000  # statements per transaction: far below every server's limits
+DUPLICATE_KEY = 11000
+ATTEMPTS = 5  # of one chunk, on transient errors (a write conflict with another writer)
+
+Operation = InsertOne[dict[str, Any]] | UpdateOne
+
+
+@dataclass
+class Written:
+    inserted: int = 0
+    modified: int = 0
+    upserted: int = 0
+    duplicates: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.modified + self.upserted
+
+
+async def bulk_write(db: Database, collection: AsyncCollection[dict[str, Any]],
+                     operations: Sequence[Operation], *, chunk: int = CHUNK) -> Written:
+    written = Written()
+    if not operations:
+        return written
+    together = await db.has_transactions()
+    for start in range(0, len(operations), chunk):
+        part = list(operations[start:start + chunk])
+        if together:
+            await _in_transactions(db, collection, part, written)
+        else:
+            await _unordered(collection, part, written)
+    return written
+
+
+async def _unordered(collection: AsyncCollection[dict[str, Any]],
+                     operations: list[Operation], written: Written) -> None:
+    try:
+        result = await collection.bulk_write(operations, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        details = error.details
+        written.inserted += int(details.get("nInserted", 0))
+        written.modified += int(details.get("nModified", 0))
+        written.upserted += int(details.get("nUpserted", 0))
+        written.duplicates += len(errors)
+        return
+    written.inserted += result.inserted_count
+    written.modified += result.modified_count
+    written.upserted += result.upserted_count
+
+
+async def _in_transactions(db: Database, collection: AsyncCollection[dict[str, Any]],
+                           operations: list[Operation], written: Written) -> None:
+    """One transaction for the chunk; a refused statement is dropped and the rest committed
+    again; a transient error (a conflict with another writer) retries the chunk."""
+    transient = 0
+    while operations:
+        try:
+            async with db.client.start_session() as session:
+                async with await session.start_transaction():
+                    result = await collection.bulk_write(operations, ordered=True,
+                                                         session=session)
+        except OperationFailure as error:  # BulkWriteError among them
+            errors = error.details.get("writeErrors", []) if isinstance(
+                error, BulkWriteError) and error.details else []
+            if errors and all(e.get("code") == DUPLICATE_KEY for e in errors):
+                refused = {int(e["index"]) for e in errors}
+                written.duplicates += len(refused)
+                operations = [op for i, op in enumerate(operations) if i not in refused]
+                continue
+            transient += 1
+            if transient >= ATTEMPTS or not any(
+                    error.has_error_label(label) or _label_in(errors, label)
+                    for label in RETRIED):
+                raise
+            continue  # the guards in the filters make a second commit change nothing twice
+        written.inserted += result.inserted_count
+        written.modified += result.modified_count
+        written.upserted += result.upserted_count
+        return
+
+
+RETRIED = ("TransientTransactionError", "UnknownTransactionCommitResult")
+WRITE_CONFLICT = 112
+
+
+def _label_in(errors: list[dict[str, Any]], label: str) -> bool:
+    """A write conflict inside a bulk write comes as a write error, labelled or not."""
+    return any(label in (e.get("errorLabels") or ()) or e.get("code") == WRITE_CONFLICT
+               for e in errors)

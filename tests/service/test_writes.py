@@ -1,0 +1,61 @@
+"""Many single-document writes in few commits (service/repositories/writes.py), against the
+real server: in transactions where it has them, as a plain unordered bulk write where it
+has not — the same documents either way, a refused statement counted and the rest kept."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import InsertOne, UpdateOne
+
+from service.deps import Deps
+from service.repositories import writes
+
+
+@pytest.fixture(params=["transactions", "standalone"])
+async def deps_of(request: pytest.FixtureRequest, deps: Deps) -> AsyncIterator[Deps]:
+    """The suite's server in both modes: as it is (it has transactions), and taken for a
+    standalone server."""
+    await deps.db.db["writes"].drop()
+    await deps.db.db["writes"].create_index("key", unique=True)
+    if request.param == "standalone":
+        deps.db._transactions = False
+    yield deps
+    deps.db._transactions = None
+
+
+async def test_the_suites_server_runs_transactions(deps: Deps) -> None:
+    assert await deps.db.has_transactions()
+
+
+async def test_every_statement_lands_but_the_refused_ones_in_any_chunking(
+        deps_of: Deps) -> None:
+    collection = deps_of.db.db["writes"]
+    await collection.insert_many([{"key": "a", "n": 0}, {"key": "b", "n": 0}])
+    operations: list[Any] = [
+        InsertOne({"key": "c", "n": 1}),
+        InsertOne({"key": "a", "n": 9}),  # refused: "a" exists
+        UpdateOne({"key": "b", "n": 0}, {"$set": {"n": 2}}),
+        UpdateOne({"key": "b", "n": 5}, {"$set": {"n": 9}}),  # its guard does not hold
+        InsertOne({"key": "d", "n": 3}),
+        UpdateOne({"key": "e", "n": {"$lt": 1}}, {"$set": {"n": 4}}, upsert=True),
+        UpdateOne({"key": "a", "n": {"$gt": 0}}, {"$set": {"n": 9}}, upsert=True),  # refused
+    ]
+    written = await writes.bulk_write(deps_of.db, collection, operations, chunk=3)
+    assert (written.inserted, written.modified, written.upserted, written.duplicates) == \
+        (2, 1, 1, 2)
+    stored = {d["key"]: d["n"] async for d in collection.find({}, {"_id": 0})}
+    assert stored == {"a": 0, "b": 2, "c": 1, "d": 3, "e": 4}
+
+
+async def test_writing_the_same_statements_again_changes_nothing(deps_of: Deps) -> None:
+    collection = deps_of.db.db["writes"]
+    operations: list[Any] = [
+        UpdateOne({"key": f"k{i}", "n": {"$lt": 1}}, {"$set": {"n": 1}}, upsert=True)
+        for i in range(25)]
+    first = await writes.bulk_write(deps_of.db, collection, operations, chunk=10)
+    again = await writes.bulk_write(deps_of.db, collection, operations, chunk=10)
+    assert (first.upserted, first.duplicates) == (25, 0)
+    assert (again.changed, again.duplicates) == (0, 25)
+    assert await collection.count_documents({"n": 1}) == 25
