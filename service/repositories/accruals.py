@@ -127,7 +127,7 @@ def _digest(figures: dict[str, Any]) -> str:
 
 
 async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
-                        now: dt.datetime) -> int:
+                        now: dt.datetime, tier_notices: bool = True) -> int:
     """Write recomputed accruals; returns how many were written.
 
     A write lands only on an accrual that is still recomputable and was computed from the
@@ -135,7 +135,8 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
     overwrite a newer one, and the unique key means a dealer never gets two accruals for
     one program period, however many workers run. Existing accruals are found with one
     read and then updated by `_id` with the guard in the filter (a compare-and-set); new
-    ones are inserted, and a twin inserted meanwhile wins.
+    ones are inserted, and a twin inserted meanwhile wins. `tier_notices`: note a tier
+    reached in the accrual's write, for the webhooks (service/usecases/events.py).
     """
     if not items:
         return 0
@@ -148,7 +149,8 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
     operations: list[UpdateOne | InsertOne[dict[str, Any]]] = []
     for item in items:
         figures = _figures_doc(item, now)
-        figures |= outbox.tier_notice(stored.get(item.dealer_code), figures, now)  # webhook
+        if tier_notices:  # for the webhooks, when there are any
+            figures |= outbox.tier_notice(stored.get(item.dealer_code), figures, now)
         if (found := stored.get(item.dealer_code)) is not None:
             guard = {"_id": found["_id"], "status": {"$in": list(RECOMPUTABLE)},
                      "inputsVersion": {"$lte": item.inputs_version}}

@@ -86,7 +86,8 @@ async def compute_open_period(deps: Deps, program: StoredProgram, period: Period
             dealer_code=code, program_code=rules.code, program_version=rules.version,
             period=period, inputs_version=stamp,
             figures=explained(figures, dealer_basis, program, period, late.get(code))))
-    await accrual_repo.save_computed(deps.db, computed, now=deps.now())
+    await accrual_repo.save_computed(deps.db, computed, now=deps.now(),
+                                     tier_notices=bool(deps.settings.webhook_urls))
     kept = {c.dealer_code for c in computed}
     dropped = [c for c in dealers if c not in kept]
     await accrual_repo.discard_recomputable(deps.db, rules.code, period.name, dropped)
