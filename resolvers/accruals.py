@@ -2,28 +2,30 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Awaitable
 from typing import Annotated
 
 import strawberry
 
 from domain.errors import RebateError
+from resolvers import records
 from resolvers.context import Info
-from resolvers.guard import allow, argument_error, bad_input, period_argument
-from resolvers.programs import program_if_visible
+from resolvers.guard import allow, attempt
+from resolvers.pages import period_argument, read_page
 from schema.accruals import (
-    Accrual,
     AccrualConnection,
+    AccrualEdge,
     AccrualFilter,
     RebateForecast,
     RunAccrualsInput,
     RunAccrualsPayload,
 )
-from schema.errors import user_errors_of
-from schema.relay import After, Before, First, Last
+from schema.errors import argument_error, bad_input
+from schema.relay import After, Before, First, Last, PageArgs, connection
 from service.errors import InvalidArgument
-from service.pagination import page_request
+from service.pagination import Page, PageRequest
 from service.repositories import accruals as accrual_repo
-from service.repositories import programs as program_repo
+from service.repositories.accruals import StoredAccrual
 from service.usecases import accrual_jobs
 from service.usecases import accruals as use_cases
 
@@ -38,26 +40,25 @@ async def accruals(
 ) -> AccrualConnection:
     allow(info)
     wanted = filter or AccrualFilter()
-    try:
-        page = await accrual_repo.page(
-            info.context.deps.db, page_request(accrual_repo.CURSOR_KIND, first=first,
-                                               after=after, last=last, before=before),
-            dealer_code=wanted.dealer_code, program_code=wanted.program_code,
+
+    def fetch(request: PageRequest) -> Awaitable[Page[StoredAccrual]]:
+        return accrual_repo.page(
+            info.context.deps.db, request, dealer_code=wanted.dealer_code,
+            program_code=wanted.program_code,
             period=period_argument(wanted.period, "filter.period"), status=wanted.status,
             scope=info.context.scope)
-    except InvalidArgument as error:
-        raise argument_error(error) from None
-    return AccrualConnection.of(page)
+
+    page = await read_page(accrual_repo.CURSOR_KIND, PageArgs(first, after, last, before),
+                           fetch)
+    return connection(AccrualConnection, AccrualEdge, page, records.accrual)
 
 
 async def run_accruals(info: Info, input: RunAccrualsInput) -> RunAccrualsPayload:
     allow(info)
-    try:
-        found = await use_cases.run_accruals(info.context.deps, info.context.principal,
-                                             input.program_code, input.period)
-    except RebateError as error:
-        return RunAccrualsPayload(accruals=[], user_errors=user_errors_of(error))
-    return RunAccrualsPayload(accruals=[Accrual.from_stored(a) for a in found], user_errors=[])
+    found, errors = await attempt(lambda: use_cases.run_accruals(
+        info.context.deps, info.context.principal, input.program_code, input.period))
+    return RunAccrualsPayload(accruals=[records.accrual(a) for a in found or []],
+                              user_errors=errors)
 
 
 async def rebate_forecast(
@@ -70,8 +71,9 @@ async def rebate_forecast(
         use_cases.check_additional_basis(additional_basis)
     except InvalidArgument as error:
         raise argument_error(error) from None
-    if info.context.scope is not None and await program_if_visible(
-            info, await program_repo.get(info.context.deps.db, program_code.strip())) is None:
+    loaders = info.context.loaders
+    if info.context.scope is not None and await loaders.program_if_visible(
+            await loaders.program_by_code.load(program_code.strip())) is None:
         # A DEALER: a program without terms for it (or a DRAFT) is null whatever the period,
         # exactly like a program that does not exist; a period error would confirm it.
         return None
@@ -83,7 +85,8 @@ async def rebate_forecast(
         raise bad_input(str(error), "period") from None
     if found is None:
         return None
-    return RebateForecast.of(found, dealer_code.strip(), period.strip())
+    loaders.program_by_code.prime(found.program.code, found.program)  # for `program`
+    return records.rebate_forecast(found, dealer_code.strip(), period.strip())
 
 
 async def accrual_backlog(info: Info) -> int:

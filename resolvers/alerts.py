@@ -7,23 +7,22 @@ from typing import Annotated
 import strawberry
 
 from domain.alerts import Alert as AlertRecord
-from domain.errors import NotFound, RebateError
+from domain.errors import NotFound
 from domain.text import Text
 from resolvers.context import Info
-from resolvers.guard import allow, argument_error
+from resolvers.guard import allow, attempt
+from resolvers.pages import read_page
 from schema.alerts import (
     AcknowledgeAlertInput,
     Alert,
     AlertConnection,
+    AlertEdge,
     AlertPayload,
     AlertStatus,
     DismissAlertInput,
 )
-from schema.errors import user_errors_of
-from schema.relay import After, Before, First, Last, MalformedId, from_global_id
+from schema.relay import After, Before, First, Last, MalformedId, PageArgs, connection, key_of
 from service.access import STAFF
-from service.errors import InvalidArgument
-from service.pagination import page_request
 from service.repositories import alerts as alert_repo
 from service.usecases import alerts as use_cases
 
@@ -38,34 +37,27 @@ async def alerts(
         before: Before = None,
 ) -> AlertConnection:
     allow(info)
-    try:
-        page = await alert_repo.page(
-            info.context.deps.db, page_request(alert_repo.CURSOR_KIND, first=first,
-                                               after=after, last=last, before=before),
-            status=status)
-    except InvalidArgument as error:
-        raise argument_error(error) from None
-    return AlertConnection.of(page)
+    page = await read_page(alert_repo.CURSOR_KIND, PageArgs(first, after, last, before),
+                           lambda request: alert_repo.page(info.context.deps.db, request,
+                                                           status=status))
+    return connection(AlertConnection, AlertEdge, page, Alert.from_domain)
 
 
 def alert_key(global_id: str) -> str:
     """The alert's key inside a global ID; anything else is an alert that does not exist."""
     try:
-        type_name, key = from_global_id(global_id)
+        key = key_of(global_id, "Alert")
     except MalformedId:
-        raise NotFound(("input", "alertId"), Text("no such alert")) from None
-    if type_name != "Alert":
+        key = None
+    if key is None:
         raise NotFound(("input", "alertId"), Text("no such alert"))
     return key
 
 
 async def _review(info: Info, call: Callable[[], Awaitable[AlertRecord]]) -> AlertPayload:
     allow(info)
-    try:
-        alert = await call()
-    except RebateError as error:
-        return AlertPayload(alert=None, user_errors=user_errors_of(error))
-    return AlertPayload(alert=Alert.from_domain(alert), user_errors=[])
+    alert, errors = await attempt(call)
+    return AlertPayload(alert=Alert.from_domain(alert) if alert else None, user_errors=errors)
 
 
 async def acknowledge_alert(info: Info, input: AcknowledgeAlertInput) -> AlertPayload:

@@ -5,13 +5,13 @@ from typing import Annotated
 
 import strawberry
 
+from resolvers import records
 from resolvers.context import Info
-from resolvers.guard import allow, argument_error
-from schema.audit import AuditEventConnection
-from schema.relay import After, Before, First, Last
-from service.errors import InvalidArgument
-from service.pagination import page_request
-from service.repositories import audit as records
+from resolvers.guard import allow
+from resolvers.pages import read_page
+from schema.audit import AuditEventConnection, AuditEventEdge
+from schema.relay import After, Before, First, Last, PageArgs, connection
+from service.repositories import audit as audit_repo
 
 
 async def audit_events(
@@ -26,11 +26,8 @@ async def audit_events(
         before: Before = None,
 ) -> AuditEventConnection:
     allow(info)
-    try:
-        page = await records.page(
-            info.context.deps.db, page_request(records.CURSOR_KIND, first=first, after=after,
-                                               last=last, before=before),
-            entity_type=entity_type, entity_id=entity_id)
-    except InvalidArgument as error:
-        raise argument_error(error) from None
-    return AuditEventConnection.of(page)
+    page = await read_page(audit_repo.CURSOR_KIND, PageArgs(first, after, last, before),
+                           lambda request: audit_repo.page(
+                               info.context.deps.db, request, entity_type=entity_type,
+                               entity_id=entity_id))
+    return connection(AuditEventConnection, AuditEventEdge, page, records.audit_event)

@@ -1,5 +1,6 @@
 """The per-request GraphQL context: who calls, the use-case dependencies, the loaders, and
-the language people's text is rendered in."""
+the language people's text is rendered in. Schema types see it through the Protocol of
+schema/context.py; resolvers through `Info` here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from domain.text import DEFAULT_LANGUAGE, Language, Locale, Text
 from resolvers.loaders import Loaders
+from schema.context import RequestContext
 from service.auth import Principal
 from service.deps import Deps
 
@@ -35,6 +37,8 @@ class Context:
 
 
 Info = StrawberryInfo[Context, Any]
+# What schema types read of a context: mypy checks this context provides it.
+_SCHEMA_SEES: type[RequestContext] = Context
 
 
 def build_context(principal: Principal, deps: Deps, request_id: str,

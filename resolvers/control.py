@@ -1,16 +1,14 @@
 """Violations, reinstatement, period close, settlement and disputes."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import strawberry
 
 from domain.disputes import DisputeStatus
-from domain.errors import RebateError
+from resolvers import records
 from resolvers.context import Info
-from resolvers.guard import allow, bad_input
-from schema.accruals import Accrual
+from resolvers.guard import allow, attempt
 from schema.control import (
     ClosePeriodInput,
     ClosePeriodPayload,
@@ -27,34 +25,25 @@ from schema.control import (
     ViolationPayload,
 )
 from schema.dealers import Dealer, DealerPayload
-from schema.errors import UserError, user_errors_of
-from schema.relay import MalformedId, from_global_id
+from schema.errors import bad_input
+from schema.relay import MalformedId, key_of
 from service.repositories import dealers as dealer_repo
 from service.repositories import disputes as dispute_repo
 from service.repositories import settlements as settlement_repo
 from service.usecases import closing, disputes, settlement, violations
 
-T = TypeVar("T")
-
-
-async def _attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
-    try:
-        return await call(), []
-    except RebateError as error:
-        return None, user_errors_of(error)
-
 
 def _local_id(global_id: str, type_name: str, argument: str) -> str:
+    """The key of an ID of `type_name`; "" (names nothing) for an ID of another type."""
     try:
-        kind, key = from_global_id(global_id)
+        return key_of(global_id, type_name) or ""
     except MalformedId as error:
         raise bad_input(str(error), argument) from None
-    return key if kind == type_name else ""
 
 
 async def record_violation(info: Info, input: ViolationInput) -> ViolationPayload:
     allow(info)
-    found, errors = await _attempt(lambda: violations.record_violation(
+    found, errors = await attempt(lambda: violations.record_violation(
         info.context.deps, info.context.principal, dealer_code=input.dealer_code,
         type_=input.type, occurred_on=input.occurred_on, description=input.description,
         kind=input.penalty.kind, percent=input.penalty.percent))
@@ -62,10 +51,9 @@ async def record_violation(info: Info, input: ViolationInput) -> ViolationPayloa
                             user_errors=errors)
 
 
-async def reinstate_dealer(info: Info, input: ReinstateDealerInput,
-                           ) -> DealerPayload:
+async def reinstate_dealer(info: Info, input: ReinstateDealerInput) -> DealerPayload:
     allow(info)
-    _, errors = await _attempt(lambda: violations.reinstate_dealer(
+    _, errors = await attempt(lambda: violations.reinstate_dealer(
         info.context.deps, info.context.principal, input.dealer_code, input.note))
     if errors:
         return DealerPayload(dealer=None, user_errors=errors)
@@ -75,18 +63,18 @@ async def reinstate_dealer(info: Info, input: ReinstateDealerInput,
 
 async def close_period(info: Info, input: ClosePeriodInput) -> ClosePeriodPayload:
     allow(info)
-    found, errors = await _attempt(lambda: closing.close_period(
+    found, errors = await attempt(lambda: closing.close_period(
         info.context.deps, info.context.principal, input.program_code, input.period))
-    return ClosePeriodPayload(accruals=[Accrual.from_stored(a) for a in found or []],
+    return ClosePeriodPayload(accruals=[records.accrual(a) for a in found or []],
                               user_errors=errors)
 
 
 async def settle(info: Info, input: SettleInput) -> SettlementPayload:
     allow(info)
-    found, errors = await _attempt(lambda: settlement.settle(
+    found, errors = await attempt(lambda: settlement.settle(
         info.context.deps, info.context.principal, input.program_code, input.period))
     return SettlementPayload(
-        settlement=Settlement.from_record(found, info.context.scope) if found else None,
+        settlement=records.settlement(found, info.context.scope) if found else None,
         user_errors=errors)
 
 
@@ -99,27 +87,24 @@ async def settlements(info: Info, program_code: str | None = None,
     found = await settlement_repo.find(info.context.deps.db, program_code=program_code,
                                        period=period, number=number,
                                        dealer_scope=info.context.scope)
-    return [Settlement.from_record(s, info.context.scope) for s in found]
+    return [records.settlement(s, info.context.scope) for s in found]
 
 
 async def open_dispute(info: Info, input: OpenDisputeInput) -> DisputePayload:
     allow(info)
     accrual_id = _local_id(input.accrual_id, "Accrual", "accrualId")
-    found, errors = await _attempt(lambda: disputes.open_dispute(
+    found, errors = await attempt(lambda: disputes.open_dispute(
         info.context.deps, info.context.principal, accrual_id, input.reason))
-    return DisputePayload(dispute=Dispute.from_record(found) if found else None,
-                          user_errors=errors)
+    return DisputePayload(dispute=records.dispute(found) if found else None, user_errors=errors)
 
 
-async def resolve_dispute(info: Info, input: ResolveDisputeInput,
-                          ) -> DisputePayload:
+async def resolve_dispute(info: Info, input: ResolveDisputeInput) -> DisputePayload:
     allow(info)
     dispute_id = _local_id(input.dispute_id, "Dispute", "disputeId")
-    found, errors = await _attempt(lambda: disputes.resolve_dispute(
+    found, errors = await attempt(lambda: disputes.resolve_dispute(
         info.context.deps, info.context.principal, dispute_id, accept=input.accept,
         adjustment=input.adjustment_amount, note=input.note))
-    return DisputePayload(dispute=Dispute.from_record(found) if found else None,
-                          user_errors=errors)
+    return DisputePayload(dispute=records.dispute(found) if found else None, user_errors=errors)
 
 
 async def dispute_list(info: Info, status: Annotated[DisputeStatus | None, strawberry.argument(
@@ -128,4 +113,4 @@ async def dispute_list(info: Info, status: Annotated[DisputeStatus | None, straw
     found = await dispute_repo.find(info.context.deps.db,
                                     status=status.value if status else None,
                                     scope=info.context.scope)
-    return [Dispute.from_record(d) for d in found]
+    return [records.dispute(d) for d in found]

@@ -6,14 +6,11 @@ from typing import Annotated
 import strawberry
 
 from domain.dealers import DealerStatus
-from domain.errors import RebateError
 from resolvers.context import Info
-from resolvers.guard import allow, argument_error
-from schema.dealers import Dealer, DealerConnection, DealerInput, DealerPayload
-from schema.errors import user_errors_of
-from schema.relay import After, Before, First, Last
-from service.errors import InvalidArgument
-from service.pagination import page_request
+from resolvers.guard import allow, attempt
+from resolvers.pages import read_page
+from schema.dealers import Dealer, DealerConnection, DealerEdge, DealerInput, DealerPayload
+from schema.relay import After, Before, First, Last, PageArgs, connection
 from service.repositories import dealers as dealer_repo
 from service.usecases.dealers import upsert_dealer as upsert_dealer_use_case
 
@@ -37,24 +34,20 @@ async def dealers(
         before: Before = None,
 ) -> DealerConnection:
     allow(info)
-    try:
-        page = await dealer_repo.page(
-            info.context.deps.db, page_request(dealer_repo.CURSOR_KIND, first=first,
-                                               after=after, last=last, before=before),
+    page = await read_page(
+        dealer_repo.CURSOR_KIND, PageArgs(first, after, last, before),
+        lambda request: dealer_repo.page(
+            info.context.deps.db, request,
             segment_code=segment_code.strip() if segment_code else None, status=status,
-            scope=info.context.scope)
-    except InvalidArgument as error:
-        raise argument_error(error) from None
-    return DealerConnection.of(page)
+            scope=info.context.scope))
+    return connection(DealerConnection, DealerEdge, page, Dealer.from_domain)
 
 
 async def upsert_dealer(info: Info, input: DealerInput) -> DealerPayload:
     allow(info)
-    try:
-        stored = await upsert_dealer_use_case(
-            info.context.deps, info.context.principal, code=input.code, name=input.name,
-            region=input.region, channel=input.channel, joined_on=input.joined_on,
-            attributes=input.attributes, status=input.status)
-    except RebateError as error:
-        return DealerPayload(dealer=None, user_errors=user_errors_of(error))
-    return DealerPayload(dealer=Dealer.from_domain(stored), user_errors=[])
+    stored, errors = await attempt(lambda: upsert_dealer_use_case(
+        info.context.deps, info.context.principal, code=input.code, name=input.name,
+        region=input.region, channel=input.channel, joined_on=input.joined_on,
+        attributes=input.attributes, status=input.status))
+    return DealerPayload(dealer=Dealer.from_domain(stored) if stored else None,
+                         user_errors=errors)

@@ -1,23 +1,16 @@
-"""Access checks and the mapping of expected failures to GraphQL errors."""
+"""Access checks, and the one way a mutation's expected failures become its `userErrors`."""
 from __future__ import annotations
 
-from graphql import GraphQLError
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from domain.periods import parse_period
+from domain.errors import RebateError
 from resolvers.context import Info
+from schema.errors import UserError, argument_error, forbidden, user_errors_of
 from service.access import Forbidden, authorize
 from service.errors import InvalidArgument
 
-
-def forbidden(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
-
-
-def bad_input(message: str, argument: str | None = None) -> GraphQLError:
-    extensions: dict[str, object] = {"code": "BAD_USER_INPUT"}
-    if argument:
-        extensions["argument"] = argument
-    return GraphQLError(message, extensions=extensions)
+T = TypeVar("T")
 
 
 def allow(info: Info) -> None:
@@ -28,15 +21,15 @@ def allow(info: Info) -> None:
         raise forbidden(str(error)) from None
 
 
-def argument_error(error: InvalidArgument) -> GraphQLError:
-    return bad_input(str(error), error.argument)
-
-
-def period_argument(period: str | None, argument: str) -> str | None:
-    """A period name given as a filter, normalised; malformed → InvalidArgument naming it."""
-    if period is None:
-        return None
+async def attempt(call: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
+    """Run a mutation's use case: its result and no userErrors, or None and the userErrors
+    of an expected failure. A role refused by the use case itself (SALES editing an ACTIVE
+    program) and an argument out of range (too many rows) are top-level errors instead."""
     try:
-        return parse_period(period.strip()).name
-    except ValueError as error:
-        raise InvalidArgument(argument, str(error)) from None
+        return await call(), []
+    except Forbidden as error:
+        raise forbidden(str(error)) from None
+    except InvalidArgument as error:
+        raise argument_error(error) from None
+    except RebateError as error:
+        return None, user_errors_of(error)

@@ -10,20 +10,19 @@ from typing import Annotated
 
 import strawberry
 
+from resolvers import records
 from resolvers.alerts import load_alert
 from resolvers.context import Info
-from resolvers.guard import allow, bad_input
-from resolvers.programs import program_if_visible
+from resolvers.guard import allow
 from resolvers.scorecards import load_scorecard, load_template
 from resolvers.segments import load_segment
-from schema.accruals import Accrual
-from schema.audit import AuditEvent
-from schema.control import Dispute, Settlement, Violation
+from schema.control import Violation
 from schema.dealers import Dealer
+from schema.errors import bad_input
 from schema.programs import program_key
 from schema.relay import MalformedId, Node, from_global_id
 from service.access import STAFF
-from service.repositories import audit as records
+from service.repositories import audit as audit_repo
 from service.repositories import disputes as dispute_repo
 from service.repositories import settlements as settlement_repo
 from service.repositories import violations as violation_repo
@@ -41,12 +40,11 @@ async def _program(info: Info, key: str) -> Node | None:
     loaders = info.context.loaders
     program = await (loaders.program_by_code.load(code) if version is None
                      else loaders.program_by_version.load((code, version)))
-    return await program_if_visible(info, program)
+    return await loaders.program_if_visible(program)
 
 
 async def _accrual(info: Info, key: str) -> Node | None:
-    found = await info.context.loaders.accrual_by_id.load(key)
-    return Accrual.from_stored(found) if found else None
+    return await info.context.loaders.accrual_by_id.load(key)
 
 
 async def _violation(info: Info, key: str) -> Node | None:
@@ -56,7 +54,7 @@ async def _violation(info: Info, key: str) -> Node | None:
 
 async def _dispute(info: Info, key: str) -> Node | None:
     found = await dispute_repo.get(info.context.deps.db, key, scope=info.context.scope)
-    return Dispute.from_record(found) if found else None
+    return records.dispute(found) if found else None
 
 
 async def _settlement(info: Info, key: str) -> Node | None:
@@ -65,14 +63,14 @@ async def _settlement(info: Info, key: str) -> Node | None:
     if found is None or (scope is not None and
                          all(line.dealer_code != scope for line in found.lines)):
         return None
-    return Settlement.from_record(found, scope)
+    return records.settlement(found, scope)
 
 
 async def _audit_event(info: Info, key: str) -> Node | None:
     if info.context.principal.role not in STAFF:
         return None
-    event = await records.get(info.context.deps.db, key)
-    return AuditEvent.from_record(event) if event else None
+    event = await audit_repo.get(info.context.deps.db, key)
+    return records.audit_event(event) if event else None
 
 
 LOADERS: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {

@@ -1,5 +1,6 @@
 """Program queries and mutations. A DEALER sees active programs that apply to it, with only
-the terms it gets (another segment's terms are another dealer's business)."""
+the terms it gets (another segment's terms are another dealer's business): the loaders
+apply that (resolvers/loaders.py)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -7,71 +8,37 @@ from typing import Annotated
 
 import strawberry
 
-from domain.errors import RebateError
-from domain.programs import ProgramStatus, Terms, choose_terms
+from domain.programs import ProgramStatus
 from resolvers.context import Info
-from resolvers.guard import allow, forbidden
-from schema.errors import user_errors_of
+from resolvers.guard import allow, attempt
 from schema.programs import Program, ProgramCodeInput, ProgramInput, ProgramPayload
-from service.access import Forbidden
 from service.repositories import programs as program_repo
 from service.repositories.programs import StoredProgram
 from service.usecases import programs as use_cases
 
 
-async def _dealer_terms(info: Info, program: StoredProgram) -> Terms | None:
-    """For a DEALER: the terms it gets from this program (None: the program is not for it)."""
-    scope = info.context.scope
-    assert scope is not None
-    dealer = await info.context.loaders.dealer_by_code.load(scope)
-    if dealer is None or program.status is ProgramStatus.DRAFT:
-        return None
-    segments = await info.context.loaders.segment_by_code.load_many(list(dealer.segment_codes))
-    return choose_terms(program.rules.terms,
-                        [(s.code, s.priority) for s in segments if s is not None])
-
-
-async def visible_program(info: Info, program: StoredProgram) -> Program:
-    """The program as the caller may see it; a DEALER sees only the terms it gets."""
-    if info.context.scope is None:
-        return Program.from_stored(program)
-    terms = await _dealer_terms(info, program)
-    return Program.from_stored(program, only_terms=terms)
-
-
-async def program_if_visible(info: Info, program: StoredProgram | None) -> Program | None:
-    if program is None:
-        return None
-    if info.context.scope is not None and await _dealer_terms(info, program) is None:
-        return None
-    return await visible_program(info, program)
-
-
 async def program(info: Info, code: Annotated[str, strawberry.argument(
         description="Program code.")]) -> Program | None:
     allow(info)
-    return await program_if_visible(info, await program_repo.get(info.context.deps.db,
-                                                                 code.strip()))
+    loaders = info.context.loaders
+    return await loaders.program_if_visible(await loaders.program_by_code.load(code.strip()))
 
 
 async def programs(info: Info, status: Annotated[ProgramStatus | None, strawberry.argument(
         description="Only programs with this status.")] = None) -> list[Program]:
     allow(info)
     found = await program_repo.list_programs(info.context.deps.db, status=status)
-    shown = [await program_if_visible(info, p) for p in found]
+    shown = [await info.context.loaders.program_if_visible(p) for p in found]
     return [p for p in shown if p is not None]
 
 
 async def _program_mutation(info: Info,
                             call: Callable[[], Awaitable[StoredProgram]]) -> ProgramPayload:
     allow(info)
-    try:
-        stored = await call()
-    except Forbidden as error:
-        raise forbidden(str(error)) from None
-    except RebateError as error:
-        return ProgramPayload(program=None, user_errors=user_errors_of(error))
-    return ProgramPayload(program=Program.from_stored(stored), user_errors=[])
+    stored, errors = await attempt(call)
+    return ProgramPayload(
+        program=Program.from_domain(stored.rules, stored.status) if stored else None,
+        user_errors=errors)
 
 
 async def create_program(info: Info, input: ProgramInput) -> ProgramPayload:

@@ -6,10 +6,8 @@ from typing import Annotated
 
 import strawberry
 
-from domain.errors import RebateError
 from resolvers.context import Info
-from resolvers.guard import allow
-from schema.errors import user_errors_of
+from resolvers.guard import allow, attempt
 from schema.scorecards import (
     Scorecard,
     ScorecardInput,
@@ -53,23 +51,17 @@ async def scorecard_templates(info: Info) -> list[ScorecardTemplate]:
 async def create_scorecard_template(info: Info,
                                     input: ScorecardTemplateInput) -> ScorecardTemplatePayload:
     allow(info)
-    try:
-        stored = await use_cases.create_scorecard_template(
-            info.context.deps, info.context.principal, code=input.code, name=input.name,
-            kpis=[k.to_domain() for k in input.kpis],
-            bands=[b.to_domain() for b in input.bands])
-    except RebateError as error:
-        return ScorecardTemplatePayload(template=None, user_errors=user_errors_of(error))
-    return ScorecardTemplatePayload(template=ScorecardTemplate.from_domain(stored),
-                                    user_errors=[])
+    stored, errors = await attempt(lambda: use_cases.create_scorecard_template(
+        info.context.deps, info.context.principal, code=input.code, name=input.name,
+        kpis=[k.to_domain() for k in input.kpis], bands=[b.to_domain() for b in input.bands]))
+    return ScorecardTemplatePayload(
+        template=ScorecardTemplate.from_domain(stored) if stored else None, user_errors=errors)
 
 
 async def record_scorecard(info: Info, input: ScorecardInput) -> ScorecardPayload:
     allow(info)
-    try:
-        stored = await use_cases.record_scorecard(
-            info.context.deps, info.context.principal, input.dealer_code, input.template_code,
-            input.period, [(v.kpi_code, v.actual) for v in input.values])
-    except RebateError as error:
-        return ScorecardPayload(scorecard=None, user_errors=user_errors_of(error))
-    return ScorecardPayload(scorecard=Scorecard.from_domain(stored), user_errors=[])
+    stored, errors = await attempt(lambda: use_cases.record_scorecard(
+        info.context.deps, info.context.principal, input.dealer_code, input.template_code,
+        input.period, [(v.kpi_code, v.actual) for v in input.values]))
+    return ScorecardPayload(scorecard=Scorecard.from_domain(stored) if stored else None,
+                            user_errors=errors)

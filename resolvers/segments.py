@@ -5,11 +5,9 @@ from typing import Annotated
 
 import strawberry
 
-from domain.errors import RebateError
 from resolvers.context import Info
-from resolvers.guard import allow
-from schema.errors import user_errors_of
-from schema.segments import Segment, SegmentInput, SegmentPayload
+from resolvers.guard import allow, attempt
+from schema.segments import RefreshSegmentsPayload, Segment, SegmentInput, SegmentPayload
 from service.repositories import segments as segment_repo
 from service.usecases import segments as use_cases
 
@@ -45,21 +43,14 @@ async def segments(info: Info) -> list[Segment]:
 
 async def upsert_segment(info: Info, input: SegmentInput) -> SegmentPayload:
     allow(info)
-    try:
-        stored = await use_cases.upsert_segment(
-            info.context.deps, info.context.principal, code=input.code, name=input.name,
-            priority=input.priority, description=input.description,
-            rule=input.rule.to_domain() if input.rule else None,
-            dealer_codes=input.dealer_codes,
-            max_order_offset_percent=input.max_order_offset_percent)
-    except RebateError as error:
-        return SegmentPayload(segment=None, user_errors=user_errors_of(error))
-    return SegmentPayload(segment=Segment.from_domain(stored), user_errors=[])
-
-
-@strawberry.type(description="Result of refreshSegments.")
-class RefreshSegmentsPayload:
-    segments: int = strawberry.field(description="How many segments were recomputed.")
+    stored, errors = await attempt(lambda: use_cases.upsert_segment(
+        info.context.deps, info.context.principal, code=input.code, name=input.name,
+        priority=input.priority, description=input.description,
+        rule=input.rule.to_domain() if input.rule else None,
+        dealer_codes=input.dealer_codes,
+        max_order_offset_percent=input.max_order_offset_percent))
+    return SegmentPayload(segment=Segment.from_domain(stored) if stored else None,
+                          user_errors=errors)
 
 
 async def refresh_segments(info: Info) -> RefreshSegmentsPayload:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from resolvers.context import Info
-from resolvers.guard import allow, argument_error
+from resolvers.guard import allow
+from schema.errors import argument_error
 from schema.transactions import (
     RecordTransactionsInput,
     RecordTransactionsPayload,

@@ -3,24 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain import calculation, net
 from domain.forecast import ForecastScope
 from domain.text import Text
-from resolvers.context import Info
+from schema.context import Info
+from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
-from schema.relay import Node, PageInfo, to_global_id
-from service.pagination import Page
-from service.repositories.accruals import StoredAccrual
-from service.repositories.programs import StoredProgram
-from service.usecases.accruals import DealerForecast
-
-if TYPE_CHECKING:
-    from schema.dealers import Dealer
-    from schema.programs import Program
+from schema.programs import Program, program_of
+from schema.relay import Node, PageInfo
 
 AccrualStatus = net.AccrualStatus
 strawberry.enum(ForecastScope, description="PERIOD: a forecast's figures are the period's own; "
@@ -48,13 +41,6 @@ class CalculationStep:
     @strawberry.field(description="The line's figure (money in the program's currency), if any.")
     def amount(self) -> decimal.Decimal | None:
         return self.step.amount
-
-
-async def _dealer(info: Info, code: str) -> Dealer:
-    from schema.dealers import Dealer
-    found = await info.context.loaders.dealer_by_code.load(code)
-    assert found is not None  # accruals are loaded through the same dealer scope
-    return Dealer.from_domain(found)
 
 
 @strawberry.type(description="A dealer's rebate for one program period.")
@@ -85,32 +71,13 @@ class Accrual(Node):
     dealer_code: strawberry.Private[str]
     program_code: strawberry.Private[str]
 
-    @classmethod
-    def from_stored(cls, accrual: StoredAccrual) -> Accrual:
-        return cls(
-            id=to_global_id("Accrual", accrual.id), period=accrual.period, basis=accrual.basis,
-            cumulative_basis=accrual.cumulative_basis, rate=accrual.rate,
-            gross_amount=accrual.gross_amount, score_multiplier=accrual.score_multiplier,
-            deduction_amount=accrual.deduction_amount,
-            adjustment_amount=accrual.adjustment_amount, net_amount=accrual.net_amount,
-            status=accrual.status,
-            calculation=[CalculationStep(step=s) for s in accrual.calculation],
-            program_version=accrual.program_version, computed_at=accrual.computed_at,
-            target=accrual.target, achievement_percent=accrual.achievement_percent,
-            dealer_code=accrual.dealer_code, program_code=accrual.program_code)
-
     @strawberry.field(description="The dealer.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        return await _dealer(info, self.dealer_code)
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)
 
     @strawberry.field(description="The program, in the version this accrual used.")
-    async def program(self, info: Info) -> Annotated[Program,
-                                                     strawberry.lazy("schema.programs")]:
-        from resolvers.programs import visible_program
-        found = await info.context.loaders.program_by_version.load(
-            (self.program_code, self.program_version))
-        assert found is not None
-        return await visible_program(info, found)
+    async def program(self, info: Info) -> Program:
+        return await program_of(info, self.program_code, self.program_version)
 
 
 @strawberry.type(description="An accrual in a page.")
@@ -124,12 +91,6 @@ class AccrualConnection:
     edges: list[AccrualEdge]
     page_info: PageInfo
     total_count: int = strawberry.field(description="Accruals matching, over all pages.")
-
-    @classmethod
-    def of(cls, page: Page[StoredAccrual]) -> AccrualConnection:
-        return cls(edges=[AccrualEdge(cursor=c, node=Accrual.from_stored(a))
-                          for a, c in zip(page.items, page.cursors, strict=True)],
-                   page_info=PageInfo.of(page), total_count=page.total)
 
 
 @strawberry.input(description="Which accruals; every given condition must hold.")
@@ -200,7 +161,7 @@ class RebateForecast:
         description="What is left to sell to reach 100 % of the target (0 once reached); "
                     "null when target is.")
     dealer_code: strawberry.Private[str]
-    stored_program: strawberry.Private[StoredProgram]
+    program_code: strawberry.Private[str]
     summary: strawberry.Private[Text]
 
     @strawberry.field(description="The forecast in sentences, in the request's language: "
@@ -209,32 +170,10 @@ class RebateForecast:
     def explanation(self, info: Info) -> str:
         return info.context.say(self.summary)
 
-    @classmethod
-    def of(cls, found: DealerForecast, dealer_code: str, period: str) -> RebateForecast:
-        result, share, progress = found.figures, found.share, found.progress
-        return cls(period=period, scope=share.scope, currency=found.program.rules.currency,
-                   current_basis=result.current_basis,
-                   current_rate=result.current_rate, current_rebate=result.current_rebate,
-                   projected_basis=result.projected_basis,
-                   projected_rebate=result.projected_rebate,
-                   next_tier_threshold=result.next_tier_threshold,
-                   amount_to_next_tier=result.amount_to_next_tier,
-                   rebate_at_next_tier=result.rebate_at_next_tier,
-                   earlier_periods_rebate=share.earlier_periods_rebate,
-                   period_rebate=share.period_rebate,
-                   projected_period_rebate=share.projected_period_rebate,
-                   period_rebate_at_next_tier=share.period_rebate_at_next_tier,
-                   target=progress.target if progress else None,
-                   achievement_percent=progress.achievement_percent if progress else None,
-                   amount_to_target=progress.amount_to_target if progress else None,
-                   dealer_code=dealer_code, stored_program=found.program, summary=found.explanation)
-
     @strawberry.field(description="The dealer.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        return await _dealer(info, self.dealer_code)
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)
 
     @strawberry.field(description="The program.")
-    async def program(self, info: Info) -> Annotated[Program,
-                                                     strawberry.lazy("schema.programs")]:
-        from resolvers.programs import visible_program
-        return await visible_program(info, self.stored_program)
+    async def program(self, info: Info) -> Program:
+        return await program_of(info, self.program_code)

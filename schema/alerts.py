@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 from domain import alerts as domain
 from domain.text import Text
-from resolvers.context import Info
+from schema.context import Info
+from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
 from schema.relay import Node, PageInfo, to_global_id
-from service.pagination import Page
-
-if TYPE_CHECKING:
-    from schema.dealers import Dealer
 
 AlertKind = domain.AlertKind
 strawberry.enum(AlertKind, description="SURGE: a period's basis more than 3× the average of "
@@ -63,11 +59,8 @@ class Alert(Node):
                    dealer_code=alert.dealer_code)
 
     @strawberry.field(description="The dealer the alert is about.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        from schema.dealers import Dealer
-        found = await info.context.loaders.dealer_by_code.load(self.dealer_code)
-        assert found is not None  # dealers are never deleted; alerts are staff-only
-        return Dealer.from_domain(found)
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)  # alerts are staff-only
 
 
 @strawberry.type(description="An alert in a page.")
@@ -81,12 +74,6 @@ class AlertConnection:
     edges: list[AlertEdge] = strawberry.field(description="The alerts of this page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
     total_count: int = strawberry.field(description="Alerts matching, over all pages.")
-
-    @classmethod
-    def of(cls, page: Page[domain.Alert]) -> AlertConnection:
-        return cls(edges=[AlertEdge(cursor=c, node=Alert.from_domain(a))
-                          for a, c in zip(page.items, page.cursors, strict=True)],
-                   page_info=PageInfo.of(page), total_count=page.total)
 
 
 @strawberry.input(description="Acknowledge an OPEN alert: someone is looking into it.")

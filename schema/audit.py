@@ -6,9 +6,7 @@ import datetime as dt
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.relay import Node, PageInfo, to_global_id
-from service.pagination import Page
-from service.repositories import audit as records
+from schema.relay import Node, PageInfo
 
 
 @strawberry.type(description="An immutable record of one mutation.")
@@ -22,12 +20,6 @@ class AuditEvent(Node):
     before: JSON | None = strawberry.field(description="The entity before; null if new.")
     after: JSON | None = strawberry.field(description="The entity after.")
 
-    @classmethod
-    def from_record(cls, event: records.AuditEvent) -> AuditEvent:
-        return cls(id=to_global_id("AuditEvent", event.id), at=event.at, actor=event.actor,
-                   role=event.role, action=event.action, entity_type=event.entity_type,
-                   entity_id=event.entity_id, before=event.before, after=event.after)
-
 
 @strawberry.type(description="An audit event in a page.")
 class AuditEventEdge:
@@ -40,9 +32,3 @@ class AuditEventConnection:
     edges: list[AuditEventEdge] = strawberry.field(description="The events of this page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
     total_count: int = strawberry.field(description="Events matching, over all pages.")
-
-    @classmethod
-    def of(cls, page: Page[records.AuditEvent]) -> AuditEventConnection:
-        return cls(edges=[AuditEventEdge(cursor=c, node=AuditEvent.from_record(e))
-                          for e, c in zip(page.items, page.cursors, strict=True)],
-                   page_info=PageInfo.of(page), total_count=page.total)

@@ -8,13 +8,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain import dealers as domain
-from resolvers.context import Info
-from resolvers.guard import argument_error, period_argument
+from schema.context import Info
 from schema.errors import UserError
-from schema.relay import After, Before, First, Last, Node, PageInfo, to_global_id
-from service.errors import InvalidArgument
-from service.pagination import Page, page_request
-from service.repositories.accruals import CURSOR_KIND as accrual_cursor
+from schema.relay import After, Before, First, Last, Node, PageArgs, PageInfo, to_global_id
 
 if TYPE_CHECKING:
     from schema.accruals import AccrualConnection
@@ -31,7 +27,9 @@ strawberry.enum(
                 "FORFEIT_YEAR violation, until an ADMIN reinstates it.")
 
 
-@strawberry.type(description="A dealer (经销商), keyed by the CRM's dealer code.")
+# A federation entity: a CRM's supergraph references a dealer by its code (SPEC §8).
+@strawberry.federation.type(keys=["code"],
+                            description="A dealer (经销商), keyed by the CRM's dealer code.")
 class Dealer(Node):
     code: str = strawberry.field(description="The CRM's dealer code (unique).")
     name: str = strawberry.field(description="Display name.")
@@ -49,6 +47,13 @@ class Dealer(Node):
                    status=dealer.status, attributes=JSON(dealer.attributes),
                    segment_codes=dealer.segment_codes)
 
+    @classmethod
+    async def resolve_reference(cls, info: Info, code: str) -> Dealer | None:
+        """`_entities`: a supergraph's reference to a dealer. Null when the caller may not see
+        it (for a DEALER, any other dealer), exactly like `node(id:)` and `dealer(code:)`."""
+        found = await info.context.loaders.dealer_by_code.load(code)
+        return cls.from_domain(found) if found else None
+
     @strawberry.field(description="Segments the dealer belongs to, highest priority first.")
     async def segments(
             self, info: Info) -> list[Annotated[Segment, strawberry.lazy("schema.segments")]]:
@@ -62,14 +67,8 @@ class Dealer(Node):
             self, info: Info, program_code: str | None = None, period: str | None = None,
             first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Annotated[AccrualConnection, strawberry.lazy("schema.accruals")]:
-        from schema.accruals import AccrualConnection
-        try:
-            key = (self.code, program_code, period_argument(period, "period"),
-                   page_request(accrual_cursor, first=first, after=after, last=last,
-                                before=before))
-        except InvalidArgument as error:
-            raise argument_error(error) from None
-        return AccrualConnection.of(await info.context.loaders.accruals_by_dealer.load(key))
+        return await info.context.loaders.accruals_by_dealer.load(
+            (self.code, program_code, period, PageArgs(first, after, last, before)))
 
     @strawberry.field(description="The dealer's violations, oldest first.")
     async def violations(self, info: Info) -> list[
@@ -93,20 +92,23 @@ class Dealer(Node):
             self, info: Info, program_code: Annotated[str | None, strawberry.argument(
                 description="Only this program's targets.")] = None,
     ) -> list[Annotated[Target, strawberry.lazy("schema.targets")]]:
-        from resolvers.targets import visible_targets
-        from schema.targets import Target
-        key = (self.code, program_code.strip() if program_code is not None else None)
-        found = await info.context.loaders.targets_by_dealer.load(key)
-        return [Target.from_domain(t) for t in await visible_targets(info, found)]
+        return await info.context.loaders.targets_by_dealer.load(
+            (self.code, program_code.strip() if program_code is not None else None))
 
     @strawberry.field(description="The dealer's rebate accounts (返利账户), one per currency; "
                                   "expired credit is swept before the figures are read.")
     async def rebate_accounts(self, info: Info) -> list[
             Annotated[RebateAccount, strawberry.lazy("schema.rebate_accounts")]]:
-        from schema.rebate_accounts import RebateAccount
-        found = await info.context.loaders.rebate_accounts_by_dealer.load(self.code)
-        today = info.context.deps.today()
-        return [RebateAccount.from_domain(account, today) for account in found]
+        return await info.context.loaders.rebate_accounts_by_dealer.load(self.code)
+
+
+async def dealer_of(info: Info, code: str) -> Dealer:
+    """The dealer a nested object names, through the caller's scope: nested objects are read
+    through the same scope, so the dealer is one the caller may see."""
+    found = await info.context.loaders.dealer_by_code.load(code)
+    if found is None:
+        raise LookupError(f"dealer {code} is missing")
+    return Dealer.from_domain(found)
 
 
 @strawberry.type(description="A dealer in a page of dealers.")
@@ -120,12 +122,6 @@ class DealerConnection:
     edges: list[DealerEdge] = strawberry.field(description="The dealers of this page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
     total_count: int = strawberry.field(description="Dealers matching, over all pages.")
-
-    @classmethod
-    def of(cls, page: Page[domain.Dealer]) -> DealerConnection:
-        return cls(edges=[DealerEdge(cursor=c, node=Dealer.from_domain(d))
-                          for d, c in zip(page.items, page.cursors, strict=True)],
-                   page_info=PageInfo.of(page), total_count=page.total)
 
 
 @strawberry.input(description="A dealer to create or update, keyed by code. Omitted optional "

@@ -1,11 +1,15 @@
-"""`userErrors`: expected failures of a mutation, each with the path to the field at fault."""
+"""The errors a client sees, one way each: `userErrors` for the expected failures of a
+mutation (each with the path to the field at fault), top-level errors with an
+`extensions.code` for a refused call or argument."""
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 
 from domain.errors import Problem
 from domain.text import Text
-from resolvers.context import Info
+from schema.context import Info
+from service.errors import InvalidArgument
 
 
 @strawberry.type(description="A problem with a mutation's input; nothing was stored.")
@@ -28,3 +32,18 @@ class UserError:
 def user_errors_of(error: Exception) -> list[UserError]:
     """The userErrors of an expected failure (ValidationFailed, NotFound, Conflict …)."""
     return [UserError.from_problem(p) for p in getattr(error, "problems", [])]
+
+
+def forbidden(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+
+
+def bad_input(message: str, argument: str | None = None) -> GraphQLError:
+    extensions: dict[str, object] = {"code": "BAD_USER_INPUT"}
+    if argument:
+        extensions["argument"] = argument
+    return GraphQLError(message, extensions=extensions)
+
+
+def argument_error(error: InvalidArgument) -> GraphQLError:
+    return bad_input(str(error), error.argument)

@@ -24,9 +24,11 @@ from graphql import (
     GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationRule,
     VariableNode,
 )
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
@@ -68,6 +70,18 @@ class Limits:
     max_tokens: int = 10_000
     max_cost: int = 25_000
     introspection: bool = True
+
+
+class NoSubgraphSdl(ValidationRule):
+    """With introspection off, `_service { sdl }` is refused too: it is the whole schema. (A
+    supergraph composes from an SDL file then: `schema.graphql`.)"""
+
+    def enter_field(self, node: FieldNode, *_args: Any) -> None:
+        parent = self.context.get_parent_type()
+        if node.name.value == "_service" and parent is self.context.schema.query_type:
+            self.report_error(GraphQLError(
+                "GraphQL introspection has been disabled, but the requested query contained "
+                "the field '_service'.", node))
 
 
 def _ignore_introspection(context: IgnoreContext) -> bool:
@@ -147,6 +161,22 @@ def _page_argument(node: FieldNode, name: str, variables: Mapping[str, Any]) -> 
     return None
 
 
+def _entity_count(node: FieldNode, variables: Mapping[str, Any]) -> int | None:
+    """`_entities` returns one object per representation sent: a gateway asking for a page
+    of accounts' dealers costs that many, not a plain list's bound."""
+    if node.name.value != "_entities":
+        return None
+    for argument in node.arguments or ():
+        if argument.name.value == "representations":
+            value = argument.value
+            if isinstance(value, ListValueNode):
+                return len(value.values)
+            if isinstance(value, VariableNode):
+                given = variables.get(value.name.value)
+                return len(given) if isinstance(given, list) else None
+    return None
+
+
 def _unwrap(graphql_type: Any) -> tuple[Any, bool]:
     is_list = False
     while isinstance(graphql_type, GraphQLNonNull | GraphQLList):
@@ -183,7 +213,9 @@ def _selection_cost(schema: GraphQLSchema, parent: Any, selection_set: Selection
                 first = _first(selection, variables)
                 child_page = first if first is not None else DEFAULT_FIRST
             elif is_list:
-                size = page if name == "edges" else _list_bound(parent, name)
+                entities = _entity_count(selection, variables)
+                size = page if name == "edges" else \
+                    entities if entities is not None else _list_bound(parent, name)
             objects = multiplier * max(size, 1)
             total += objects + _selection_cost(schema, named, selection.selection_set, objects,
                                                fragments, variables, seen, max(child_page, 1))
@@ -215,7 +247,7 @@ def limit_extensions(limits: Limits) -> list[ExtensionFactory]:
         aliases_validator(limits.max_aliases),
     ]
     if not limits.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules.extend((NoSchemaIntrospectionCustomRule, NoSubgraphSdl))
     shared_rules = tuple(rules)
     return [
         lambda: AddValidationRules(list(shared_rules)),

@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain import periods, programs, tiers
-from resolvers.context import Info
+from schema.context import Info
 from schema.errors import UserError
 from schema.relay import Node, to_global_id
-from service.repositories.programs import StoredProgram
-
-if TYPE_CHECKING:
-    from schema.scorecards import ScorecardTemplate
-    from schema.segments import Segment
+from schema.scorecards import ScorecardTemplate
+from schema.segments import Segment
 
 RebateBasis = tiers.RebateBasis
 RateKind = tiers.RateKind
@@ -82,9 +78,7 @@ class ProgramTerms:
     segment_code: strawberry.Private[str | None]
 
     @strawberry.field(description="The segment these terms are for; null = default terms.")
-    async def segment(self, info: Info) -> Annotated[
-            Segment, strawberry.lazy("schema.segments")] | None:
-        from schema.segments import Segment
+    async def segment(self, info: Info) -> Segment | None:
         if self.segment_code is None:
             return None
         found = await info.context.loaders.segment_by_code.load(self.segment_code)
@@ -133,22 +127,10 @@ class Program(Node):
                     "account stays spendable (expiresOn = settlement date + days); null: "
                     "credits never expire.")
 
-    @strawberry.field(description="The scorecard template whose multiplier applies; null: "
-                                   "no scorecard.")
-    async def scorecard_template(self, info: Info) -> Annotated[
-            ScorecardTemplate, strawberry.lazy("schema.scorecards")] | None:
-        from schema.scorecards import ScorecardTemplate
-        if self.scorecard_template_code is None:
-            return None
-        found = await info.context.loaders.scorecard_template_by_code.load(
-            self.scorecard_template_code)
-        return ScorecardTemplate.from_domain(found) if found else None
-
     @classmethod
-    def from_stored(cls, program: StoredProgram,
+    def from_domain(cls, rules: programs.ProgramRules, status: ProgramStatus,
                     only_terms: programs.Terms | bool | None = False) -> Program:
         """`only_terms`: show just these terms (a DEALER's), None for none, False for all."""
-        rules = program.rules
         shown = [t for t in rules.terms if only_terms is False or t == only_terms]
         return cls(
             id=program_id(rules.code), version_id=program_version_id(rules.code, rules.version),
@@ -162,11 +144,29 @@ class Program(Node):
                                        for t in term.tiers],
                                 cap=term.cap, segment_code=term.segment_code)
                    for term in shown],
-            payout_form=rules.payout_form, tax_rate=rules.tax_rate, status=program.status,
+            payout_form=rules.payout_form, tax_rate=rules.tax_rate, status=status,
             version=rules.version, scorecard_template_code=rules.scorecard_template_code,
             tier_measure=rules.tier_measure, tier_evaluation=rules.tier_evaluation,
             minimum_payout=rules.minimum_payout,
             credit_validity_days=rules.credit_validity_days)
+
+    @strawberry.field(description="The scorecard template whose multiplier applies; null: "
+                                   "no scorecard.")
+    async def scorecard_template(self, info: Info) -> ScorecardTemplate | None:
+        if self.scorecard_template_code is None:
+            return None
+        found = await info.context.loaders.scorecard_template_by_code.load(
+            self.scorecard_template_code)
+        return ScorecardTemplate.from_domain(found) if found else None
+
+
+async def program_of(info: Info, code: str, version: int | None = None) -> Program:
+    """The program a nested object names (its current version unless `version`), as the
+    caller may see it: a DEALER sees only the terms it gets."""
+    found = await info.context.loaders.program_view_by_key.load((code, version))
+    if found is None:
+        raise LookupError(f"program {code} (version {version}) is missing")
+    return found
 
 
 @strawberry.input(description="A tier.")

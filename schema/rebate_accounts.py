@@ -4,39 +4,20 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain.rebate_account import EntryKind, UseStatus
 from domain.text import Text
-from resolvers.context import Info
-from resolvers.guard import argument_error
+from schema.context import Info
+from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
-from schema.relay import After, Before, First, Last, PageInfo, to_global_id
-from service.errors import InvalidArgument
-from service.pagination import Page, page_request
-from service.repositories import rebate_accounts as store
-
-if TYPE_CHECKING:
-    from schema.dealers import Dealer
+from schema.relay import After, Before, First, Last, PageArgs, PageInfo
 
 RebateEntryKind = strawberry.enum(EntryKind, name="RebateEntryKind",
                                   description="What an account entry records.")
 RebateUseStatus = strawberry.enum(UseStatus, name="RebateUseStatus",
                                   description="Where an order's use of rebate stands.")
-
-
-def cents(value: decimal.Decimal) -> decimal.Decimal:
-    """Money as every figure of the API shows it: to the cent ("2.50", "0.00"). Ledger
-    amounts have at most 2 decimals (inputs are checked), so this never rounds."""
-    return value.quantize(decimal.Decimal("0.01"))
-
-
-async def _dealer(info: Info, code: str) -> Dealer | None:
-    from schema.dealers import Dealer
-    found = await info.context.loaders.dealer_by_code.load(code)
-    return Dealer.from_domain(found) if found else None
 
 
 @strawberry.type(description="One entry of a rebate account; entries are never changed.")
@@ -59,16 +40,6 @@ class RebateAccountEntry:
     def note(self, info: Info) -> str | None:
         return info.context.say(self.note_text) if self.note_text is not None else None
 
-    @classmethod
-    def from_domain(cls, entry: store.Entry) -> RebateAccountEntry:
-        return cls(id=strawberry.ID(entry.id), kind=entry.kind, amount=cents(entry.amount),
-                   balance_after=cents(entry.balance_after),
-                   reserved_after=cents(entry.reserved_after),
-                   order_id=entry.order_id,
-                   settlement_id=to_global_id("Settlement", entry.settlement_id)
-                   if entry.settlement_id else None,
-                   expires_on=entry.expires_on, at=entry.at, note_text=entry.note)
-
 
 @strawberry.type(description="An entry in a page of entries.")
 class RebateAccountEntryEdge:
@@ -82,12 +53,6 @@ class RebateAccountEntryConnection:
     page_info: PageInfo = strawberry.field(description="Paging state.")
     total_count: int = strawberry.field(description="Entries of the account, over all pages.")
 
-    @classmethod
-    def of(cls, page: Page[store.Entry]) -> RebateAccountEntryConnection:
-        return cls(edges=[RebateAccountEntryEdge(cursor=c, node=RebateAccountEntry.from_domain(e))
-                          for e, c in zip(page.items, page.cursors, strict=True)],
-                   page_info=PageInfo.of(page), total_count=page.total)
-
 
 @strawberry.type(description="A dealer's rebate account in one currency (返利账户).")
 class RebateAccount:
@@ -99,29 +64,15 @@ class RebateAccount:
         description="What an order may reserve now: balance − reserved, never expired credit.")
     dealer_code: strawberry.Private[str]
 
-    @classmethod
-    def from_domain(cls, account: store.Account, as_of: dt.date) -> RebateAccount:
-        return cls(currency=account.currency, balance=cents(account.balance),
-                   reserved=cents(account.reserved), available=cents(account.available(as_of)),
-                   dealer_code=account.dealer_code)
-
     @strawberry.field(description="The account holder.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        found = await _dealer(info, self.dealer_code)
-        assert found is not None
-        return found
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)
 
     @strawberry.field(description="The account's entries, newest first.")
     async def entries(self, info: Info, first: First = None, after: After = None,
                       last: Last = None, before: Before = None) -> RebateAccountEntryConnection:
-        try:
-            request = page_request(store.CURSOR_KIND, first=first, after=after, last=last,
-                                   before=before)
-            page = await store.entries_page(info.context.deps.db, self.dealer_code,
-                                            self.currency, request)
-        except InvalidArgument as error:
-            raise argument_error(error) from None
-        return RebateAccountEntryConnection.of(page)
+        return await info.context.loaders.entries_by_account.load(
+            (self.dealer_code, self.currency, PageArgs(first, after, last, before)))
 
 
 @strawberry.type(description="An order's use of rebate credit.")
@@ -133,16 +84,9 @@ class RebateUse:
     status: UseStatus = strawberry.field(description="Reserved, captured or released.")
     dealer_code: strawberry.Private[str]
 
-    @classmethod
-    def from_domain(cls, use: store.Use) -> RebateUse:
-        return cls(order_id=use.order_id, currency=use.currency, amount=cents(use.amount),
-                   refunded=cents(use.refunded), status=use.status, dealer_code=use.dealer_code)
-
     @strawberry.field(description="The dealer whose credit it is.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        found = await _dealer(info, self.dealer_code)
-        assert found is not None
-        return found
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)
 
 
 @strawberry.input(description="Hold rebate credit for an order (idempotent by orderId).")

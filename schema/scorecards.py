@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import decimal
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain import scorecards as domain
-from resolvers.context import Info
+from schema.context import Info
+from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
 from schema.relay import Node, to_global_id
-
-if TYPE_CHECKING:
-    from schema.dealers import Dealer
 
 KpiDirection = domain.KpiDirection
 strawberry.enum(
@@ -93,12 +90,8 @@ class Scorecard(Node):
                    dealer_code=card.dealer_code, template_code=card.template_code)
 
     @strawberry.field(description="The dealer scored.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        from schema.dealers import Dealer
-        found = await info.context.loaders.dealer_by_code.load(self.dealer_code)
-        if found is None:  # scorecards are read scoped, so the caller may see this dealer
-            raise LookupError(f"dealer {self.dealer_code} of a scorecard is missing")
-        return Dealer.from_domain(found)
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)
 
     @strawberry.field(description="The template scored against.")
     async def template(self, info: Info) -> ScorecardTemplate:

@@ -7,13 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from domain import segments as domain
-from resolvers.context import Info
-from resolvers.guard import argument_error
+from schema.context import Info
 from schema.errors import UserError
-from schema.relay import After, Before, First, Last, Node, to_global_id
-from service.errors import InvalidArgument
-from service.pagination import page_request
-from service.repositories.dealers import CURSOR_KIND
+from schema.relay import After, Before, First, Last, Node, PageArgs, to_global_id
 
 if TYPE_CHECKING:
     from schema.dealers import DealerConnection
@@ -69,13 +65,8 @@ class Segment(Node):
             self, info: Info, first: First = None, after: After = None, last: Last = None,
             before: Before = None,
     ) -> Annotated[DealerConnection, strawberry.lazy("schema.dealers")]:
-        from schema.dealers import DealerConnection
-        try:
-            key = (self.code, page_request(CURSOR_KIND, first=first, after=after, last=last,
-                                           before=before))
-        except InvalidArgument as error:
-            raise argument_error(error) from None
-        return DealerConnection.of(await info.context.loaders.dealers_by_segment.load(key))
+        return await info.context.loaders.dealers_by_segment.load(
+            (self.code, PageArgs(first, after, last, before)))
 
 
 @strawberry.input(description="Membership rule; omitted conditions are not checked.")
@@ -110,3 +101,8 @@ class SegmentInput:
 class SegmentPayload:
     segment: Segment | None = strawberry.field(description="The stored segment; null on errors.")
     user_errors: list[UserError] = strawberry.field(description="Problems; nothing stored.")
+
+
+@strawberry.type(description="Result of refreshSegments.")
+class RefreshSegmentsPayload:
+    segments: int = strawberry.field(description="How many segments were recomputed.")

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import decimal
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from resolvers.context import Info
+from schema.context import Info
+from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
-from service.repositories.targets import Target as StoredTarget
-
-if TYPE_CHECKING:
-    from schema.dealers import Dealer
-    from schema.programs import Program
+from schema.programs import Program, program_of
 
 
 @strawberry.type(description="What a dealer is asked to reach in one program period (销售任务); "
@@ -25,25 +21,13 @@ class Target:
     dealer_code: strawberry.Private[str]
     program_code: strawberry.Private[str]
 
-    @classmethod
-    def from_domain(cls, target: StoredTarget) -> Target:
-        return cls(period=target.period, amount=target.amount,
-                   dealer_code=target.dealer_code, program_code=target.program_code)
-
     @strawberry.field(description="The dealer.")
-    async def dealer(self, info: Info) -> Annotated[Dealer, strawberry.lazy("schema.dealers")]:
-        from schema.dealers import Dealer
-        found = await info.context.loaders.dealer_by_code.load(self.dealer_code)
-        assert found is not None  # targets are read through the same dealer scope
-        return Dealer.from_domain(found)
+    async def dealer(self, info: Info) -> Dealer:
+        return await dealer_of(info, self.dealer_code)
 
     @strawberry.field(description="The program (current version).")
-    async def program(self, info: Info) -> Annotated[Program,
-                                                     strawberry.lazy("schema.programs")]:
-        from resolvers.programs import visible_program
-        found = await info.context.loaders.program_by_code.load(self.program_code)
-        assert found is not None  # a target names a program that exists
-        return await visible_program(info, found)
+    async def program(self, info: Info) -> Program:
+        return await program_of(info, self.program_code)
 
 
 @strawberry.input(description="One dealer's target for one period of the program.")

@@ -9,7 +9,7 @@ import strawberry
 from domain import basis
 from domain.text import Text
 from domain.transactions import RowError
-from resolvers.context import Info
+from schema.context import Info
 
 TransactionKind = basis.TransactionKind
 strawberry.enum(TransactionKind, description="INVOICE adds, RETURN subtracts, PAYMENT is "

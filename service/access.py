@@ -31,6 +31,10 @@ ACCESS: dict[str, frozenset[Role]] = {
     "alerts": STAFF,  # suspicions about a dealer: never shown to it
     "disputes": EVERYONE,
     "settlements": EVERYONE,
+    # the Federation v2 subgraph (SPEC §8): `_entities` resolves references like `node`
+    # (scoped: a DEALER gets null for another dealer); `_service` is the SDL (introspection)
+    "_entities": EVERYONE,
+    "_service": EVERYONE,
     # mutations
     "upsertDealer": frozenset({ADMIN, SALES}),
     "upsertSegment": frozenset({ADMIN, SALES}),

@@ -29,7 +29,7 @@ from resolvers.context import Context, build_context
 from schema import build_schema
 from schema.limits import Limits
 from schema.masking import code_of, coded
-from service import failpoints, ide
+from service import embed, failpoints, ide
 from service.auth import (
     AuthError,
     Principal,
@@ -263,7 +263,9 @@ def _banner(settings: Settings, secret: str) -> str:
     return (f"\n  Rebate service ready: GraphiQL at {url}\n"
             f"  Paste into GraphiQL's Headers pane (ADMIN, valid 24 h):\n"
             f'  {{"Authorization": "Bearer {token}"}}\n'
-            f"  More tokens: .venv/bin/rebates token --role DEALER --dealer <code>\n")
+            f"  More tokens: .venv/bin/rebates token --role DEALER --dealer <code>\n"
+            f"  Rebate card demo: http://{settings.host}:{settings.port}/embed/demo"
+            f" (paste a DEALER token there)\n")
 
 
 def create_app(settings: Settings | None = None, *, announce: bool = False,
@@ -294,6 +296,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
         routes=[Route("/", home), Route("/healthz", healthz), Route("/readyz", readyz),
                 Route("/graphql", graphql),  # other methods: a JSON 405 from the view
                 Route("/metrics", metrics_endpoint),
-                *(ide.ROUTES if settings.graphiql else [])],
+                *(ide.ROUTES if settings.graphiql else []),
+                *embed.routes(demo=settings.graphiql)],  # the rebate card (SPEC §8)
         middleware=middleware_stack(settings), lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS)  # Starlette's 404/405/500 as coded JSON

@@ -13,6 +13,7 @@ from tests.conftest import TEST_SECRET, Api
 
 SAMPLE_ARGS: dict[str, str] = {
     "node": '(id: "RGVhbGVyOkQx")',
+    "_entities": '(representations: [{__typename: "Dealer", code: "D1"}])',
     "dealer": '(code: "D1")',
     "segment": '(code: "S1")',
     "upsertDealer": '(input: {code: "ROLE-PROBE", name: "probe"})',
@@ -61,6 +62,7 @@ SAMPLE_ARGS: dict[str, str] = {
 }
 SELECTIONS: dict[str, str] = {
     "node": "{ id }", "dealer": "{ code }", "dealers": "{ totalCount }",
+    "_entities": "{ ... on Dealer { code } }", "_service": "{ sdl }",
     "segment": "{ code }", "segments": "{ code }", "auditEvents": "{ totalCount }",
     "upsertDealer": "{ userErrors { code } }", "upsertSegment": "{ userErrors { code } }",
     "refreshSegments": "{ segments }",

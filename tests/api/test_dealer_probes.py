@@ -309,6 +309,35 @@ def test_forged_node_ids_with_odd_keys_find_nothing(api: Api) -> None:
         assert body["data"] == {"node": None}, (type_name, key, body)
 
 
+# ---- _entities (the Federation v2 subgraph) ------------------------------------------------
+
+ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) { __typename
+  ... on Dealer { id code name region attributes segments { code }
+    accruals(first: 100) { totalCount edges { node { id netAmount } } }
+    scorecards { id } violations { id } targets { period } rebateAccounts { balance } } } }"""
+
+
+def test_entities_of_the_other_dealer_are_null_exactly_like_a_dealer_that_does_not_exist(
+        api: Api) -> None:
+    """What a supergraph's gateway sends for a CRM account that references D-B."""
+    for b_code, nobody in [(B, NOBODY), (f" {B} ", f" {NOBODY} "), (B.lower(), "d-zz")]:
+        body = same_as_nobody(api, ENTITIES, {"r": [{"__typename": "Dealer", "code": b_code}]},
+                              {"r": [{"__typename": "Dealer", "code": nobody}]})
+        assert body["data"] == {"_entities": [None]} and "errors" not in body, body
+    # beside its own: D-A's comes back whole, D-B's null, in the order asked
+    body = same_as_nobody(api, ENTITIES, {"r": [{"__typename": "Dealer", "code": A},
+                                                {"__typename": "Dealer", "code": B}]},
+                          {"r": [{"__typename": "Dealer", "code": A},
+                                 {"__typename": "Dealer", "code": NOBODY}]})
+    assert [e and e["code"] for e in body["data"]["_entities"]] == [A, None]
+    # nested arguments that would fail if D-B were resolved: no difference
+    body = same_as_nobody(api, """query($r: [_Any!]!) { _entities(representations: $r) {
+        ... on Dealer { accruals(first: 500, after: "not-a-cursor") { totalCount } } } }""",
+                          {"r": [{"__typename": "Dealer", "code": B}]},
+                          {"r": [{"__typename": "Dealer", "code": NOBODY}]})
+    assert body["data"] == {"_entities": [None]} and "errors" not in body
+
+
 # ---- dealers, segments -------------------------------------------------------------------
 
 def test_dealer_by_code_is_null_exactly_like_an_unknown_code(api: Api) -> None:

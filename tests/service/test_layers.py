@@ -142,3 +142,88 @@ def test_the_domain_imports_only_the_standard_library_and_itself(name: str) -> N
                      if target.split(".")[0] in OURS - {"domain"}
                      or target.split(".")[0] not in {*sys.stdlib_module_names, "domain"})
     assert outside == [], f"{name} imports {outside}"
+
+
+# ---- schema/ and resolvers/: one direction only --------------------------------------------
+# schema/root.py assembles Query and Mutation, naming each root field's resolver: it is the
+# one module of schema/ that looks at resolvers/. Every other schema module is types, which
+# read nested data through the loaders of the context (schema/context.py), so they import
+# nothing of resolvers/ nor of the repositories; and resolvers/ (which build those types)
+# never import the assembly.
+SCHEMA_ROOT = "schema.root"
+SCHEMA_TYPES = sorted(n for n in MODULES if n.split(".")[0] == "schema" and n != SCHEMA_ROOT)
+RESOLVERS = sorted(n for n in MODULES if n.split(".")[0] == "resolvers")
+FORBIDDEN_TO_TYPES = ("resolvers", "service.repositories")
+
+
+def _under(target: str, package: str) -> bool:
+    return target == package or target.startswith(f"{package}.")
+
+
+def test_the_layer_rules_see_every_module() -> None:
+    assert SCHEMA_ROOT in MODULES and {"schema", "schema.dealers"} <= set(SCHEMA_TYPES)
+    assert "resolvers.loaders" in RESOLVERS and "resolvers.context" in RESOLVERS
+
+
+@pytest.mark.parametrize("name", SCHEMA_TYPES)
+def test_a_schema_type_module_never_imports_resolvers_nor_the_repositories(name: str) -> None:
+    """Every import counts: at module level, under TYPE_CHECKING and inside functions."""
+    found = sorted(target for target in IMPORTS[name]
+                   if any(_under(target, banned) for banned in FORBIDDEN_TO_TYPES))
+    assert found == [], f"{name} imports {found}: read it through info.context.loaders"
+
+
+@pytest.mark.parametrize("name", RESOLVERS)
+def test_a_resolver_module_never_imports_the_schema_assembly(name: str) -> None:
+    assert SCHEMA_ROOT not in IMPORTS[name], \
+        f"{name} imports {SCHEMA_ROOT}, which imports the resolvers"
+
+
+def test_no_circle_runs_through_both_schema_and_resolvers() -> None:
+    """Circles among schema types are the GraphQL type graph (Dealer.accruals, Accrual.dealer)
+    and stay inside schema/; one reaching into resolvers/ would be the old knot."""
+    ours = {*SCHEMA_TYPES, SCHEMA_ROOT, *RESOLVERS}
+    graph = {name: IMPORTS[name] & ours for name in ours}
+    crossing = [cycle for cycle in _cycles(graph)
+                if len({member.split(".")[0] for member in cycle}) > 1]
+    assert crossing == []
+
+
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _run_at_import(name: str) -> set[str]:
+    """What importing `name` runs: its module-level imports (not those in functions or under
+    TYPE_CHECKING), each with the parent packages Python runs first."""
+    found: set[str] = set()
+    pending = list(ast.parse(MODULES[name].read_text(encoding="utf-8")).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for target in _imported(name, node):
+                parts = target.split(".")
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        elif isinstance(node, ast.If | ast.Try) and not _is_type_checking(node):
+            pending.extend([*node.body, *node.orelse,
+                            *(s for h in getattr(node, "handlers", ()) for s in h.body)])
+    return found - {name}
+
+
+def test_importing_any_schema_or_resolver_module_first_never_meets_a_half_initialised_one(
+        ) -> None:
+    """The runtime view, parent packages included: `import resolvers.context` runs
+    schema/__init__.py as soon as a type is imported, so that file must not lead back."""
+    ours = {*SCHEMA_TYPES, SCHEMA_ROOT, *RESOLVERS}
+    graph = {name: _run_at_import(name) & ours for name in ours}
+    crossing = [cycle for cycle in _cycles(graph)
+                if len({member.split(".")[0] for member in cycle}) > 1]
+    assert crossing == []
+
+
+def test_the_layer_rules_catch_a_function_level_import_of_a_resolver() -> None:
+    source = "def f():\n    from resolvers.programs import visible_program\n"
+    tree = ast.parse(source)
+    found = {target for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+             for target in _imported("schema.dealers", node)}
+    assert any(_under(target, "resolvers") for target in found)
