@@ -40,6 +40,7 @@ EVENT_TYPE = "X-Rebates-Event-Type"
 USER_AGENT = "rebates-webhooks/1"
 PURGE_EVERY_SECONDS = 3600.0
 SHOWN_BYTES = 200  # of a refusal's body, kept in `lastError`
+SWEEP_SECONDS = 600.0  # between polls of a process without webhook URLs
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -119,8 +120,10 @@ class WebhookDeliverer:
             except Exception:  # the database away, say: the outbox keeps everything
                 log.exception("webhooks: a poll failed; the next one retries")
             self._wake.clear()
+            # without endpoints a poll only drops old notices: now and then is enough
+            every = self.deps.settings.webhook_poll_seconds if self.urls else SWEEP_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.deps.settings.webhook_poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), every)
 
     async def poll(self) -> int:
         """Notices into the outbox, then every endpoint's free slots filled with due

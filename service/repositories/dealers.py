@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
@@ -88,6 +89,26 @@ async def get_many(db: Database, codes: Iterable[str], *,
     return {doc["code"]: from_doc(doc) async for doc in cursor}
 
 
+@dataclass(frozen=True)
+class SalesFacts:
+    """What recording a dealer's sales needs of its document."""
+
+    region: str | None
+    has_sales: bool  # salesVersion left 0 (see `note_first_sales`)
+
+
+async def sales_facts(db: Database, codes: Iterable[str]) -> dict[str, SalesFacts]:
+    """The facts of these dealers that exist, with one read (a batch's dealers)."""
+    wanted = {c for c in codes if isinstance(c, str)}
+    if not wanted:
+        return {}
+    narrowed = narrowing(wanted)
+    cursor = db.dealers.find({} if narrowed is None else {"code": narrowed},
+                             {"code": 1, "region": 1, "salesVersion": 1, "_id": 0})
+    return {doc["code"]: SalesFacts(doc.get("region"), doc.get("salesVersion", None) != 0)
+            async for doc in cursor if doc["code"] in wanted}
+
+
 async def existing_codes(db: Database, codes: Iterable[str]) -> set[str]:
     wanted = [c for c in dict.fromkeys(codes) if isinstance(c, str)]
     if not wanted:
@@ -110,11 +131,14 @@ async def set_status(db: Database, code: str, status: DealerStatus, *,
     await db.dealers.update_one(query, {"$set": fields})
 
 
-async def note_first_sales(db: Database, codes: Iterable[str]) -> None:
+async def note_first_sales(db: Database, codes: Iterable[str],
+                           facts: Mapping[str, SalesFacts] | None = None) -> None:
     """These dealers have sales now: `salesVersion` leaves 0 (the mark of a dealer with no
     sales, whose segment changes queue no work). Written once per dealer, at its first
-    sale; what orders computations is the ledger's sales stamp, not this field."""
-    first = await without_sales(db, codes)
+    sale; what orders computations is the ledger's sales stamp, not this field. `facts`:
+    read already (by the call recording the sales)."""
+    first = await without_sales(db, codes) if facts is None else {
+        code for code in codes if code in facts and not facts[code].has_sales}
     if first:
         await db.dealers.bulk_write([UpdateOne({"code": code, "salesVersion": 0},
                                                {"$set": {"salesVersion": 1}})

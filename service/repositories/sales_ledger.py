@@ -183,11 +183,14 @@ async def sales_stamp(db: Database) -> int:
 async def next_sales_stamp(db: Database) -> int:
     """New sales are in the ledger (their delta is written): move the stamp past them. One
     small write per batch, whatever the number of dealers in it."""
-    await state(db)
-    doc = await db.ledger_state.find_one_and_update(
-        {"_id": STATE}, {"$inc": {"salesStamp": 1}}, projection={"salesStamp": 1},
-        return_document=True)
-    return int((doc or {}).get("salesStamp", 0))
+    for _ in range(2):
+        doc = await db.ledger_state.find_one_and_update(
+            {"_id": STATE}, {"$inc": {"salesStamp": 1}}, projection={"salesStamp": 1},
+            return_document=True)
+        if doc is not None:
+            return int(doc.get("salesStamp", 0))
+        await state(db)  # not made yet (a database of an older version): make it, again
+    raise RuntimeError("sales ledger: no state document")
 
 
 # ---------------------------------------------------------------- reading

@@ -20,6 +20,7 @@ from service.deps import Deps
 from service.repositories import dealers as dealer_repo
 from service.repositories import jobs
 from service.repositories import programs as program_repo
+from service.repositories.programs import StoredProgram
 
 ALL_DEALERS = jobs.ALL_DEALERS
 
@@ -49,8 +50,11 @@ async def mark(deps: Deps, marks: dict[tuple[str, str], set[str]]) -> None:
         deps.notify_worker()
 
 
-async def mark_transactions(deps: Deps, transactions: Iterable[Transaction]) -> None:
-    programs = await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE)
+async def mark_transactions(deps: Deps, transactions: Iterable[Transaction], *,
+                            programs: Sequence[StoredProgram] | None = None) -> None:
+    """`programs`: the active programs, if the caller has read them already."""
+    if programs is None:
+        programs = await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE)
     today = deps.today()
     marks: dict[tuple[str, str], set[str]] = defaultdict(set)
     for txn in transactions:

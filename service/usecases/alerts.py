@@ -6,7 +6,7 @@ alert and never reopens one that staff have acknowledged or dismissed.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -49,12 +49,15 @@ async def _dealer_field(deps: Deps, codes: Iterable[str], name: str) -> dict[str
 
 
 async def check_cross_region(deps: Deps, transactions: Sequence[Transaction],
-                             batch_id: str) -> int:
-    """One alert per dealer per batch for goods reported outside the dealer's region (窜货)."""
+                             batch_id: str, *, homes: Mapping[str, str | None] | None = None
+                             ) -> int:
+    """One alert per dealer per batch for goods reported outside the dealer's region (窜货).
+    `homes`: the dealers' regions, if the caller has read them already."""
     with_region = [t for t in transactions if t.region]
     if not with_region:
         return 0
-    homes = await _dealer_field(deps, {t.dealer_code for t in with_region}, "region")
+    if homes is None:
+        homes = await _dealer_field(deps, {t.dealer_code for t in with_region}, "region")
     moved: dict[str, list[Transaction]] = {}
     for txn in with_region:
         if cross_region(txn.region, homes.get(txn.dealer_code)):

@@ -1,7 +1,7 @@
 """recordTransactions: validate every row, store the good ones once, report the rest by index."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -21,6 +21,7 @@ from service.repositories import audit, ids, pending, sales_ledger
 from service.repositories import dealers as dealer_repo
 from service.repositories import programs as program_repo
 from service.repositories import transactions as txn_repo
+from service.repositories.programs import StoredProgram
 from service.usecases import accrual_jobs, alerts, membership
 
 MAX_ROWS = 5000
@@ -48,10 +49,10 @@ class RecordResult:
     errors: list[RowError] = field(default_factory=list)
 
 
-async def _quantity_products(deps: Deps) -> tuple[bool, set[str]]:
+def _quantity_products(programs: Sequence[StoredProgram]) -> tuple[bool, set[str]]:
     """(every product needs a quantity, the products that do) — from active QUANTITY programs."""
     every, products = False, set[str]()
-    for program in await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE):
+    for program in programs:
         if program.rules.basis is RebateBasis.QUANTITY:
             if not program.rules.product_codes:
                 every = True
@@ -72,8 +73,11 @@ async def record_transactions(deps: Deps, actor: Principal,
         raise InvalidArgument("input.transactions",
                               f"{len(rows)} rows: at most {MAX_ROWS} per call")
     result = RecordResult()
-    known = await dealer_repo.existing_codes(deps.db, (r.dealer_code.strip() for r in rows))
-    every, products = await _quantity_products(deps)
+    # read once for the whole call: the dealers (which exist, their regions, who sells for
+    # the first time) and the active programs (which rows need a quantity, what to mark)
+    known = await dealer_repo.sales_facts(deps.db, (r.dealer_code.strip() for r in rows))
+    programs = await program_repo.list_programs(deps.db, status=ProgramStatus.ACTIVE)
+    every, products = _quantity_products(programs)
     today = deps.today()
     fresh: dict[str, tuple[int, Transaction]] = {}
     for index, row in enumerate(rows):
@@ -122,7 +126,8 @@ async def record_transactions(deps: Deps, actor: Principal,
         await finish_batch(deps, batch)
     summary = {"accepted": result.accepted, "duplicates": result.duplicates,
                "errors": len(result.errors), "rows": len(rows)}
-    await follow_up(deps, batch_id, inserted, mark, audit_after=summary)
+    await follow_up(deps, batch_id, inserted, mark, audit_after=summary,
+                    read=CallReads(known, programs))
     return result
 
 
@@ -141,9 +146,18 @@ async def recheck_batch(deps: Deps, batch: dict[str, Any]) -> None:
         await txn_repo.end_recheck(deps.db, batch["_id"])
 
 
+@dataclass(frozen=True)
+class CallReads:
+    """What the recording call read already, so that its follow-ups need not read it again
+    (a recovery, without them, reads them itself)."""
+
+    dealers: Mapping[str, dealer_repo.SalesFacts]
+    programs: Sequence[StoredProgram]
+
+
 async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
                     mark: dict[str, Any] | None, *, audit_after: dict[str, Any] | None = None,
-                    recovered: bool = False) -> None:
+                    recovered: bool = False, read: CallReads | None = None) -> None:
     """Everything that follows storing a batch's rows, each step idempotent, the batch's
     pending marker cleared last."""
     if inserted:
@@ -151,13 +165,15 @@ async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
         # the ledger first: a recomputation marked below must find these rows in it
         await sales_ledger.record_rows(deps.db, batch_id, _rows_of(deps, batch_id, inserted,
                                                                   recovered), now=deps.now())
-        await dealer_repo.note_first_sales(deps.db, dealers)
+        await dealer_repo.note_first_sales(deps.db, dealers, read.dealers if read else None)
         await sales_ledger.next_sales_stamp(deps.db)
         failpoints.hit("transactions.after_version")
-        await accrual_jobs.mark_transactions(deps, inserted)
+        await accrual_jobs.mark_transactions(deps, inserted,
+                                             programs=read.programs if read else None)
         failpoints.hit("transactions.after_marks")
         await membership.refresh_dealers_for_sales(deps, dealers)  # marks who moved
-        await alerts.check_cross_region(deps, inserted, batch_id)
+        await alerts.check_cross_region(deps, inserted, batch_id, homes=None if read is None
+                                        else {c: f.region for c, f in read.dealers.items()})
     if mark is not None:
         after = audit_after or {"accepted": len(inserted), "rows": mark.get("rows"),
                                 "completedAfterInterruption": True}
