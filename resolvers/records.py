@@ -8,7 +8,7 @@ import decimal
 
 import strawberry
 
-from schema.accruals import Accrual, CalculationStep, RebateForecast
+from schema.accruals import Accrual, RebateForecast
 from schema.audit import AuditEvent
 from schema.control import Dispute, DisputeStatus, Settlement, SettlementLine, SettlementPayee
 from schema.rebate_accounts import RebateAccount, RebateAccountEntry, RebateUse
@@ -26,7 +26,7 @@ def accrual(stored: StoredAccrual) -> Accrual:
         gross_amount=stored.gross_amount, score_multiplier=stored.score_multiplier,
         deduction_amount=stored.deduction_amount, adjustment_amount=stored.adjustment_amount,
         net_amount=stored.net_amount, status=stored.status,
-        calculation=[CalculationStep(step=s) for s in stored.calculation],
+        trace=lambda: stored.calculation,
         program_version=stored.program_version, computed_at=stored.computed_at,
         target=stored.target, achievement_percent=stored.achievement_percent,
         dealer_code=stored.dealer_code, program_code=stored.program_code)

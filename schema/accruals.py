@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Callable, Sequence
 
 import strawberry
 
@@ -14,6 +15,7 @@ from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
 from schema.programs import Program, program_of
 from schema.relay import Node, PageInfo
+from service.pagination import Total, count_of
 
 AccrualStatus = net.AccrualStatus
 strawberry.enum(ForecastScope, description="PERIOD: a forecast's figures are the period's own; "
@@ -22,6 +24,8 @@ strawberry.enum(ForecastScope, description="PERIOD: a forecast's figures are the
 strawberry.enum(AccrualStatus, description="OPEN (follows the data), ON_HOLD (not payable "
                                            "yet), APPROVED, DISPUTED, SETTLED, FORFEITED.")
 
+
+DomainStep = calculation.CalculationStep  # (inside Accrual, `calculation` is its field)
 
 @strawberry.type(description="One line of an accrual's calculation, in words, in the "
                              "request's Accept-Language (zh-CN or en); amounts with currency.")
@@ -58,7 +62,11 @@ class Accrual(Node):
         description="Late data for locked periods, accepted disputes, reclaimed forfeitures.")
     net_amount: decimal.Decimal = strawberry.field(description="What the dealer earns.")
     status: AccrualStatus = strawberry.field(description="Where it is in its lifecycle.")
-    calculation: list[CalculationStep] = strawberry.field(description="Every step, explained.")
+
+    @strawberry.field(description="Every step, explained.")
+    def calculation(self) -> list[CalculationStep]:
+        return [CalculationStep(step=step) for step in self.trace()]
+
     program_version: int = strawberry.field(description="Program version used.")
     computed_at: dt.datetime = strawberry.field(description="When it was last computed.")
     target: decimal.Decimal | None = strawberry.field(
@@ -70,6 +78,8 @@ class Accrual(Node):
                     "display: tiers compare exactly. Null when target is.")
     dealer_code: strawberry.Private[str]
     program_code: strawberry.Private[str]
+    # the stored trace, parsed only when a client asks for the steps
+    trace: strawberry.Private[Callable[[], Sequence[DomainStep]]]
 
     @strawberry.field(description="The dealer.")
     async def dealer(self, info: Info) -> Dealer:
@@ -90,7 +100,11 @@ class AccrualEdge:
 class AccrualConnection:
     edges: list[AccrualEdge]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="Accruals matching, over all pages.")
+    total: strawberry.Private[Total]
+
+    @strawberry.field(description="Accruals matching, over all pages.")
+    async def total_count(self) -> int:
+        return await count_of(self.total)
 
 
 @strawberry.input(description="Which accruals; every given condition must hold.")

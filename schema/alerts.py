@@ -12,6 +12,7 @@ from schema.context import Info
 from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
 from schema.relay import Node, PageInfo, to_global_id
+from service.pagination import Total, count_of
 
 AlertKind = domain.AlertKind
 strawberry.enum(AlertKind, description="SURGE: a period's basis more than 3× the average of "
@@ -73,7 +74,11 @@ class AlertEdge:
 class AlertConnection:
     edges: list[AlertEdge] = strawberry.field(description="The alerts of this page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
-    total_count: int = strawberry.field(description="Alerts matching, over all pages.")
+    total: strawberry.Private[Total]
+
+    @strawberry.field(description="Alerts matching, over all pages.")
+    async def total_count(self) -> int:
+        return await count_of(self.total)
 
 
 @strawberry.input(description="Acknowledge an OPEN alert: someone is looking into it.")

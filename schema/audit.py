@@ -7,6 +7,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.relay import Node, PageInfo
+from service.pagination import Total, count_of
 
 
 @strawberry.type(description="An immutable record of one mutation.")
@@ -31,4 +32,8 @@ class AuditEventEdge:
 class AuditEventConnection:
     edges: list[AuditEventEdge] = strawberry.field(description="The events of this page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
-    total_count: int = strawberry.field(description="Events matching, over all pages.")
+    total: strawberry.Private[Total]
+
+    @strawberry.field(description="Events matching, over all pages.")
+    async def total_count(self) -> int:
+        return await count_of(self.total)

@@ -11,6 +11,7 @@ from domain import dealers as domain
 from schema.context import Info
 from schema.errors import UserError
 from schema.relay import After, Before, First, Last, Node, PageArgs, PageInfo, to_global_id
+from service.pagination import Total, count_of
 
 if TYPE_CHECKING:
     from schema.accruals import AccrualConnection
@@ -121,7 +122,11 @@ class DealerEdge:
 class DealerConnection:
     edges: list[DealerEdge] = strawberry.field(description="The dealers of this page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
-    total_count: int = strawberry.field(description="Dealers matching, over all pages.")
+    total: strawberry.Private[Total]
+
+    @strawberry.field(description="Dealers matching, over all pages.")
+    async def total_count(self) -> int:
+        return await count_of(self.total)
 
 
 @strawberry.input(description="A dealer to create or update, keyed by code. Omitted optional "

@@ -13,6 +13,7 @@ from schema.context import Info
 from schema.dealers import Dealer, dealer_of
 from schema.errors import UserError
 from schema.relay import After, Before, First, Last, PageArgs, PageInfo
+from service.pagination import Total, count_of
 
 RebateEntryKind = strawberry.enum(EntryKind, name="RebateEntryKind",
                                   description="What an account entry records.")
@@ -51,7 +52,11 @@ class RebateAccountEntryEdge:
 class RebateAccountEntryConnection:
     edges: list[RebateAccountEntryEdge] = strawberry.field(description="This page's entries.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
-    total_count: int = strawberry.field(description="Entries of the account, over all pages.")
+    total: strawberry.Private[Total]
+
+    @strawberry.field(description="Entries of the account, over all pages.")
+    async def total_count(self) -> int:
+        return await count_of(self.total)
 
 
 @strawberry.type(description="A dealer's rebate account in one currency (返利账户).")

@@ -96,4 +96,4 @@ def connection(connection_type: Callable[..., C], edge_type: Callable[..., Any],
         page_info=PageInfo(has_next_page=page.has_next, has_previous_page=page.has_previous,
                            start_cursor=page.cursors[0] if page.cursors else None,
                            end_cursor=page.cursors[-1] if page.cursors else None),
-        total_count=page.total)
+        total=page.total)

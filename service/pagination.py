@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -19,13 +20,22 @@ MAX_FIRST = 100  # the most a page holds, asked by `first` or by `last`
 DEFAULT_FIRST = 20
 
 
+# How many items the whole list holds: counted already, or counted when asked (a page whose
+# client does not ask for totalCount costs no count).
+Total = int | Callable[[], Awaitable[int]]
+
+
+async def count_of(total: Total) -> int:
+    return total if isinstance(total, int) else await total()
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     cursors: list[str]
     has_next: bool
     has_previous: bool
-    total: int
+    total: Total
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ def decode_cursor(kind: str, cursor: str | None, argument: str = "after") -> str
     return key
 
 
-def page_of(fetched: list[T], keys: list[str], *, kind: str, request: PageRequest, total: int,
+def page_of(fetched: list[T], keys: list[str], *, kind: str, request: PageRequest, total: Total,
             more_before: bool = False, more_after: bool = False) -> Page[T]:
     """Build a page from up to `size + 1` items of the window, fetched from the end the page
     starts at (the window's start forward, its end backward): the extra one says there is

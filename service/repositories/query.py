@@ -120,7 +120,9 @@ async def find_page(collection: AsyncCollection[dict[str, Any]], query: Mapping[
         after = keyset.place(request.after, "after")
     if before is None:
         before = keyset.place(request.before, "before")
-    total = await collection.count_documents(dict(query))
+
+    async def total() -> int:  # only if the client asks for totalCount
+        return await collection.count_documents(dict(query))
     window = _and(query, None if after is None else keyset.beyond(after, later=True),
                   None if before is None else keyset.beyond(before, later=False))
     docs = await collection.find(window).sort(keyset.sort(backward=request.backward)) \
@@ -140,11 +142,17 @@ def grouped_page_stages(keyset: Keyset, request: PageRequest, *, group_by: str,
     group the count, whether items lie beyond each cursor, and the `size + 1` items of the
     window nearest the end the page starts at ($topN: bounded memory). Feed each row to
     `grouped_page`."""
+    order = dict(keyset.sort(backward=request.backward))
+    if after is None and before is None:
+        # the first (or last) page of each list: no cursor to place items against, so no
+        # per-document flags (the embedded server evaluates each stage in Python: 2-3×)
+        return [{"$group": {"_id": group_by, "total": {"$sum": 1},
+                            "docs": {"$topN": {"n": request.size + 1, "sortBy": order,
+                                               "output": "$$ROOT"}}}}]
     up_to_after: Any = {"$literal": False} if after is None else \
         keyset.beyond_expr(after, later=False, inclusive=True)
     from_before: Any = {"$literal": False} if before is None else \
         keyset.beyond_expr(before, later=True, inclusive=True)
-    order = dict(keyset.sort(backward=request.backward))
     return [
         {"$addFields": {"_pageAtAfter": up_to_after, "_pageAtBefore": from_before}},
         {"$addFields": {"_pageIn": {"$not": [{"$or": ["$_pageAtAfter", "$_pageAtBefore"]}]}}},
@@ -163,5 +171,6 @@ def grouped_page(row: Mapping[str, Any], keyset: Keyset, request: PageRequest, *
                  convert: Callable[[dict[str, Any]], T]) -> Page[T]:
     docs = [d for d in row["docs"] if d is not None]
     return page_of([convert(d) for d in docs], [keyset.key_of(d) for d in docs], kind=kind,
-                   request=request, total=row["total"], more_before=row["moreBefore"] > 0,
-                   more_after=row["moreAfter"] > 0)
+                   request=request, total=row["total"],
+                   more_before=row.get("moreBefore", 0) > 0,
+                   more_after=row.get("moreAfter", 0) > 0)
