@@ -9,6 +9,7 @@ import this module (tests/service/test_layers.py); schema/__init__.py loads it o
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 
 import strawberry
 from graphql import GraphQLError
@@ -29,9 +30,10 @@ from resolvers import programs as program_resolvers
 from resolvers import rebate_accounts as rebate_resolvers
 from resolvers import scorecards as scorecard_resolvers
 from resolvers import segments as segment_resolvers
+from resolvers import subscriptions as subscription_resolvers
 from resolvers import targets as target_resolvers
 from resolvers import transactions as transaction_resolvers
-from schema.accruals import AccrualConnection, RebateForecast, RunAccrualsPayload
+from schema.accruals import Accrual, AccrualConnection, RebateForecast, RunAccrualsPayload
 from schema.alerts import AlertConnection, AlertPayload
 from schema.audit import AuditEventConnection
 from schema.control import (
@@ -196,6 +198,16 @@ class Mutation:
         description="Recompute every segment's membership (tenure, trailing sales).")
 
 
+@strawberry.type(description="Live updates over the graphql-transport-ws protocol on /graphql; "
+                             "the token goes in connection_init's payload.")
+class Subscription:
+    accrual_updates: AsyncGenerator[Accrual, None] = strawberry.subscription(
+        resolver=subscription_resolvers.accrual_updates,
+        description="Each accrual, within 2 s of a change that moved its figures or status "
+                    "(a transaction, target, scorecard, violation, close, settlement or "
+                    "dispute). A DEALER follows its own accruals only.")
+
+
 log = logging.getLogger("rebates.graphql")
 
 
@@ -225,7 +237,7 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
     """One schema per process: its limit extensions (and their validation rules) are built
     here once, never per request."""
     return RebatesSchema(
-        query=Query, mutation=Mutation,
+        query=Query, mutation=Mutation, subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP), federation_version=FEDERATION_VERSION,
         extensions=[ObserveOperation, *limit_extensions(limits or Limits()),
                     MaskUnexpectedErrors, lambda: ValidationCache(maxsize=256),

@@ -35,6 +35,8 @@ ACCESS: dict[str, frozenset[Role]] = {
     # (scoped: a DEALER gets null for another dealer); `_service` is the SDL (introspection)
     "_entities": EVERYONE,
     "_service": EVERYONE,
+    # subscriptions (SPEC §8): a DEALER follows its own accruals only (usecases/live.py)
+    "accrualUpdates": EVERYONE,
     # mutations
     "upsertDealer": frozenset({ADMIN, SALES}),
     "upsertSegment": frozenset({ADMIN, SALES}),

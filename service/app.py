@@ -11,25 +11,28 @@ import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import OperationType
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from domain.text import negotiate as negotiate_language
 from resolvers.context import Context, build_context
 from schema import build_schema
 from schema.limits import Limits
 from schema.masking import code_of, coded
-from service import embed, failpoints, ide
+from service import embed, failpoints, graphql_ws, ide
 from service.auth import (
     AuthError,
     Principal,
@@ -92,14 +95,23 @@ class RebatesGraphQL(GraphQL[Context, None]):
                         max_tokens=settings.max_tokens, max_cost=settings.max_cost,
                         introspection=settings.introspection)
         super().__init__(build_schema(limits),
-                         graphql_ide="graphiql" if settings.graphiql else None)
+                         graphql_ide="graphiql" if settings.graphiql else None,
+                         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+                         connection_init_wait_timeout=graphql_ws.INIT_TIMEOUT,
+                         max_subscriptions_per_connection=graphql_ws.MAX_SUBSCRIPTIONS,
+                         allowed_origins=settings.cors_origins)
         self.settings = settings
         self.secret = secret
         self.rate_limiter = RateLimiter(settings.rate_limit_per_minute,
                                         settings.rate_limit_burst)
         self.budget = TimeBudget(settings.request_timeout)
 
+    graphql_transport_ws_handler_class = graphql_ws.TransportWSHandler
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # subscriptions: service/graphql_ws.py
+            await super().__call__(scope, receive, send)
+            return
         request = Request(scope, receive)
         request_id = scope.get("state", {}).get("request_id", "-")
         is_ide_page = (request.method == "GET" and "text/html" in request.headers.get("accept", "")
@@ -157,6 +169,8 @@ class RebatesGraphQL(GraphQL[Context, None]):
             if request.method == "GET" and kind is OperationType.MUTATION:
                 return refusal(405, "METHOD_NOT_ALLOWED", "send mutations by POST: GET runs "
                                "queries only", media, headers={"Allow": "POST"})
+            if kind is OperationType.SUBSCRIPTION:
+                return request_error("BAD_REQUEST", graphql_ws.OVER_HTTP, media)
             writes = request.method == "POST" and kind is OperationType.MUTATION
             return await self.budget.run(self._run(request), finish_anyway=writes,
                                          name=f"request {request_id}")
@@ -234,10 +248,27 @@ class RebatesGraphQL(GraphQL[Context, None]):
         return answer
 
     async def get_context(self, request: Any, response: Any) -> Context:
+        if self.is_websocket_request(request):  # built by on_ws_connect, from the token
+            return graphql_ws.SocketConnection.of(request)  # type: ignore[return-value]
         state = request.scope["state"]
         principal: Principal = state["principal"]
         return build_context(principal, request.app.state.deps, state.get("request_id", "-"),
                              negotiate_language(request.headers.get("accept-language")))
+
+    async def on_ws_connect(self, context: Any) -> UnsetType:
+        """A WebSocket's token comes in connection_init: refused (4403) without a valid one;
+        the subscriptions' context is then built as an HTTP request's."""
+        connection: graphql_ws.SocketConnection = context
+        try:
+            token = connection.token()
+            principal = decode_token(token, self.secret, issuer=self.settings.jwt_issuer,
+                                     audience=self.settings.jwt_audience)
+        except AuthError as error:
+            raise ConnectionRejectionError({"message": str(error)}) from None
+        connection.accept(build_context(principal, connection.app.state.deps,
+                                        connection.request_id,
+                                        negotiate_language(connection.language)), token)
+        return cast(UnsetType, UNSET)
 
 
 async def healthz(_: Request) -> Response:
@@ -295,6 +326,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False,
     return Starlette(
         routes=[Route("/", home), Route("/healthz", healthz), Route("/readyz", readyz),
                 Route("/graphql", graphql),  # other methods: a JSON 405 from the view
+                WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
                 Route("/metrics", metrics_endpoint),
                 *(ide.ROUTES if settings.graphiql else []),
                 *embed.routes(demo=settings.graphiql)],  # the rebate card (SPEC §8)

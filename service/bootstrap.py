@@ -21,8 +21,9 @@ from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import Deps, utc_now
 from service.embedded import EmbeddedServer
+from service.feed import AccrualFeed
 from service.logs import configure_logging
-from service.repositories import outbox
+from service.repositories import changes, outbox
 from service.webhooks import WebhookDeliverer
 from service.worker import AccrualWorker
 
@@ -66,7 +67,8 @@ async def bootstrap(settings: Settings, *,
     try:
         await db.ensure_indexes()
         await outbox.ensure_indexes(db)
-        deps = Deps(db=db, settings=settings, clock=clock)
+        await changes.ensure_collection(db)  # live updates: announced accrual changes
+        deps = Deps(db=db, settings=settings, clock=clock, accrual_feed=AccrualFeed(db))
         worker = AccrualWorker(deps, webhooks=WebhookDeliverer(deps))
         deps.notify_worker = worker.wake
         if settings.demo and await demo.is_empty(deps):
@@ -81,6 +83,8 @@ async def bootstrap(settings: Settings, *,
 async def shutdown(runtime: Runtime) -> None:
     """Stop the worker, close the database, stop the embedded server (if one was started)."""
     try:
+        if runtime.deps.accrual_feed is not None:  # its subscriptions complete
+            await runtime.deps.accrual_feed.stop()
         await runtime.worker.stop()
     finally:
         await _close(runtime.deps.db, runtime.embedded)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from service.config import Settings
 from service.db import Database
+from service.feed import AccrualFeed
 
 
 def utc_now() -> dt.datetime:
@@ -21,6 +22,8 @@ class Deps:
     clock: Callable[[], dt.datetime] = field(default=utc_now)
     # Called after work was queued, to wake the in-process accrual worker at once.
     notify_worker: Callable[[], None] = field(default=lambda: None)
+    # The process's follower of accrual changes, for live subscriptions (service/feed.py).
+    accrual_feed: AccrualFeed | None = None
 
     def now(self) -> dt.datetime:
         """Stored timestamps: UTC, millisecond precision (what BSON keeps)."""

@@ -47,6 +47,8 @@ class AccrualWorker:
         self._next_claim_repair = 0.0
         self._swept_on: object = None  # the business date of the last rebate expiry sweep
         self.ledger = LedgerKeeper(deps, self.owner)
+        self._stamp: int | None = None  # the sales stamp last seen, and when it moved
+        self._moved_at = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -74,24 +76,35 @@ class AccrualWorker:
         return done
 
     async def _drain_paced(self) -> None:
+        """Rounds, with rests between the large ones while sales arrive. A round begun
+        while they still arrived (for progress, after the longest rest) is abandoned
+        between two periods once they stop — the import it was computing has ended, and
+        the round that follows at once counts all of it."""
+        progress = False
         while jobs := await accrual_jobs.claim_batch(self.deps, self.owner):
             started = time.monotonic()
-            await process(self.deps, jobs)
+            await process(self.deps, jobs, stop=self._sales_stopped if progress else None)
             took = time.monotonic() - started
-            if took >= PACE_FROM:
-                await self._rest(min(took * PACE, PACE_MAX))
+            progress = took >= PACE_FROM and not await self._rest(min(took * PACE, PACE_MAX))
             await self.ledger.keep(busy=True)
 
-    async def _rest(self, longest: float) -> None:
-        """Rest after a large round while sales arrive."""
+    async def _rest(self, longest: float) -> bool:
+        """Rest after a large round while sales arrive; True once they stopped, False if
+        they still arrive after `longest` seconds."""
         started = time.monotonic()
-        stamp, moved_at = await self.ledger.sales_stamp(), started
-        while (now := time.monotonic()) < started + longest:
-            if now - moved_at >= QUIET and not await self.ledger.batch_in_progress():
-                return  # sales stopped: compute what they changed now
+        while time.monotonic() < started + longest:
+            if await self._sales_stopped():
+                return True  # compute what they changed now
             await asyncio.sleep(REST_POLL)
-            if (current := await self.ledger.sales_stamp()) != stamp:
-                stamp, moved_at = current, time.monotonic()
+        return False
+
+    async def _sales_stopped(self) -> bool:
+        """No batch is being recorded and the sales stamp has not moved for QUIET."""
+        stamp, now = await self.ledger.sales_stamp(), time.monotonic()
+        if stamp != self._stamp:
+            self._stamp, self._moved_at = stamp, now
+            return False
+        return now - self._moved_at >= QUIET and not await self.ledger.batch_in_progress()
 
     async def recover_when_due(self) -> None:
         now = time.monotonic()
@@ -110,8 +123,8 @@ class AccrualWorker:
         while True:
             try:
                 await self.recover_when_due()
+                await self._drain_paced()  # recomputation first: folding must only not starve
                 await self.ledger.keep()
-                await self._drain_paced()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the worker alive; the job's lease expires and retries

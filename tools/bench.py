@@ -22,8 +22,9 @@ its client journals its writes, `j: true`, as in production). In order:
    dealer's Q4 accrual holds all its rows (year-to-date basis = the bench's sums; Q1–Q3
    are checked then too).
 6. `runAccruals` Q4 (YEAR_TO_DATE: all four quarters) and Q1 over GraphQL, between two
-   timings of the bare `$group` (sum of amount by dealerCode over all transactions); then
-   the check: every Q4 cumulativeBasis equals a signed `$group` (INVOICE − RETURN).
+   timings of the bare `$group` over all transactions (per dealerCode the signed sum,
+   INVOICE − RETURN, and the row count: the figures the engine's basis gives); then the
+   check: every Q4 cumulativeBasis equals the last of those `$group`s.
 7. A CRM page: one GraphQL query for 50 dealers with their segments and 4 accruals each,
    against the bare PyMongo reads of the same documents, in turns, median of several.
 8. With the program retired: SMALL_ROWS more rows through the same CLI (its peak RSS on a
@@ -78,6 +79,7 @@ from pymongo import MongoClient  # noqa: E402
 from service.auth import Role, issue_token  # noqa: E402
 from service.db import CODEC_OPTIONS, INDEXES  # noqa: E402
 from service.embedded import EmbeddedServer, free_port  # noqa: E402
+from service.repositories.sales_ledger import UNFOLDED  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROGRAM = "BENCH-SALES"
@@ -580,6 +582,10 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
                     say("not current: cancelling the remaining jobs, so that neither the "
                         "baseline nor runAccruals shares the machine with the worker")
                     figures.cancelled_jobs = cancel_jobs(db)
+            with phase("the ledger folded after the import (waited for: nothing is timed "
+                       "meanwhile)"):
+                if not wait_folded(db, args.drain_timeout):
+                    say("the ledger was not folded in time; going on")
             with phase("baseline: bare insert_many, the other "
                        f"{baseline.rows - first_half * INSERT_BATCH:,} rows"):
                 baseline.insert(baseline.batches - first_half)
@@ -602,11 +608,11 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
 
             with phase(f"runAccruals Q4, Q1 between bare $groups ({args.rounds} round(s))"):
                 before_runs = times.read() if times else {}
-                q4 = accruals_vs_group(admin, db, figures, year, args.rounds, sums)
+                q4, grouped = accruals_vs_group(admin, db, figures, year, args.rounds, sums)
                 if times is not None:
                     figures.command_times.append(times.since(before_runs, "runAccruals"))
-            with phase("check: Q4 against a signed $group"):
-                figures.checks.append(check_against_group(db, q4, sums, counts))
+            with phase("check: Q4 against the last signed $group"):
+                figures.checks.append(check_against_group(grouped, q4, sums, counts))
 
             with phase(f"CRM page ({args.crm_reps} × GraphQL, {args.crm_reps} × bare)"):
                 crm_page(admin, db, figures, args.crm_reps)
@@ -665,6 +671,18 @@ def make_dealers(client: Callable[[], GraphQL], dealers: list[str], threads: int
     finally:
         for each in clients:
             each.close()
+
+
+def wait_folded(db: Any, timeout: float) -> bool:
+    """Until the worker has folded every delta into the ledger (it does once the accruals
+    are current): the bench times nothing else while the database is busy with it."""
+    deadline = time.perf_counter() + timeout
+    while (db["sales_deltas"].find_one({"fold": UNFOLDED}, {"_id": 1}) is not None
+           or (db["ledger_state"].find_one({"_id": "ledger"}) or {}).get("folding")):
+        if time.perf_counter() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def wait_backlog(admin: GraphQL, timeout: float) -> bool:
@@ -981,11 +999,17 @@ def cancel_jobs(db: Any) -> int:
     return int(cancelled.modified_count)
 
 
-def bare_group(db: Any) -> tuple[float, int]:
+SIGNED_GROUP = [{"$group": {
+    "_id": "$dealerCode", "n": {"$sum": 1}, "net": {"$sum": {"$cond": [
+        {"$eq": ["$kind", "RETURN"]}, {"$multiply": ["$amount", -1]}, "$amount"]}}}}]
+
+
+def bare_group(db: Any) -> tuple[float, list[dict[str, Any]]]:
+    """The bare operation runAccruals is compared with: per dealer, INVOICE − RETURN over
+    every transaction (and the row count), as MongoDB sums it."""
     started = time.perf_counter()
-    grouped = list(db["transactions"].aggregate([
-        {"$group": {"_id": "$dealerCode", "total": {"$sum": "$amount"}}}]))
-    return time.perf_counter() - started, len(grouped)
+    grouped = list(db["transactions"].aggregate(SIGNED_GROUP))
+    return time.perf_counter() - started, grouped
 
 
 def run_accruals(admin: GraphQL, period: str) -> tuple[float, list[dict[str, Any]]]:
@@ -998,13 +1022,13 @@ def run_accruals(admin: GraphQL, period: str) -> tuple[float, list[dict[str, Any
     return seconds, answer["accruals"]
 
 
-def accruals_vs_group(admin: GraphQL, db: Any, figures: Figures, year: int,
-                      rounds: int, sums: Sums) -> list[dict[str, Any]]:
+def accruals_vs_group(admin: GraphQL, db: Any, figures: Figures, year: int, rounds: int,
+                      sums: Sums) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """$group, runAccruals Q4, Q1, $group (then Q1, Q4, $group in a second round...): each
     runAccruals sits between two timings of the bare operation, and the two periods take
     turns in going first."""
     say("runAccruals (GraphQL) between bare $groups")
-    seconds, groups = bare_group(db)
+    seconds, first = bare_group(db)
     figures.group_seconds.append(seconds)
     q4: list[dict[str, Any]] = []
     for turn in range(rounds):
@@ -1022,25 +1046,22 @@ def accruals_vs_group(admin: GraphQL, db: Any, figures: Figures, year: int,
                     raise SystemExit(f"runAccruals {period}: the basis of {wrong[:5]} is not "
                                      f"the file's Q1 sum ({len(accruals):,} accruals)")
             say(f"runAccruals {period}: {seconds:,.2f} s ({len(accruals):,} accruals)")
-        seconds, count = bare_group(db)
+        seconds, grouped = bare_group(db)
         figures.group_seconds.append(seconds)
-        assert count == groups
+        assert len(grouped) == len(first)
         say(f"bare $group: {', '.join(f'{s:,.2f}' for s in figures.group_seconds)} s")
     figures.accruals_count = len(q4)
     figures.checks.append(f"the Q1 basis of all {len(sums):,} accruals runAccruals returned = "
                           "the dealer's Q1 sum in the file")
-    return q4
+    return q4, grouped
 
 
-def check_against_group(db: Any, accruals: list[dict[str, Any]], sums: Sums,
-                        counts: Counts) -> str:
-    """The accruals' year-to-date basis equals INVOICE − RETURN summed by MongoDB itself; and
-    MongoDB's sums and row counts per dealer are those of the file the bench wrote (every
-    row stored once: no count of the whole collection needed, which costs seconds on the
-    embedded server)."""
-    grouped = list(db["transactions"].aggregate([{"$group": {
-        "_id": "$dealerCode", "n": {"$sum": 1}, "net": {"$sum": {"$cond": [
-            {"$eq": ["$kind", "RETURN"]}, {"$multiply": ["$amount", -1]}, "$amount"]}}}}]))
+def check_against_group(grouped: list[dict[str, Any]], accruals: list[dict[str, Any]],
+                        sums: Sums, counts: Counts) -> str:
+    """The accruals' year-to-date basis equals INVOICE − RETURN summed by MongoDB itself (the
+    last timed `$group`, run after them); and MongoDB's sums and row counts per dealer are
+    those of the file the bench wrote (every row stored once: no count of the whole
+    collection needed, which costs seconds on the embedded server)."""
     signed = {d["_id"]: d["net"] for d in grouped}
     stored = {d["_id"]: d["n"] for d in grouped}
     ours = {dealer: sum(quarters, Decimal(0)) for dealer, quarters in sums.items()
@@ -1358,8 +1379,9 @@ def render(f: Figures, full_size: bool) -> str:
     rows.append((
         f"`runAccruals` {f.year}-Q4 over GraphQL (YEAR_TO_DATE: Q1–Q4; returns "
         f"{f.accruals_count:,} accruals)", f"{q4:,.2f} s{each(f.q4_seconds)}",
-        f"bare `$group` (sum of amount by dealerCode over all {f.rows:,} transactions), "
-        f"timed before and after: {group:,.2f} s ({groups})",
+        f"bare `$group` over all {f.rows:,} transactions (per dealerCode INVOICE − RETURN "
+        f"and the row count: the figures of the engine's basis), timed before and after: "
+        f"{group:,.2f} s ({groups})",
         ratio(q4 / group, "q4"), GOALS["q4"].text, verdict("q4", q4 / group)))
     rows.append((
         f"`runAccruals` {f.year}-Q1 over GraphQL ({f.dealers:,} dealers)",

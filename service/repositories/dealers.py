@@ -12,6 +12,7 @@ from domain.dealers import Dealer, DealerDraft, DealerStatus
 from service.db import Database
 from service.errors import unique_violation_as_conflict
 from service.pagination import Page, PageRequest
+from service.repositories import writes
 from service.repositories.pending import FIELD as PENDING
 from service.repositories.query import (
     Keyset,
@@ -139,10 +140,10 @@ async def note_first_sales(db: Database, codes: Iterable[str],
     read already (by the call recording the sales)."""
     first = await without_sales(db, codes) if facts is None else {
         code for code in codes if code in facts and not facts[code].has_sales}
-    if first:
-        await db.dealers.bulk_write([UpdateOne({"code": code, "salesVersion": 0},
-                                               {"$set": {"salesVersion": 1}})
-                                     for code in sorted(first)], ordered=False)
+    if first:  # a bulk import's first batch: a thousand of them, in few commits
+        await writes.bulk_write(db, db.dealers, [
+            UpdateOne({"code": code, "salesVersion": 0}, {"$set": {"salesVersion": 1}})
+            for code in sorted(first)])
 
 
 async def page(db: Database, request: PageRequest, *, segment_code: str | None,
@@ -219,7 +220,8 @@ async def stream_all(db: Database) -> AsyncIterator[Dealer]:
 
 
 async def count(db: Database) -> int:
-    return await db.dealers.count_documents({})
+    """How many dealers, from the collection's metadata (no scan; may lag a write)."""
+    return await db.dealers.estimated_document_count()
 
 
 async def none_stored(db: Database) -> bool:

@@ -83,6 +83,15 @@ async def finish(db: Database, batch: Sequence[dict[str, Any]], *,
     return int(done)
 
 
+async def release(db: Database, batch: Sequence[dict[str, Any]]) -> None:
+    """The leases of these jobs given back; they stay dirty (only the holder's lease goes)."""
+    ids = [job["_id"] for job in batch]
+    for start in range(0, len(ids), 50):
+        await db.accrual_jobs.update_many(
+            {"_id": {"$in": ids[start:start + 50]}, "owner": batch[0].get("owner")},
+            {"$set": {"leaseUntil": None}})
+
+
 async def dirty_of_program(db: Database, program_code: str) -> list[dict[str, Any]]:
     return await db.accrual_jobs.find({"programCode": program_code, "dirty": True}).to_list()
 

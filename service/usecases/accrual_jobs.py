@@ -137,6 +137,11 @@ async def finish(deps: Deps, batch: Sequence[dict[str, Any]]) -> int:
     return await jobs.finish(deps.db, batch, now=deps.now())
 
 
+async def release(deps: Deps, batch: Sequence[dict[str, Any]]) -> None:
+    """Give these jobs back undone (still dirty) for the next round, whoever takes it."""
+    await jobs.release(deps.db, batch)
+
+
 async def dirty_of_program(deps: Deps, program_code: str) -> list[dict[str, Any]]:
     return await jobs.dirty_of_program(deps.db, program_code)
 

@@ -14,6 +14,7 @@ from service.repositories import accruals as accrual_repo
 from service.repositories import audit, ledger, pending
 from service.repositories import programs as program_repo
 from service.repositories.accruals import StoredAccrual
+from service.usecases import live
 from service.usecases.engine import catch_up_program, compute_period
 
 
@@ -80,6 +81,7 @@ async def complete_close(deps: Deps, lock: dict[str, Any]) -> None:
         return
     code, period = lock["programCode"], lock["period"]
     approved = await accrual_repo.approve_open(deps.db, code, period, now=mark["since"])
+    await live.publish(deps, code, period, None)  # every dealer's accrual of the period
     await audit.append(deps.db, actor=pending.actor_of(mark), action="closePeriod",
                        entity_type="Program", entity_id=code, before=None,
                        after={"period": period, "approved": approved}, now=mark["since"],

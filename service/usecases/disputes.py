@@ -21,6 +21,7 @@ from service.repositories import audit, ledger, pending
 from service.repositories import disputes as dispute_repo
 from service.repositories.disputes import Dispute
 from service.repositories.ids import new_id
+from service.usecases import live
 
 
 def _not_disputable(problems: Problems, status: str) -> None:
@@ -126,6 +127,7 @@ async def complete(deps: Deps, dispute: dict[str, Any]) -> bool:
                 now=mark["since"])
         await accrual_repo.release_from_dispute(deps.db, dispute["accrualId"], dispute["_id"],
                                                 adjustment=adjustment, cause=cause)
+    await live.publish(deps, dispute["programCode"], dispute["period"], [dispute["dealerCode"]])
     if mark.get("audit"):
         await audit.write(deps.db, mark["audit"])
     await dispute_repo.clear_pending(deps.db, dispute["_id"])

@@ -17,7 +17,7 @@ from service.deps import Deps
 from service.repositories import sales_ledger
 from service.repositories.transactions import batch_begun_since
 
-FOLD_AFTER = dt.timedelta(seconds=180)
+FOLD_AFTER = dt.timedelta(minutes=10)  # a bulk import folds by size (FOLD_CELLS), once it ends
 FOLD_CELLS = 300_000  # waiting cells that make a fold due at once
 FOLD_DOCS = 2_000  # waiting deltas (small batches) that make a fold due at once
 FOLD_MAX_CELLS = 600_000  # taken by one fold

@@ -32,7 +32,7 @@ from service.repositories import settlements as settlement_repo
 from service.repositories.ids import DocumentId, new_id
 from service.repositories.programs import StoredProgram
 from service.repositories.settlements import Payee, Payout, Settlement, SettlementLine, State
-from service.usecases import account_credits, events
+from service.usecases import account_credits, events, live
 
 
 async def settle(deps: Deps, actor: Principal, program_code: str,
@@ -144,6 +144,7 @@ async def complete(deps: Deps, doc: dict[str, Any]) -> Settlement | None:
     failpoints.hit("settle.after_credits")
     await settlement_repo.release_strays(deps.db, doc)
     await settlement_repo.mark_settled(deps.db, doc, deps.now())
+    await live.publish(deps, code, period, [line["dealerCode"] for line in doc["lines"]])
     failpoints.hit("settle.after_settled")
     mark = doc.get(pending.FIELD)
     if mark is not None and settlement_repo.state_of(doc) is not State.VOID:

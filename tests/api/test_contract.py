@@ -24,8 +24,6 @@ NOT_YET_BUILT: set[str] = {
     "ProgramSimulation", "SimulationDealerEdge", "SimulationDealerConnection",
     "SimulateProgramInput", "SimulationPayload", "RankedDealer", "Query.rebateEffectiveness",
     "Query.dealerRanking", "Mutation.simulateProgram",
-    # issue 13: live updates
-    "Subscription",
 }
 
 

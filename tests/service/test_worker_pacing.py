@@ -3,12 +3,24 @@ a batch being recorded, or the sales stamp moving — and computes as soon as th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
+from decimal import Decimal
 
+from domain.basis import TransactionKind
+from domain.periods import PeriodKind
+from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
+from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from service import worker as worker_module
+from service.auth import Principal, Role
 from service.deps import Deps
 from service.repositories import sales_ledger
 from service.repositories.pending import FIELD as PENDING
+from service.usecases import accrual_jobs
+from service.usecases.dealers import upsert_dealer
+from service.usecases.engine import process
+from service.usecases.programs import create_program
+from service.usecases.transactions import TransactionRow, record_transactions
 from service.worker import AccrualWorker
 
 
@@ -54,3 +66,45 @@ async def test_it_rests_while_the_sales_stamp_moves_but_never_longer_than_asked(
         stop.set()
         await selling
     assert 4 <= rested < 5.5
+
+
+# ---- a progress round abandoned when the import it computes ends --------------------------
+
+ADMIN = Principal(sub="pacing-test", role=Role.ADMIN)
+
+
+def ytd_rules(code: str) -> ProgramRules:
+    return ProgramRules(
+        code=code, name=code, basis=RebateBasis.SALES_AMOUNT, rate_kind=RateKind.PERCENT,
+        tier_mode=TierMode.RETROACTIVE, period_kind=PeriodKind.QUARTER,
+        accumulation=Accumulation.YEAR_TO_DATE, valid_from=dt.date(2026, 1, 1),
+        valid_to=dt.date(2026, 12, 31), currency="CNY",
+        terms=(Terms(None, (Tier(Decimal("0"), Decimal("1")),)),),
+        payout_form=PayoutForm.CREDIT_NOTE)
+
+
+async def test_an_abandoned_round_leaves_its_jobs_dirty_for_the_next_and_that_one_finishes(
+        deps: Deps) -> None:
+    await upsert_dealer(deps, ADMIN, code="PACE1", name="Pace one")
+    await create_program(deps, ADMIN, ytd_rules("PACE"), activate=True)
+    await AccrualWorker(deps).drain()  # the activation's job
+    await record_transactions(deps, ADMIN, [TransactionRow(
+        "pace-1", "PACE1", TransactionKind.INVOICE, dt.date(2026, 2, 10), Decimal("1000"),
+        "CNY")])
+    jobs = await accrual_jobs.claim_batch(deps, "pacing-worker")
+    assert jobs and {str(p) for job in jobs for p in job["periods"]} >= {"2026-Q1", "2026-Q2"}
+    asked: list[int] = []
+
+    async def stop() -> bool:
+        asked.append(1)
+        return True
+    await process(deps, jobs, stop=stop)
+    assert len(asked) == 1  # asked between the first period and the second, then gave up
+    left = await deps.db.accrual_jobs.find_one({"_id": jobs[0]["_id"]})
+    assert left is not None and left["dirty"] is True and left["leaseUntil"] is None
+    assert await deps.db.accruals.count_documents({"programCode": "PACE",
+                                                   "period": "2026-Q2"}) == 0
+    assert await AccrualWorker(deps).drain() >= 1  # the next worker takes them at once
+    q2 = await deps.db.accruals.find_one({"programCode": "PACE", "period": "2026-Q2"})
+    assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")
+    assert await accrual_jobs.pending(deps) == 0

@@ -33,7 +33,7 @@ from service.repositories import ledger, sales_ledger
 from service.repositories.accruals import ComputedAccrual, StoredAccrual
 from service.repositories.basis import DealerBasis, basis_by_dealer
 from service.repositories.programs import StoredProgram
-from service.usecases import account_credits
+from service.usecases import account_credits, live
 from service.usecases.engine.inputs import (
     dealer_terms,
     eligible,
@@ -149,6 +149,7 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
             landed.add(code)
             changed += 1
     await accrual_repo.save_locked_release(deps.db, released, now=deps.now())
+    await live.publish(deps, rules.code, period.name, [c.dealer_code for c in released])
     return Reconciliation(changed + len(released), released, sorted(landed), target)
 
 
@@ -170,6 +171,7 @@ async def _forfeit(deps: Deps, program: StoredProgram, period: Period,
     if booked.status in UNPAID:
         await accrual_repo.mark_forfeited(deps.db, booked.id, forfeited_after_approval_step(),
                                           now=deps.now())
+        await live.publish(deps, program.code, period.name, [booked.dealer_code])
         return 1
     # every pass, before the adjustment: idempotent by the line, so a pass that stopped
     # between the two writes is completed by the next one

@@ -7,7 +7,7 @@ here, in the open periods, so neither kind of period calls back into the other.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from domain.periods import Period
@@ -44,10 +44,16 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
     return done.changed
 
 
+class Abandoned(Exception):
+    """A round stopped between two periods (`stop`): its jobs stay dirty for the next."""
+
+
 async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[str],
-                    dealer_codes: Sequence[str] | None) -> int:
+                    dealer_codes: Sequence[str] | None, *,
+                    stop: Callable[[], Awaitable[bool]] | None = None) -> int:
     """Recompute the named periods in calendar order (a true-up needs earlier gross first)
-    for these dealers (None: every dealer concerned), with one monthly pass for them all."""
+    for these dealers (None: every dealer concerned), with one monthly pass for them all.
+    `stop`: asked between two periods; True abandons the rest (raises Abandoned)."""
     wanted = set(period_names)
     periods = [p for p in program.rules.periods() if p.name in wanted]
     if not periods:
@@ -56,10 +62,15 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     locks = await ledger.locks(deps.db, program.code)
     stamp = await sales_ledger.sales_stamp(deps.db)
     monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
-    return sum([await compute_period(deps, program, p, codes, locks=locks, monthly=monthly,
-                                     follow_carry=_next_name(program, p) not in wanted,
-                                     stamp=stamp)
-                for p in periods])
+    changed = 0
+    for index, period in enumerate(periods):
+        if index and stop is not None and await stop():
+            raise Abandoned(program.code)
+        changed += await compute_period(deps, program, period, codes, locks=locks,
+                                        monthly=monthly,
+                                        follow_carry=_next_name(program, period) not in wanted,
+                                        stamp=stamp)
+    return changed
 
 
 def _next_name(program: StoredProgram, period: Period) -> str | None:
@@ -68,14 +79,20 @@ def _next_name(program: StoredProgram, period: Period) -> str | None:
 
 
 async def process(deps: Deps, jobs: list[dict[str, Any]],
-                  program: StoredProgram | None = None) -> None:
-    """Jobs of one program: its whole population, or a set of dealers together."""
+                  program: StoredProgram | None = None, *,
+                  stop: Callable[[], Awaitable[bool]] | None = None) -> None:
+    """Jobs of one program: its whole population, or a set of dealers together. `stop`:
+    see `recompute`; an abandoned round's jobs are released, still dirty."""
     program = program or await program_repo.get(deps.db, str(jobs[0]["programCode"]))
     if program is not None:
         periods = sorted({str(p) for job in jobs for p in job.get("periods") or ()})
         dealers = [str(job["dealerCode"]) for job in jobs]
         codes = None if accrual_jobs.ALL_DEALERS in dealers else dealers
-        await recompute(deps, program, periods, codes)
+        try:
+            await recompute(deps, program, periods, codes, stop=stop)
+        except Abandoned:
+            await accrual_jobs.release(deps, jobs)
+            return
     failpoints.hit("worker.after_compute")
     await accrual_jobs.finish(deps, jobs)
 

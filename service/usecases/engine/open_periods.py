@@ -19,7 +19,7 @@ from service.repositories import ledger, sales_ledger
 from service.repositories.accruals import ComputedAccrual, EarlierPeriods
 from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
 from service.repositories.programs import StoredProgram
-from service.usecases import alerts
+from service.usecases import alerts, live
 from service.usecases.engine.inputs import (
     dealer_terms,
     eligible,
@@ -86,8 +86,9 @@ async def compute_open_period(deps: Deps, program: StoredProgram, period: Period
             dealer_code=code, program_code=rules.code, program_version=rules.version,
             period=period, inputs_version=stamp,
             figures=explained(figures, dealer_basis, program, period, late.get(code))))
-    await accrual_repo.save_computed(deps.db, computed, now=deps.now(),
-                                     tier_notices=bool(deps.settings.webhook_urls))
+    if await accrual_repo.save_computed(deps.db, computed, now=deps.now(),
+                                        tier_notices=bool(deps.settings.webhook_urls)):
+        await live.publish(deps, rules.code, period.name, [c.dealer_code for c in computed])
     kept = {c.dealer_code for c in computed}
     dropped = [c for c in dealers if c not in kept]
     await accrual_repo.discard_recomputable(deps.db, rules.code, period.name, dropped)
