@@ -45,7 +45,7 @@ ONLY_SUBSCRIPTIONS = ("send queries and mutations over HTTP (POST /graphql); thi
 OVER_HTTP = ("subscriptions run over a WebSocket on /graphql (the graphql-transport-ws "
              "protocol), not over HTTP")
 AUTH_REQUIRED = ('authentication required: send {"authorization": "Bearer <token>"} in the '
-            "connection_init payload")
+                 "connection_init payload")
 
 
 @dataclass

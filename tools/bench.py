@@ -507,7 +507,8 @@ def bench(args: argparse.Namespace, work: Path) -> Figures:
         port, secret = free_port(), secrets.token_urlsafe(48)
         env = {**os.environ, "REBATES_MONGODB_URI": uri, "REBATES_DATABASE": DATABASE,
                "REBATES_DEMO": "0", "PORT": str(port), "REBATES_JWT_SECRET": secret,
-               "REBATES_DATA_DIR": str(work / "data"), "REBATES_LOG_LEVEL": "WARNING",
+               "REBATES_DATA_DIR": str(work / "data"),
+               "REBATES_LOG_LEVEL": "INFO" if args.py_spy else "WARNING",  # --profile: rounds
                "REBATES_TIMEZONE": "UTC",
                "REBATES_REQUEST_TIMEOUT": REQUEST_BUDGET_SECONDS, "PYTHONPATH": str(ROOT)}
         env.pop("REBATES_TOKEN", None)

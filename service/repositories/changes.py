@@ -34,8 +34,8 @@ CAPPED_DOCUMENTS = 2_000  # the poller reads the recent ones: keep the collectio
 LISTED = 500  # dealer codes per document (a batch of thousands: a few documents, one insert)
 LOOKBACK = dt.timedelta(seconds=10)  # the poller's allowance for ids that arrive late
 NAMESPACE_EXISTS = 48
-# "The $changeStream stage is only supported on replica sets", or no such command at all
-NO_CHANGE_STREAMS = {40573, 115, 303, 40324}
+# not a replica set; command not supported; no $changeStream stage (an old or other server)
+NO_CHANGE_STREAMS = {40573, 115, 40324}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ here, in the open periods, so neither kind of period calls back into the other.
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -43,6 +45,8 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
         await compute_open_period(deps, program, done.target, done.landed, locks=locks)
     return done.changed
 
+
+log = logging.getLogger(__name__)
 
 class Abandoned(Exception):
     """A round stopped between two periods (`stop`): its jobs stay dirty for the next."""
@@ -88,11 +92,17 @@ async def process(deps: Deps, jobs: list[dict[str, Any]],
         periods = sorted({str(p) for job in jobs for p in job.get("periods") or ()})
         dealers = [str(job["dealerCode"]) for job in jobs]
         codes = None if accrual_jobs.ALL_DEALERS in dealers else dealers
+        started = time.monotonic()
+        who = "all dealers" if codes is None else f"{len(codes):,} dealer(s)"
         try:
-            await recompute(deps, program, periods, codes, stop=stop)
+            written = await recompute(deps, program, periods, codes, stop=stop)
         except Abandoned:
+            log.info("round of %s (%s, %s) abandoned after %.1f s: sales stopped meanwhile",
+                     program.code, who, ", ".join(periods), time.monotonic() - started)
             await accrual_jobs.release(deps, jobs)
             return
+        log.info("round of %s (%s, %s): %d accruals computed in %.1f s", program.code, who,
+                 ", ".join(periods), written, time.monotonic() - started)
     failpoints.hit("worker.after_compute")
     await accrual_jobs.finish(deps, jobs)
 
