@@ -381,20 +381,18 @@ async def _fold(db: Database, number: int, ids: Sequence[str], now: dt.datetime)
 
 async def _ledger_docs(db: Database, keys: Iterable[tuple[str, str]]
                        ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The ledger documents of these dealer × months: by dealer (indexed) for a few
-    dealers, else one pass over their months."""
+    """The ledger documents of these dealer × months: one pass over their months (the month
+    index; a document is small, its products one string), not one query per dealer — live
+    sales fold a few dealers of the current month every few seconds, while the worker
+    computes."""
     wanted = set(keys)
     if not wanted:
         return {}
-    dealers = sorted({dealer for dealer, _ in wanted})
-    months = _months_filter([month for _, month in wanted])
-    queries = ([{"dealerCode": dealer, "month": months} for dealer in dealers]
-               if len(dealers) <= WIDE_DELTA else [{"month": months}])
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for query in queries:
-        async for doc in db.sales_ledger.find(query):
-            if (key := (doc["dealerCode"], doc["month"])) in wanted:
-                found[key] = doc
+    months = _months_filter([month for _, month in wanted])
+    async for doc in db.sales_ledger.find({"month": months}):
+        if (key := (doc["dealerCode"], doc["month"])) in wanted:
+            found[key] = doc
     return found
 
 
