@@ -98,9 +98,9 @@ async def _in_transactions(db: Database, collection: AsyncCollection[dict[str, A
                 operations = [op for i, op in enumerate(operations) if i not in refused]
                 continue
             transient += 1
-            if transient >= ATTEMPTS or not any(
+            if transient >= ATTEMPTS or not (error.code == INTERNAL_ERROR or any(
                     error.has_error_label(label) or _label_in(errors, label)
-                    for label in RETRIED):
+                    for label in RETRIED)):
                 raise
             continue  # the guards in the filters make a second commit change nothing twice
         written.inserted += result.inserted_count
@@ -111,6 +111,10 @@ async def _in_transactions(db: Database, collection: AsyncCollection[dict[str, A
 
 RETRIED = ("TransientTransactionError", "UnknownTransactionCommitResult")
 WRITE_CONFLICT = 112
+# The embedded server (SecantusDB 0.7) answers a write conflict found at commit with a bare
+# InternalError, unlabelled (its log: "conflict between concurrent operations"); WiredTiger
+# has rolled the transaction back, and the guards make committing the chunk again safe.
+INTERNAL_ERROR = 1
 
 
 def _label_in(errors: list[dict[str, Any]], label: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pymongo import InsertOne, UpdateOne
+from pymongo.errors import OperationFailure
 
 from service.deps import Deps
 from service.repositories import writes
@@ -59,3 +60,23 @@ async def test_writing_the_same_statements_again_changes_nothing(deps_of: Deps) 
     assert (first.upserted, first.duplicates) == (25, 0)
     assert (again.changed, again.duplicates) == (0, 25)
     assert await collection.count_documents({"n": 1}) == 25
+
+
+async def test_a_chunk_whose_commit_fails_with_an_internal_error_is_committed_again(
+        deps: Deps) -> None:
+    """SecantusDB reports a write conflict at commit as a bare InternalError (code 1): the
+    chunk is rolled back, and written again."""
+    collection = deps.db.db["writes"]
+    await collection.drop()
+    failures = [OperationFailure("internal server error", code=1)]
+
+    class FailsOnce:
+        async def bulk_write(self, operations: Any, **options: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return await collection.bulk_write(operations, **options)
+
+    written = await writes.bulk_write(deps.db, FailsOnce(),  # type: ignore[arg-type]
+                                      [InsertOne({"key": "x"}), InsertOne({"key": "y"})])
+    assert (written.inserted, failures) == (2, [])
+    assert await collection.count_documents({}) == 2
