@@ -46,6 +46,7 @@ PAYLOADS = [
 OBJECT_PAYLOADS: list[Any] = [{"$gt": ""}, [{"$ne": None}]]
 TYPE_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }"
 INTROSPECTION = f"""{{ __schema {{ queryType {{ name }} mutationType {{ name }}
+  subscriptionType {{ name }}
   types {{ kind name enumValues {{ name }}
     fields {{ name args {{ name defaultValue type {{ {TYPE_REF} }} }} type {{ {TYPE_REF} }} }}
     inputFields {{ name defaultValue type {{ {TYPE_REF} }} }} }} }} }}"""
@@ -67,6 +68,8 @@ class SchemaModel:
         self.types: dict[str, dict[str, Any]] = {t["name"]: t for t in data["types"]}
         self.query = data["queryType"]["name"]
         self.mutation = data["mutationType"]["name"]
+        # its arguments are probed over WebSocket (tests/api/test_subscriptions_dealer_probes.py)
+        self.subscription = (data.get("subscriptionType") or {}).get("name")
 
     @staticmethod
     def named(ref: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +325,7 @@ def leaves(data: Any, echo: str) -> Counter[str]:
 
 
 def test_every_nested_argument_is_probed(model: SchemaModel) -> None:
-    roots = {model.query, model.mutation}
+    roots = {model.query, model.mutation, model.subscription}
     with_strings = {(t["name"], f["name"]) for t in model.types.values()
                     if t["kind"] == "OBJECT" and t["name"] not in roots
                     and not t["name"].startswith("__")
