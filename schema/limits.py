@@ -58,6 +58,10 @@ LIST_BOUNDS = {
     # a program period is settled once or a few times; lines are one per dealer
     "Query.settlements": 20, "Settlement.lines": 100,
     "Accrual.calculation": 20,
+    # analytics: a simulation covers a program's periods (12 months at most a year), a
+    # period's totals are per segment with terms; effectiveness rows are plain figures
+    "ProgramSimulation.periods": 12, "SimulationPeriod.segments": 10,
+    "Query.rebateEffectiveness": 100,
 }
 # Lists known by name on every type that has them.
 NAMED_LIST_BOUNDS = {"userErrors": 10}
@@ -94,8 +98,9 @@ class QueryCost(SchemaExtension):
     Every object a query can return costs 1 (scalars cost nothing: they come with their
     object). A single-object field returns 1 object; a connection costs 1 and its `edges` (and
     what is under them) are counted `first` (or `last`) times (20 when not given; variables
-    are read, so `first: $n` counts as sent); an unpaginated list is counted at its bound
-    (LIST_BOUNDS, else 100). Nested counts multiply. The cost is reported in the response's
+    are read, so `first: $n` counts as sent); a plain list cut by `first` (dealerRanking)
+    counts `first` items; an unpaginated list is counted at its bound (LIST_BOUNDS, else
+    100). Nested counts multiply. The cost is reported in the response's
     extensions.
     """
 
@@ -209,7 +214,10 @@ def _selection_cost(schema: GraphQLSchema, parent: Any, selection_set: Selection
             if not isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType):
                 continue  # a scalar or enum (or a list of them) comes with its object
             size, child_page = 1, 1
-            if "first" in field.args:  # a connection: one object, its edges counted page times
+            if "first" in field.args and is_list:  # a plain list cut by `first` (a ranking)
+                first = _first(selection, variables)
+                size = first if first is not None else DEFAULT_FIRST
+            elif "first" in field.args:  # a connection: one object, its edges counted page times
                 first = _first(selection, variables)
                 child_page = first if first is not None else DEFAULT_FIRST
             elif is_list:

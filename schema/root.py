@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers import accruals as accrual_resolvers
 from resolvers import alerts as alert_resolvers
+from resolvers import analytics as analytics_resolvers
 from resolvers import audit as audit_resolvers
 from resolvers import control as control_resolvers
 from resolvers import dealers as dealer_resolvers
@@ -35,6 +36,7 @@ from resolvers import targets as target_resolvers
 from resolvers import transactions as transaction_resolvers
 from schema.accruals import Accrual, AccrualConnection, RebateForecast, RunAccrualsPayload
 from schema.alerts import AlertConnection, AlertPayload
+from schema.analytics import EffectivenessRow, RankedDealer, SimulationPayload
 from schema.audit import AuditEventConnection
 from schema.control import (
     ClosePeriodPayload,
@@ -111,6 +113,16 @@ class Query:
     alerts: AlertConnection = strawberry.field(
         resolver=alert_resolvers.alerts,
         description="Anomalies flagged for review, newest first (staff; never a DEALER).")
+    rebate_effectiveness: list[EffectivenessRow] = strawberry.field(
+        resolver=analytics_resolvers.rebate_effectiveness,
+        description="Which customers or products a program's rebate money works on: per "
+                    "group the period's basis, the rebate (stored net), the rebate as % of "
+                    "the basis, the basis a year earlier and its growth (ADMIN, FINANCE, "
+                    "SALES).")
+    dealer_ranking: list[RankedDealer] = strawberry.field(
+        resolver=analytics_resolvers.dealer_ranking,
+        description="Dealers by scorecard score under a template for a period, highest "
+                    "first, ties by dealer code (ADMIN, FINANCE, SALES).")
 
 
 @strawberry.type(description="Change the rebate service. One `input` argument per mutation; "
@@ -166,6 +178,12 @@ class Mutation:
     run_accruals: RunAccrualsPayload = strawberry.field(
         resolver=accrual_resolvers.run_accruals,
         description="Compute every eligible dealer's accrual for a program period now.")
+    simulate_program: SimulationPayload = strawberry.field(
+        resolver=analytics_resolvers.simulate_program,
+        description="What a draft or changed program would accrue on the stored history, "
+                    "per period, segment and dealer, beside what the stored accruals of the "
+                    "same program code hold. Computed by the accrual engine; nothing is "
+                    "stored (ADMIN, FINANCE, SALES).")
     acknowledge_alert: AlertPayload = strawberry.field(
         resolver=alert_resolvers.acknowledge_alert,
         description="Mark an OPEN alert as being looked into (ADMIN, FINANCE, SALES).")

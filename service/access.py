@@ -31,6 +31,9 @@ ACCESS: dict[str, frozenset[Role]] = {
     "alerts": STAFF,  # suspicions about a dealer: never shown to it
     "disputes": EVERYONE,
     "settlements": EVERYONE,
+    # analytics (SPEC §7): across dealers, so never a DEALER; SERVICE syncs, it does not plan
+    "rebateEffectiveness": frozenset({ADMIN, FINANCE, SALES}),
+    "dealerRanking": frozenset({ADMIN, FINANCE, SALES}),
     # the Federation v2 subgraph (SPEC §8): `_entities` resolves references like `node`
     # (scoped: a DEALER gets null for another dealer); `_service` is the SDL (introspection)
     "_entities": EVERYONE,
@@ -64,6 +67,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     "settle": frozenset({ADMIN, FINANCE}),
     "openDispute": frozenset({ADMIN, FINANCE, SALES, DEALER}),  # a DEALER: its own accruals
     "resolveDispute": frozenset({ADMIN, FINANCE}),
+    "simulateProgram": frozenset({ADMIN, FINANCE, SALES}),  # stores nothing
 }
 
 

@@ -59,6 +59,13 @@ SAMPLE_ARGS: dict[str, str] = {
                                'direction: HIGHER_IS_BETTER}]})',
     "recordScorecard": '(input: {dealerCode: "NO-SUCH", templateCode: "ROLE-SC", '
                        'period: "2026-Q1", values: [{kpiCode: "K", actual: "1"}]})',
+    "simulateProgram": '(input: {periods: ["2026-Q1"], program: {code: "ROLE-SIM", '
+                       'name: "p", basis: SALES_AMOUNT, rateKind: PERCENT, '
+                       'tierMode: RETROACTIVE, periodKind: QUARTER, accumulation: PER_PERIOD, '
+                       'validFrom: "2026-01-01", validTo: "2026-12-31", currency: "CNY", '
+                       'payoutForm: CASH, terms: [{tiers: [{threshold: "0", rate: "1"}]}]}})',
+    "rebateEffectiveness": '(programCode: "ROLE-EFF", period: "2026-Q1", groupBy: REGION)',
+    "dealerRanking": '(templateCode: "ROLE-RANK", period: "2026-Q1", first: 5)',
 }
 SELECTIONS: dict[str, str] = {
     "node": "{ id }", "dealer": "{ code }", "dealers": "{ totalCount }",
@@ -83,6 +90,8 @@ SELECTIONS: dict[str, str] = {
     "scorecardTemplate": "{ code }", "scorecardTemplates": "{ code }",
     "createScorecardTemplate": "{ userErrors { code } }",
     "recordScorecard": "{ userErrors { code } }",
+    "simulateProgram": "{ userErrors { code } simulation { periods { net } } }",
+    "rebateEffectiveness": "{ key rebate }", "dealerRanking": "{ rank dealer { code } }",
 }
 
 
@@ -95,6 +104,19 @@ def dataset(api: Api) -> None:
             'rule: {regions: ["EAST"]}}) { userErrors { code } } }')
     api.gql('mutation { upsertSegment(input: {code: "S2", name: "South", priority: 2, '
             'rule: {regions: ["SOUTH"]}, dealerCodes: ["D2"]}) { userErrors { code } } }')
+    # what the analytics probes name: a program and a scorecard template
+    created = api.gql('mutation { createProgram(input: {code: "ROLE-EFF", name: "p", '
+                      'basis: SALES_AMOUNT, rateKind: PERCENT, tierMode: RETROACTIVE, '
+                      'periodKind: QUARTER, accumulation: PER_PERIOD, validFrom: "2026-01-01", '
+                      'validTo: "2026-12-31", currency: "CNY", payoutForm: CASH, activate: true, '
+                      'terms: [{tiers: [{threshold: "0", rate: "1"}]}]}) '
+                      '{ userErrors { code } } }')
+    assert created["createProgram"]["userErrors"] == []
+    template = api.gql('mutation { createScorecardTemplate(input: {code: "ROLE-RANK", '
+                       'name: "probe", bands: [{minScore: "0", multiplier: "1"}], kpis: '
+                       '[{code: "K", name: "k", weight: "100", target: "1", '
+                       'direction: HIGHER_IS_BETTER}]}) { userErrors { code } } }')
+    assert template["createScorecardTemplate"]["userErrors"] == []
 
 
 def root_fields(api: Api) -> list[tuple[str, str]]:

@@ -554,6 +554,13 @@ def test_disputes_show_only_its_own(api: Api) -> None:
     '{ auditEvents(entityType: "Dealer") { edges { node { entityId after } } } }',
     "{ alerts { totalCount edges { node { id dealer { code } } } } }",
     "{ accrualBacklog }",
+    # analytics (SPEC §7) work across dealers: staff only, whichever program or template
+    f'{{ rebateEffectiveness(programCode: "{B_ONLY}", period: "2026-Q1", groupBy: DEALER) '
+    '{ key basis rebate } }',
+    f'{{ rebateEffectiveness(programCode: "{PROGRAM}", period: "2026-Q1", groupBy: SEGMENT) '
+    '{ key rebate } }',
+    '{ dealerRanking(templateCode: "SC-PROBE", period: "2026-Q1") { rank score '
+    'dealer { code name } } }',
 ])
 def test_staff_only_fields_are_forbidden_without_detail(api: Api, document: str) -> None:
     body = as_dealer(api, document)
@@ -643,6 +650,10 @@ def _mutations(dataset: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any],
                                                    "adjustmentAmount": "-98765"},
                            {"disputeId": twin(b_dispute), "accept": True,
                             "adjustmentAmount": "-98765"}),
+        # a simulation of D-B's program would show D-B's figures beside the stored ones
+        "simulateProgram": ("SimulateProgramInput",
+                            {"program": program_input, "periods": ["2026-Q1"]},
+                            {"program": program_twin, "periods": ["2026-Q1"]}),
     }
 
 

@@ -106,7 +106,12 @@ class SchemaModel:
             return ""
         fields = {f["name"]: f for f in self.types[named["name"]]["fields"] or []}
         if "edges" in fields:
-            return "{ totalCount edges { node { id } } }"
+            edge = self.types[self.named(fields["edges"]["type"])["name"]]
+            [node] = [f for f in edge["fields"] if f["name"] == "node"]
+            shown = "id" if any(f["name"] == "id" for f in
+                                self.types[self.named(node["type"])["name"]]["fields"]) \
+                else "__typename"
+            return f"{{ totalCount edges {{ node {{ {shown} }} }} }}"
         if "id" in fields:
             return "{ __typename id }"
         plain = [name for name, f in fields.items() if not f["args"]
@@ -209,6 +214,15 @@ NESTED = {
     ("RebateAccount", "entries"): 'dealer(code: "INJ-D") { rebateAccounts',
     ("Segment", "dealers"): 'segment(code: "INJ-S")',
 }
+# ... and of nested fields only a mutation's payload has (a simulation is never stored)
+NESTED_IN_MUTATIONS = {
+    ("ProgramSimulation", "dealers"): (
+        'simulateProgram(input: {periods: ["2026-Q4"], program: {code: "INJ-P", name: "p", '
+        'basis: SALES_AMOUNT, rateKind: PERCENT, tierMode: RETROACTIVE, periodKind: QUARTER, '
+        'accumulation: PER_PERIOD, validFrom: "2026-01-01", validTo: "2026-12-31", '
+        'currency: "CNY", payoutForm: CASH, terms: [{tiers: [{threshold: "0", rate: "1"}]}]}})'
+        ' { simulation'),
+}
 
 
 def all_slots(model: SchemaModel) -> list[Slot]:
@@ -216,9 +230,10 @@ def all_slots(model: SchemaModel) -> list[Slot]:
     for operation, root in (("query", model.query), ("mutation", model.mutation)):
         for field in model.types[root]["fields"]:
             found.extend(_field_slots(model, operation, field, None))
-    for (type_name, field_name), parent in NESTED.items():
-        [field] = [f for f in model.types[type_name]["fields"] if f["name"] == field_name]
-        found.extend(_field_slots(model, "query", field, parent))
+    for operation, nested in (("query", NESTED), ("mutation", NESTED_IN_MUTATIONS)):
+        for (type_name, field_name), parent in nested.items():
+            [field] = [f for f in model.types[type_name]["fields"] if f["name"] == field_name]
+            found.extend(_field_slots(model, operation, field, parent))
     return found
 
 
@@ -332,16 +347,17 @@ def test_every_nested_argument_is_probed(model: SchemaModel) -> None:
                     for f in t["fields"] or []
                     if any(next(model.slots(a["type"], ()), None) is not None
                            for a in f["args"])}
-    assert with_strings == set(NESTED), "a nested field takes a String: add it to NESTED"
+    assert with_strings == set(NESTED) | set(NESTED_IN_MUTATIONS), \
+        "a nested field takes a String: add it to NESTED"
 
 
 def test_the_probe_covers_every_root_argument(model: SchemaModel) -> None:
     slots = all_slots(model)
     assert len(slots) >= 80
-    fields = {s.field for s in slots if s.operation == "mutation"}
+    roots = {f["name"] for f in model.types[model.mutation]["fields"]}
+    fields = {s.field for s in slots if s.operation == "mutation"} & roots
     # every mutation takes strings somewhere, except refreshSegments (no arguments)
-    assert fields == {f["name"] for f in model.types[model.mutation]["fields"]} - \
-        {"refreshSegments"}
+    assert fields == roots - {"refreshSegments"}
 
 
 @pytest.mark.parametrize("role", ["ADMIN", "DEALER"])

@@ -4,7 +4,8 @@ is stored now.
 Open periods are (re)computed in full (open_periods.py). Closed periods are never
 recomputed: their changes are reconciled into adjustments on the earliest open period
 (closed_periods.py). Both build on the same inputs and figures (inputs.py); dispatch.py
-decides which applies and drains the recomputation marks.
+decides which applies and drains the recomputation marks. simulation.py computes periods
+with the same figures and writes nothing (simulateProgram).
 """
 from service.usecases.engine.closed_periods import reconcile_locked
 from service.usecases.engine.dispatch import (

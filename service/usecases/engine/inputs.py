@@ -4,7 +4,7 @@ pure step from them to an accrual's figures. Open and closed periods share all o
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -98,9 +98,11 @@ async def dealer_targets(deps: Deps, program: StoredProgram, period_names: Seque
 
 
 async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
-                        codes: Sequence[str]) -> Inputs:
+                        codes: Sequence[str], *, stored_history: bool = True) -> Inputs:
     """One query per kind of input for all these dealers; targets, single transactions and
-    carried amounts only for the programs that use them."""
+    carried amounts only for the programs that use them. `stored_history=False` leaves out
+    what the program's own books hold (adjustments, earlier periods' accruals): a
+    simulation keeps its earlier periods in memory (engine/simulation.py)."""
     rules = program.rules
     scorecards: dict[str, ScorecardResult] = {}
     if rules.scorecard_template_code is not None:
@@ -121,10 +123,11 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
         violations=await violation_repo.for_dealers(deps.db, codes, start=rules.valid_from,
                                                     end=rules.valid_to),
         scorecards=scorecards,
-        adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes),
+        adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes)
+        if stored_history else {},
         earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
                                                    previous=before.name if before else None)
-        if previous is not None else {},  # the program's first period: nothing before it
+        if previous is not None and stored_history else {},  # first period: nothing before
         segment_names=await segment_names(deps, program), window_periods=names,
         targets=targets, transactions=transactions)
 
@@ -177,6 +180,29 @@ def figures_for(program: StoredProgram, period: Period, terms: Terms, basis: Dea
                    deduction_amount=net.deduction_amount, cap_reduction=net.cap_reduction,
                    adjustment_amount=net.adjustment_amount, net_amount=net.net_amount,
                    status=net.status)
+
+
+def period_figures(program: StoredProgram, period: Period,
+                   dealers: Mapping[str, tuple[dict[str, Any], Terms | None]],
+                   basis: Mapping[str, DealerBasis], inputs: Inputs,
+                   late: Mapping[str, CalculationStep] | None = None,
+                   ) -> dict[str, tuple[Terms, AccrualFigures]]:
+    """Every eligible dealer's terms and figures of one open period, from inputs already
+    read: no reads, no writes. What compute_open_period writes, and what a simulation
+    shows, so both are the same figures by construction."""
+    found: dict[str, tuple[Terms, AccrualFigures]] = {}
+    for code, (dealer, terms) in dealers.items():
+        carried = inputs.earlier.get(code, EarlierPeriods([], ZERO)).carried
+        if not eligible(program, dealer, terms, inputs.violations.get(code, []),
+                        code in inputs.adjustments or carried is not None):
+            continue
+        assert terms is not None
+        dealer_basis = basis.get(code, DealerBasis())
+        figures = figures_for(program, period, terms, dealer_basis, inputs, code,
+                              dealer=dealer)
+        found[code] = (terms, explained(figures, dealer_basis, program, period,
+                                        (late or {}).get(code)))
+    return found
 
 
 def explained(figures: AccrualFigures, basis: DealerBasis, program: StoredProgram,

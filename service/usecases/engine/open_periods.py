@@ -16,16 +16,14 @@ from domain.sales_ledger import Monthly
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
 from service.repositories import ledger, sales_ledger
-from service.repositories.accruals import ComputedAccrual, EarlierPeriods
-from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
+from service.repositories.accruals import ComputedAccrual
+from service.repositories.basis import basis_by_dealer, late_transactions
 from service.repositories.programs import StoredProgram
 from service.usecases import alerts, live
 from service.usecases.engine.inputs import (
     dealer_terms,
-    eligible,
-    explained,
-    figures_for,
     gather_inputs,
+    period_figures,
     previous_period,
     windows,
 )
@@ -72,20 +70,11 @@ async def compute_open_period(deps: Deps, program: StoredProgram, period: Period
     late = {dealer: late_data_step(items) for dealer, items in (await late_transactions(
         deps.db, rules, locks, before=period, dealer_codes=list(dealers))).items()} \
         if rules.accumulation is Accumulation.YEAR_TO_DATE and locks else {}
-    computed = []
-    for code, (dealer, terms) in dealers.items():
-        carried = inputs.earlier.get(code, EarlierPeriods([], ZERO)).carried
-        if not eligible(program, dealer, terms, inputs.violations.get(code, []),
-                        code in inputs.adjustments or carried is not None):
-            continue
-        assert terms is not None
-        dealer_basis = basis.get(code, DealerBasis())
-        figures = figures_for(program, period, terms, dealer_basis, inputs, code,
-                              dealer=dealer)
-        computed.append(ComputedAccrual(
-            dealer_code=code, program_code=rules.code, program_version=rules.version,
-            period=period, inputs_version=stamp,
-            figures=explained(figures, dealer_basis, program, period, late.get(code))))
+    computed = [ComputedAccrual(dealer_code=code, program_code=rules.code,
+                                program_version=rules.version, period=period,
+                                inputs_version=stamp, figures=figures)
+                for code, (_terms, figures) in period_figures(program, period, dealers, basis,
+                                                              inputs, late).items()]
     if await accrual_repo.save_computed(deps.db, computed, now=deps.now(),
                                         tier_notices=bool(deps.settings.webhook_urls)):
         await live.publish(deps, rules.code, period.name, [c.dealer_code for c in computed])
