@@ -179,6 +179,17 @@ class Database:
         self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
             name, codec_options=CODEC_OPTIONS)
         self._transactions: bool | None = None
+        self._keyed_merge: bool | None = None
+
+    async def has_keyed_merge(self) -> bool:
+        """Whether a pipeline update may look a value up by a field of the document
+        (`$getField` with a computed name: MongoDB 7.2 and later, and the embedded server,
+        which reports 8.x); asked once. See repositories/writes.merge_by_key."""
+        if self._keyed_merge is None:
+            info = await self.client.admin.command("buildInfo")
+            version = tuple(int(part) for part in info.get("versionArray", [0, 0])[:2])
+            self._keyed_merge = version >= (7, 2)
+        return self._keyed_merge
 
     async def has_transactions(self) -> bool:
         """Whether the server runs multi-document transactions: a replica set member or a

@@ -146,29 +146,56 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
         query["dealerCode"] = dealers
     stored = {doc["dealerCode"]: doc async for doc in db.accruals.find(
         query, {"dealerCode": 1, "figuresDigest": 1, "inputsVersion": 1, "rate": 1})}
-    operations: list[UpdateOne | InsertOne[dict[str, Any]]] = []
+    changes: dict[str, dict[str, Any]] = {}  # by dealer: what an existing accrual gets
+    found_ids: dict[str, Any] = {}
+    inserts: list[InsertOne[dict[str, Any]]] = []
     for item in items:
         figures = _figures_doc(item, now)
         if tier_notices:  # for the webhooks, when there are any
             figures |= outbox.tier_notice(stored.get(item.dealer_code), figures, now)
         if (found := stored.get(item.dealer_code)) is not None:
-            guard = {"_id": found["_id"], "status": {"$in": list(RECOMPUTABLE)},
-                     "inputsVersion": {"$lte": item.inputs_version}}
+            found_ids[item.dealer_code] = found["_id"]
             if found.get("figuresDigest") != figures["figuresDigest"]:
-                operations.append(UpdateOne(guard, REWRITE | {"$set": figures}))
+                # a rewrite empties the later steps, as REWRITE does
+                changes[item.dealer_code] = figures | {"notes": []}
             elif int(found.get("inputsVersion", 0)) < item.inputs_version:
                 # the same figures from newer sales data: only the stamp moves (a slower,
                 # older computation must still not overwrite them)
-                operations.append(UpdateOne(guard, {"$set": {
-                    "inputsVersion": item.inputs_version}}))
+                changes[item.dealer_code] = {"inputsVersion": item.inputs_version}
         else:
-            operations.append(InsertOne({"programCode": item.program_code,
-                                         "period": item.period.name,
-                                         "dealerCode": item.dealer_code, **figures}))
-    if not operations:
-        return 0  # recomputed to the figures stored
-    # a duplicate key: a twin inserted meanwhile by another computation — it is left be
-    return (await writes.bulk_write(db, db.accruals, operations)).changed
+            inserts.append(InsertOne({"programCode": item.program_code,
+                                      "period": item.period.name,
+                                      "dealerCode": item.dealer_code, **figures}))
+    changed = 0
+    if len(changes) >= KEYED_MERGE_MIN and writes.plain_keys(list(changes)) \
+            and await db.has_keyed_merge():
+        changed = await writes.merge_by_key(db.accruals, dict(query_scope(first)),
+                                            "dealerCode", changes, MERGE_GUARD,
+                                            marker="inputsVersion")
+        changes = {}
+    operations: list[UpdateOne | InsertOne[dict[str, Any]]] = [
+        UpdateOne({"_id": found_ids[code], "status": {"$in": list(RECOMPUTABLE)},
+                   "inputsVersion": {"$lte": change["inputsVersion"]}},
+                  {"$set": change})
+        for code, change in changes.items()]
+    operations += inserts
+    if operations:
+        # a duplicate key: a twin inserted meanwhile by another computation — it is left be
+        changed += (await writes.bulk_write(db, db.accruals, operations)).changed
+    return changed
+
+
+# From this many accruals of one period to update, one statement updates many of them
+# (writes.merge_by_key): the final round after a year's import rewrites every accrual.
+KEYED_MERGE_MIN = 50
+# The per-document filter of save_computed as an expression (writes.merge_by_key).
+MERGE_GUARD: dict[str, Any] = {"$and": [
+    {"$in": ["$status", list(RECOMPUTABLE)]},
+    {"$lte": [{"$ifNull": ["$inputsVersion", 0]}, "$$entry.inputsVersion"]}]}
+
+
+def query_scope(item: ComputedAccrual) -> dict[str, str]:
+    return {"programCode": item.program_code, "period": item.period.name}
 
 
 @dataclass(frozen=True)

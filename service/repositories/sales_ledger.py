@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from decimal import Decimal
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from domain.sales_ledger import CellKey, Cells, CellSums, add_cells, difference, in_order
@@ -361,22 +361,37 @@ async def _fold(db: Database, number: int, ids: Sequence[str], now: dt.datetime)
     for key, sums in cells.items():
         by_doc.setdefault((key.dealer, key.month), {})[key] = sums
     stored = await _ledger_docs(db, by_doc)
-    operations = []
+    written = await writes.bulk_write(db, db.sales_ledger,
+                                      _fold_writes(number, by_doc, stored))
+    if written.duplicates:
+        # a document first written meanwhile by another folder: merged into as it is now
+        again = await _ledger_docs(db, by_doc)
+        await writes.bulk_write(db, db.sales_ledger, _fold_writes(
+            number, {key: by_doc[key] for key in again if key not in stored}, again))
+
+
+def _fold_writes(number: int, by_doc: dict[tuple[str, str], Cells],
+                 stored: dict[tuple[str, str], dict[str, Any]]) -> list[writes.Operation]:
+    """Each dealer-month's document with this fold's cells added: a new one is inserted (a
+    year's import creates thousands at once, which an insert writes for a tenth of an
+    update's cost), a stored one updated under a guard that makes the write once-only — a
+    document another folder has moved past this fold meanwhile is left alone. A refused
+    insert is a document another folder wrote first (see _fold)."""
+    operations: list[writes.Operation] = []
     for (dealer, month), added in sorted(by_doc.items()):
         before = stored.get((dealer, month))
         if before is not None and int(before.get("fold", 0)) >= number:
             continue  # took this fold before its folder stopped
         merged = add_cells({} if before is None else dict(_doc_cells(before, True)),
                            added.items())
-        # the guard makes the write once-only: a document another folder has moved past
-        # this fold meanwhile is left alone (its upsert collides with it: ignored below)
-        operations.append(UpdateOne(
-            {"_id": f"{dealer}|{month}", "fold": {"$lt": number}},
-            {"$set": {"fold": number, "dealerCode": dealer, "month": month,
-                      **_ledger_fields(merged)}}, upsert=True))
-    # a duplicate key: a document that has taken this fold already (upserted by a folder
-    # whose lease ran out) — it is left be
-    await writes.bulk_write(db, db.sales_ledger, operations)
+        fields = {"fold": number, "dealerCode": dealer, "month": month,
+                  **_ledger_fields(merged)}
+        if before is None:
+            operations.append(InsertOne({"_id": f"{dealer}|{month}", **fields}))
+        else:
+            operations.append(UpdateOne({"_id": f"{dealer}|{month}", "fold": {"$lt": number}},
+                                        {"$set": fields}))
+    return operations
 
 
 async def _ledger_docs(db: Database, keys: Iterable[tuple[str, str]]

@@ -810,6 +810,32 @@ async def test_a_folder_whose_lease_ran_out_before_it_recorded_its_fold_loses_no
         await db.client.drop_database(db.db.name)
 
 
+async def test_a_document_written_first_by_another_folder_is_added_to_not_overwritten(
+        deps: Deps) -> None:
+    """A fold inserts the dealer-months it found no document of; when another folder wrote
+    one between that read and the insert, the insert is refused and the fold adds its cells
+    to the document as it is then."""
+    ledger = await recorded(deps, "first-writer")
+    db, now = ledger.db, ledger.now()
+    expected = cells_of(await stored_rows(db))
+    assert await sales_ledger.fold(db, "one", now, max_cells=1) == 1  # L1's month: fold 1
+    read_docs = sales_ledger._ledger_docs
+    calls = 0
+
+    async def read_before_the_other_folder(db_: Database, keys: Any) -> dict[Any, Any]:
+        nonlocal calls
+        calls += 1
+        return {} if calls == 1 else await read_docs(db_, keys)
+
+    try:
+        with mock.patch.object(sales_ledger, "_ledger_docs", read_before_the_other_folder):
+            assert await sales_ledger.fold(db, "two", now, max_cells=100) == 1
+        assert calls == 2, "the refused insert was not merged again"
+        assert await read_all(db) == expected
+    finally:
+        await db.client.drop_database(db.db.name)
+
+
 async def test_a_batch_begun_before_the_ledger_state_existed_is_counted(deps: Deps) -> None:
     ledger = await fresh(deps, "early")
     db = ledger.db

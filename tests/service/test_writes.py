@@ -80,3 +80,47 @@ async def test_a_chunk_whose_commit_fails_with_an_internal_error_is_committed_ag
                                       [InsertOne({"key": "x"}), InsertOne({"key": "y"})])
     assert (written.inserted, failures) == (2, [])
     assert await collection.count_documents({}) == 2
+
+
+async def test_a_keyed_merge_sets_each_document_from_its_entry_where_the_guard_holds(
+        deps: Deps) -> None:
+    """writes.merge_by_key with the accruals' guard (repositories/accruals.MERGE_GUARD): an
+    entry lands only on a recomputable accrual computed from the same or older sales; a
+    document of the key range without an entry, and one of another scope, are left be."""
+    from service.repositories.accruals import MERGE_GUARD
+
+    collection = deps.db.db["writes"]
+    await collection.drop()
+    base = {"programCode": "P", "period": "2026-Q1"}
+    await collection.insert_many([
+        base | {"dealerCode": "A", "status": "OPEN", "inputsVersion": 3, "n": 0,
+                "notes": [{"x": 1}]},
+        base | {"dealerCode": "B", "status": "APPROVED", "inputsVersion": 3, "n": 0},
+        base | {"dealerCode": "C", "status": "OPEN", "inputsVersion": 9, "n": 0},
+        base | {"dealerCode": "D", "status": "OPEN", "inputsVersion": 3, "n": 0},  # no entry
+        base | {"dealerCode": "E", "status": "ON_HOLD", "n": 0},  # never stamped
+        {"programCode": "P", "period": "2026-Q2", "dealerCode": "A", "status": "OPEN",
+         "inputsVersion": 3, "n": 0},
+    ])
+    entries = {code: {"n": 1, "inputsVersion": 5, "notes": []} for code in "ABCE"}
+    changed = await writes.merge_by_key(collection, base, "dealerCode", entries,
+                                        MERGE_GUARD, marker="inputsVersion", chunk=2)
+    assert changed == 2
+    stored = {(d["period"], d["dealerCode"]): d async for d in collection.find({}, {"_id": 0})}
+    assert {key: d["n"] for key, d in stored.items()} == {
+        ("2026-Q1", "A"): 1, ("2026-Q1", "B"): 0, ("2026-Q1", "C"): 0, ("2026-Q1", "D"): 0,
+        ("2026-Q1", "E"): 1, ("2026-Q2", "A"): 0}
+    assert stored[("2026-Q1", "A")]["notes"] == [] and stored[("2026-Q1", "A")][
+        "inputsVersion"] == 5
+    assert await writes.merge_by_key(collection, base, "dealerCode", entries, MERGE_GUARD,
+                                     marker="inputsVersion") == 0  # the same: no change
+    # a guard that always holds still leaves a document without an entry be
+    assert await writes.merge_by_key(collection, base, "dealerCode", {"A": {"n": 2, "v": 1}},
+                                     {"$eq": ["$status", "$status"]}, marker="v") == 1
+    assert [d["n"] async for d in collection.find(base, {"n": 1}).sort("dealerCode", 1)] == [
+        2, 0, 0, 0, 1]
+
+
+async def test_the_suites_server_merges_by_key(deps: Deps) -> None:
+    assert await deps.db.has_keyed_merge()
+    assert writes.plain_keys(["B-1", "b_2"]) and not writes.plain_keys(["a.b"])
