@@ -16,25 +16,20 @@ another origin needs that origin in REBATES_CORS_ORIGINS (service/middleware.py)
 """
 from __future__ import annotations
 
-import base64
 import functools
-import gzip
-import hashlib
 import html
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from service import static_files
 from service.limits import error_response
+from service.static_files import StaticFile, serve
 
 STATIC = Path(__file__).parent / "static" / "embed"
 PREFIX = "/embed"
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "public, max-age=300, must-revalidate"
-MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 # The demo page loads its own script and style from this service and talks to /graphql
 # (HTTP and WebSocket: CSP Level 3's 'self' covers ws:/wss: to the same host and port).
@@ -56,65 +51,16 @@ CROSS_ORIGIN = {"Access-Control-Allow-Origin": "*",
                 "Cross-Origin-Resource-Policy": "cross-origin"}
 
 
-@dataclass(frozen=True)
-class StaticFile:
-    name: str
-    body: bytes
-    gzipped: bytes
-    version: str  # the first 16 hex digits of its SHA-256
-    integrity: str  # SRI: sha384-<base64>
-
-    @property
-    def media_type(self) -> str:
-        return MEDIA_TYPES[Path(self.name).suffix]
-
-    @property
-    def url(self) -> str:
-        return f"{PREFIX}/{self.name}?v={self.version}"
-
-    def etag(self, compressed: bool) -> str:
-        return f'"{self.version}{"-gz" if compressed else ""}"'
-
-
-@functools.cache  # read (and compressed) once per process
-def static_file(name: str) -> StaticFile:
-    body = (STATIC / name).read_bytes()
-    return StaticFile(
-        name=name, body=body, gzipped=gzip.compress(body, compresslevel=9, mtime=0),
-        version=hashlib.sha256(body).hexdigest()[:16],
-        integrity="sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode())
-
-
 CARD = "rebate-card.js"
 DEMO_FILES = ("demo.js", "demo.css")
 
 
-def _not_modified(request: Request, found: StaticFile) -> bool:
-    given = request.headers.get("if-none-match", "")
-    if not given:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in given.split(",")}
-    return "*" in tags or bool(tags & {found.etag(False), found.etag(True)})
-
-
-def serve(request: Request, found: StaticFile, extra: dict[str, str] | None = None
-          ) -> Response:
-    """The file with its ETag; immutable when the URL names its version; a 304 for a
-    matching If-None-Match; gzipped when the client takes it."""
-    versioned = request.query_params.get("v") == found.version
-    compressed = "gzip" in request.headers.get("accept-encoding", "").lower()
-    headers = {"Cache-Control": IMMUTABLE if versioned else REVALIDATE,
-               "ETag": found.etag(compressed), "Vary": "Accept-Encoding", **(extra or {})}
-    if _not_modified(request, found):
-        return Response(status_code=304, headers=headers)
-    if compressed:
-        return Response(found.gzipped, media_type=found.media_type,
-                        headers={**headers, "Content-Encoding": "gzip"})
-    return Response(found.body, media_type=found.media_type, headers=headers)
+def static_file(name: str) -> StaticFile:
+    return static_files.static_file(STATIC / name, PREFIX)
 
 
 async def card_script(request: Request) -> Response:
-    return serve(request, static_file(CARD), CROSS_ORIGIN)
+    return await serve(request, static_file(CARD), CROSS_ORIGIN)
 
 
 async def card_manifest(_: Request) -> Response:
@@ -129,7 +75,7 @@ async def demo_asset(request: Request) -> Response:
     name = request.path_params["file"]
     if name not in DEMO_FILES:
         return error_response(404, "NOT_FOUND", "no such file under /embed")
-    return serve(request, static_file(name))
+    return await serve(request, static_file(name))
 
 
 @functools.cache

@@ -4,31 +4,28 @@ Content-Security-Policy that keeps the page from loading anything from anywhere 
 The machines the service runs on have no internet: strawberry's own page names unpkg.com and
 stays blank there. The assets are vendored in `service/static/graphiql/` (versions and
 licences in its README) and served from `/graphiql/<file>` with a content hash in the URL,
-so they can be cached as immutable. The page has no inline script (`script-src 'self'`): it
-starts GraphiQL from `static/ide.js`, which reads its settings from a JSON data block.
+so they can be cached as immutable (service/static_files.py). The page has no inline script
+(`script-src 'self'`): it starts GraphiQL from `static/ide.js`, which reads its settings from
+a JSON data block.
 """
 from __future__ import annotations
 
-import asyncio
 import functools
-import gzip
-import hashlib
 import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from service.limits import error_response
+from service.static_files import StaticFile, serve, static_file
 
 STATIC = Path(__file__).parent / "static"
 ASSET_PREFIX = "/graphiql"
 ENDPOINT = "/graphql"
-IMMUTABLE = "public, max-age=31536000, immutable"
-MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 CSP = "; ".join([
     "default-src 'none'",
@@ -83,17 +80,12 @@ class Asset:
     global_name: str | None = None  # what a script defines on `window` once it has run
 
     @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def media_type(self) -> str:
-        return MEDIA_TYPES[self.path.suffix]
+    def file(self) -> StaticFile:
+        return static_file(self.path, ASSET_PREFIX)
 
     @property
     def url(self) -> str:
-        version = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
-        return f"{ASSET_PREFIX}/{self.name}?v={version}"
+        return self.file.url
 
 
 VENDORED = STATIC / "graphiql"
@@ -105,7 +97,7 @@ SCRIPTS = (Asset(VENDORED / "react-18.2.0.production.min.js", "React"),
            Asset(VENDORED / "graphiql-3.8.3.min.js", "GraphiQL"),
            Asset(VENDORED / "plugin-explorer-1.0.2.umd.js", "GraphiQLPluginExplorer"),
            Asset(STATIC / "ide.js"))
-ASSETS = {asset.name: asset for asset in (*STYLES, *SCRIPTS)}
+ASSETS = {asset.path.name: asset for asset in (*STYLES, *SCRIPTS)}
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -158,23 +150,11 @@ def page_response() -> HTMLResponse:
     return HTMLResponse(render_page(), headers=PAGE_HEADERS)
 
 
-@functools.cache
-def _gzipped(path: Path) -> bytes:
-    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
-
-
 async def asset(request: Request) -> Response:
-    """A vendored file, gzipped when the browser takes it (GraphiQL's 4.1 MB are 1.1 MB so;
-    compressed once per process, off the event loop)."""
     found = ASSETS.get(request.path_params["file"])
     if found is None:
         return error_response(404, "NOT_FOUND", "no such GraphiQL asset")
-    headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"}
-    if "gzip" in request.headers.get("accept-encoding", "").lower():
-        body = await asyncio.to_thread(_gzipped, found.path)
-        return Response(body, media_type=found.media_type,
-                        headers={**headers, "Content-Encoding": "gzip"})
-    return FileResponse(found.path, media_type=found.media_type, headers=headers)
+    return await serve(request, found.file)
 
 
 ROUTES = [Route(ASSET_PREFIX + "/{file}", asset, methods=["GET", "HEAD"])]

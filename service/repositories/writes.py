@@ -8,6 +8,9 @@ itself as a one-node replica set) `bulk_write` commits a chunk of statements at 
 same writes, the same guards in their filters, one journal flush. A standalone server gets
 the plain unordered bulk write.
 
+A chunk that keeps conflicting with another writer (transient errors, retried with a growing
+pause) is written at last as single statements, which cannot conflict.
+
 A statement that a unique index refuses (a twin inserted meanwhile, a document another
 writer moved past the guard) is not an error here: it is counted in `duplicates` and the
 other statements still land, as in an unordered bulk write. In a transaction the refused
@@ -15,6 +18,8 @@ statement aborts the chunk, which is then committed again without it.
 """
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +33,7 @@ from service.db import Database
 CHUNK = 1_000  # statements per transaction: far below every server's limits
 DUPLICATE_KEY = 11000
 ATTEMPTS = 5  # of one chunk, on transient errors (a write conflict with another writer)
+BACKOFF = 0.01  # seconds before the second attempt; doubled before each next one
 
 Operation = InsertOne[dict[str, Any]] | UpdateOne
 
@@ -97,12 +103,20 @@ async def _in_transactions(db: Database, collection: AsyncCollection[dict[str, A
                 written.duplicates += len(refused)
                 operations = [op for i, op in enumerate(operations) if i not in refused]
                 continue
-            transient += 1
-            if transient >= ATTEMPTS or not (error.code == INTERNAL_ERROR or any(
+            if not (error.code in (INTERNAL_ERROR, WRITE_CONFLICT) or any(
                     error.has_error_label(label) or _label_in(errors, label)
                     for label in RETRIED)):
                 raise
-            continue  # the guards in the filters make a second commit change nothing twice
+            transient += 1
+            if transient >= ATTEMPTS:
+                # writers that keep meeting on the same documents (two processes marking
+                # one import's dealers): one statement at a time cannot conflict
+                await _unordered(collection, operations, written)
+                return
+            # the guards in the filters make a second commit change nothing twice; the
+            # pause lets the other writer's transaction end first
+            await asyncio.sleep(BACKOFF * 2 ** transient * (0.5 + random.random()))  # noqa: S311
+            continue
         written.inserted += result.inserted_count
         written.modified += result.modified_count
         written.upserted += result.upserted_count

@@ -82,6 +82,35 @@ async def test_a_chunk_whose_commit_fails_with_an_internal_error_is_committed_ag
     assert await collection.count_documents({}) == 2
 
 
+async def test_a_chunk_that_keeps_conflicting_is_written_statement_by_statement(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes marking one import's dealers meet on the same documents transaction
+    after transaction: after a few attempts, with growing pauses, the chunk is written as
+    single statements (which do not conflict), each guard still in its filter."""
+    collection = deps.db.db["writes"]
+    await collection.drop()
+    await collection.insert_one({"key": "b", "n": 0})
+    monkeypatch.setattr(writes, "BACKOFF", 0.001)
+    attempts = []
+
+    class AlwaysConflicting:
+        async def bulk_write(self, operations: Any, **options: Any) -> Any:
+            if options.get("session") is not None:
+                attempts.append(1)
+                raise OperationFailure("WriteConflict error", code=112, details={
+                    "errorLabels": ["TransientTransactionError"]})
+            return await collection.bulk_write(operations, **options)
+
+    written = await writes.bulk_write(deps.db, AlwaysConflicting(),  # type: ignore[arg-type]
+                                      [InsertOne({"key": "a", "n": 1}),
+                                       UpdateOne({"key": "b", "n": 0}, {"$set": {"n": 2}}),
+                                       UpdateOne({"key": "b", "n": 7}, {"$set": {"n": 9}})])
+    assert len(attempts) == writes.ATTEMPTS
+    assert (written.inserted, written.modified) == (1, 1)
+    assert {d["key"]: d["n"] async for d in collection.find({}, {"_id": 0})} == {
+        "a": 1, "b": 2}
+
+
 async def test_a_keyed_merge_sets_each_document_from_its_entry_where_the_guard_holds(
         deps: Deps) -> None:
     """writes.merge_by_key with the accruals' guard (repositories/accruals.MERGE_GUARD): an
