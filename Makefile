@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint schema token bench lock clean
+.PHONY: run test test-all lint schema token bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,19 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
 	else echo "npm not found: the graphql-http audit test will be skipped"; fi
 
-test: $(VENV)/.dev node_modules/.package-lock.json  ## lint, types, then the whole suite against a real embedded server
+# TESTS: which tests `make test` runs (a pytest -m expression). By default all but the
+# `slow` ones (the crash, browser and several-process tests: about half the suite's time);
+# `make test-all`, which CI runs (.ci/run), runs every test.
+TESTS ?= not slow
+
+test: $(VENV)/.dev node_modules/.package-lock.json  ## lint, types, then the suite (all but the slow tests) against a real embedded server
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain service schema resolvers
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(TESTS),-m "$(TESTS)")
+	@$(if $(TESTS),echo "make test ran the tests of -m '$(TESTS)'; make test-all (CI) runs the slow ones too")
+
+test-all:  ## everything make test does, and the slow tests (crash, browser, several processes): what CI runs
+	$(MAKE) test TESTS=
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -26,6 +26,17 @@ FIXED_NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 _STARTED = time.monotonic()
 
 
+SLOW_KINDS = ("crash", "browser")  # markers whose tests are slow by nature
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fault-injection and browser tests (each starts and kills real processes) are
+    `slow` too: `make test` leaves them out, CI runs them (Makefile, .ci/run)."""
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
+
 def ticking_clock() -> dt.datetime:
     """Today is always 2026-11-20 (figures stay put), but time ticks, so "recorded after the
     period was closed" means what it says."""

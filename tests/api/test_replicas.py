@@ -46,6 +46,9 @@ from tests.api.replica_helpers import (
 )
 from tests.conftest import Api
 
+# several service processes on one database: slow (see tests/conftest.py SLOW_KINDS)
+pytestmark = pytest.mark.slow
+
 YEAR = dt.date.today().year - 1  # every period of it begun and over, whatever today is
 DEALERS = [f"R{n:02d}" for n in range(1, 41)]
 KA = {code for n, code in enumerate(DEALERS, 1) if n % 3 == 0}

@@ -20,6 +20,9 @@ from tests.api.replica_helpers import replicas
 from tests.api.subscription_helpers import PUSH_BOUND, bearer, in_thread, subscribed
 from tests.conftest import Api
 
+# several service processes on one database: slow (see tests/conftest.py SLOW_KINDS)
+pytestmark = pytest.mark.slow
+
 YEAR = dt.date.today().year - 1  # the processes run on the real clock: a year that is over
 PROGRAM = "REPL-LIVE"
 
