@@ -437,14 +437,19 @@ async def stalled_fold(db: Database, now: dt.datetime) -> bool:
     return bool(ledger.get("folding")) and (lease is None or lease < now)
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # before every time the service writes
+
+
 async def cleanup(db: Database, now: dt.datetime) -> int:
     """Delete deltas of folds finished more than an hour ago (never those of a fold that
     stopped half-way: they are what will finish it)."""
     folded = int((await state(db)).get("folded", 0))
     # nor those of a batch still pending or being rechecked: its recovery counts its rows
     # against them, and would count them again without them
-    unfinished = [doc["_id"] async for doc in db.transaction_batches.find(
-        {"$or": [{PENDING: {"$exists": True}}, {"recheck": {"$exists": True}}]}, {"_id": 1})]
+    # (a range on each sparse index's own field: the embedded server scans for `$exists`)
+    unfinished = [doc["_id"] for field in (f"{PENDING}.since", "recheck.until")
+                  async for doc in db.transaction_batches.find(
+                      {field: {"$gte": EPOCH}}, {"_id": 1})]
     query: dict[str, Any] = {"foldedAt": {"$lt": now - RETENTION}, "fold": {"$lte": folded}}
     if unfinished:
         query["batch"] = {"$nin": unfinished}
