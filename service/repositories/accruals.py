@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -126,9 +126,37 @@ def _digest(figures: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class Saved:
+    written: int  # accruals inserted or changed
+    refused: int  # writes their guard refused: approved, or computed from newer sales meanwhile
+
+
 async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
                         now: dt.datetime, tier_notices: bool = True) -> int:
-    """Write recomputed accruals; returns how many were written.
+    """Write recomputed accruals; returns how many were written (see save_counted)."""
+    return (await save_counted(db, items, now=now, tier_notices=tier_notices)).written
+
+
+async def stored_of_period(db: Database, program_code: str, period: str,
+                           dealer_codes: Iterable[str] | None = None
+                           ) -> dict[str, dict[str, Any]]:
+    """What save_counted compares a recomputation with: by dealer (of `dealer_codes`, None:
+    all), the period's stored accrual's id, figures digest, sales stamp and rate."""
+    query: dict[str, Any] = {"programCode": program_code, "period": period}
+    wanted = None if dealer_codes is None else set(dealer_codes)
+    if wanted is not None and (narrowed := narrowing(wanted)) is not None:
+        query["dealerCode"] = narrowed
+    return {doc["dealerCode"]: doc async for doc in db.accruals.find(
+        query, {"dealerCode": 1, "figuresDigest": 1, "inputsVersion": 1, "rate": 1})
+        if wanted is None or doc["dealerCode"] in wanted}
+
+
+async def save_counted(db: Database, items: Sequence[ComputedAccrual], *,
+                       now: dt.datetime, tier_notices: bool = True,
+                       stored: Mapping[str, dict[str, Any]] | None = None) -> Saved:
+    """Write recomputed accruals; says how many were written and how many refused.
+    `stored`: stored_of_period of these dealers, read by the caller (before it computed).
 
     A write lands only on an accrual that is still recomputable and was computed from the
     same or older sales data (`inputsVersion`): a slow, stale computation can never
@@ -139,13 +167,11 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
     reached in the accrual's write, for the webhooks (service/usecases/events.py).
     """
     if not items:
-        return 0
+        return Saved(0, 0)
     first = items[0]
-    query: dict[str, Any] = {"programCode": first.program_code, "period": first.period.name}
-    if (dealers := narrowing(item.dealer_code for item in items)) is not None:
-        query["dealerCode"] = dealers
-    stored = {doc["dealerCode"]: doc async for doc in db.accruals.find(
-        query, {"dealerCode": 1, "figuresDigest": 1, "inputsVersion": 1, "rate": 1})}
+    if stored is None:
+        stored = await stored_of_period(db, first.program_code, first.period.name,
+                                        [item.dealer_code for item in items])
     changes: dict[str, dict[str, Any]] = {}  # by dealer: what an existing accrual gets
     found_ids: dict[str, Any] = {}
     inserts: list[InsertOne[dict[str, Any]]] = []
@@ -161,11 +187,14 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
             elif int(found.get("inputsVersion", 0)) < item.inputs_version:
                 # the same figures from newer sales data: only the stamp moves (a slower,
                 # older computation must still not overwrite them)
-                changes[item.dealer_code] = {"inputsVersion": item.inputs_version}
+                # (and only onto the figures found: not onto others written meanwhile)
+                changes[item.dealer_code] = {"inputsVersion": item.inputs_version,
+                                             "figuresDigest": figures["figuresDigest"]}
         else:
             inserts.append(InsertOne({"programCode": item.program_code,
                                       "period": item.period.name,
                                       "dealerCode": item.dealer_code, **figures}))
+    intended = len(changes) + len(inserts)
     changed = 0
     if len(changes) >= KEYED_MERGE_MIN and writes.plain_keys(list(changes)) \
             and await db.has_keyed_merge():
@@ -175,14 +204,16 @@ async def save_computed(db: Database, items: Sequence[ComputedAccrual], *,
         changes = {}
     operations: list[UpdateOne | InsertOne[dict[str, Any]]] = [
         UpdateOne({"_id": found_ids[code], "status": {"$in": list(RECOMPUTABLE)},
-                   "inputsVersion": {"$lte": change["inputsVersion"]}},
+                   "inputsVersion": {"$lte": change["inputsVersion"]}}
+                  | ({} if "calculation" in change else {
+                      "figuresDigest": change["figuresDigest"]}),
                   {"$set": change})
         for code, change in changes.items()]
     operations += inserts
     if operations:
         # a duplicate key: a twin inserted meanwhile by another computation — it is left be
         changed += (await writes.bulk_write(db, db.accruals, operations)).changed
-    return changed
+    return Saved(changed, intended - changed)
 
 
 # From this many accruals of one period to update, one statement updates many of them
@@ -191,7 +222,9 @@ KEYED_MERGE_MIN = 50
 # The per-document filter of save_computed as an expression (writes.merge_by_key).
 MERGE_GUARD: dict[str, Any] = {"$and": [
     {"$in": ["$status", list(RECOMPUTABLE)]},
-    {"$lte": [{"$ifNull": ["$inputsVersion", 0]}, "$$entry.inputsVersion"]}]}
+    {"$lte": [{"$ifNull": ["$inputsVersion", 0]}, "$$entry.inputsVersion"]},
+    {"$or": [{"$ne": [{"$ifNull": ["$$entry.calculation", None]}, None]},  # a rewrite, or
+             {"$eq": ["$figuresDigest", "$$entry.figuresDigest"]}]}]}  # the stamp only
 
 
 def query_scope(item: ComputedAccrual) -> dict[str, str]:
@@ -256,18 +289,6 @@ async def carried_in(db: Database, program_code: str, period: str,
     return {doc["dealerCode"]: doc.get("carriedIn") or Decimal(0)
             async for doc in db.accruals.find(query, {"dealerCode": 1, "carriedIn": 1, "_id": 0})
             if doc["dealerCode"] in wanted}
-
-
-async def dealers_of_period(db: Database, program_code: str, period: str,
-                            dealer_codes: Iterable[str] | None = None) -> set[str]:
-    """The dealers with an accrual in this period (of `dealer_codes`, None: all)."""
-    query: dict[str, Any] = {"programCode": program_code, "period": period}
-    wanted = None if dealer_codes is None else set(dealer_codes)
-    if wanted is not None and (narrowed := narrowing(wanted)) is not None:
-        query["dealerCode"] = narrowed
-    cursor = db.accruals.find(query, {"dealerCode": 1, "_id": 0})
-    return {doc["dealerCode"] async for doc in cursor
-            if wanted is None or doc["dealerCode"] in wanted}
 
 
 async def for_period(db: Database, program_code: str, period: str, *,

@@ -30,6 +30,7 @@ before numbers get theirs the first time they are completed or read (`ensure_num
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,6 +39,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import DuplicateKeyError
 
 from domain.programs import PayoutForm
 from service.db import Database
@@ -177,11 +179,21 @@ def number_of(year: int, sequence: int) -> str:
 
 
 async def allocate_number(db: Database, year: int) -> str:
-    """The next number of `year`: one atomic upsert-and-increment, never the same twice."""
+    """The next number of `year`: an atomic increment of the year's counter, never the same
+    number twice and none skipped.
+
+    The counter is created first, on its own: callers racing for the year's first number
+    would otherwise race to create it in the increment itself, and one of them could be
+    answered with no document after its increment took a number (the embedded server) or
+    meet the unique `_id` (MongoDB)."""
+    key = f"settlement-{year:04d}"
+    with contextlib.suppress(DuplicateKeyError):  # created meanwhile by another caller
+        await db.counters.update_one({"_id": key}, {"$setOnInsert": {"sequence": 0}},
+                                     upsert=True)
     counter = await db.counters.find_one_and_update(
-        {"_id": f"settlement-{year:04d}"}, {"$inc": {"sequence": 1}}, upsert=True,
-        return_document=ReturnDocument.AFTER)
-    assert counter is not None  # upserted
+        {"_id": key}, {"$inc": {"sequence": 1}}, return_document=ReturnDocument.AFTER)
+    if counter is None:
+        raise RuntimeError(f"the settlement number counter of {year} is missing")
     return number_of(year, int(counter["sequence"]))
 
 

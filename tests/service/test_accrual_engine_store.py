@@ -213,3 +213,46 @@ async def test_a_dealer_without_sales_queues_no_recomputation_until_it_has_some(
     await upsert_dealer(deps, ADMIN, code="IDLE-1", name="Idle", channel="RETAIL",
                         status=DealerStatus.ACTIVE)
     assert "IDLE-P" in await dirty("IDLE-1")
+
+
+async def test_a_round_from_the_first_period_computes_ahead_and_reads_what_is_stored_when_a_write_was_refused(  # noqa: E501
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round over a program's periods from its first computes each period while the one
+    before is written, its true-up from the figures the round computed (no read of them);
+    when a write of the period before was refused (here: a computation from newer sales
+    stands in the way), the next periods are computed from what is stored instead."""
+    from service.usecases.engine.dispatch import recompute
+
+    await create_program(deps, ADMIN, rules("CHAIN", product_codes=("CHAIN",)), activate=True)
+    await record_transactions(deps, ADMIN, [
+        sale("c1", "E3", "2026-02-01", "12000", product="CHAIN"),
+        sale("c2", "E3", "2026-05-01", "3000", product="CHAIN")])
+    await AccrualWorker(deps).drain()
+    program = await program_repo.get(deps.db, "CHAIN")
+    assert program is not None
+    reads: list[str] = []
+    earlier_periods = accrual_repo.earlier_periods
+
+    async def counted(db: object, code: str, period: object, *args: object,
+                      **kwargs: object) -> object:
+        reads.append(str(getattr(period, "name", period)))
+        return await earlier_periods(db, code, period, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accrual_repo, "earlier_periods", counted)
+    await deps.db.accruals.update_many({"programCode": "CHAIN"}, {"$unset": {
+        "figuresDigest": ""}})  # every accrual is written again
+    assert await recompute(deps, program, ["2026-Q1", "2026-Q2", "2026-Q3"], None) == 3
+    # Q1: 12,000 × 2 % = 240; Q2: 15,000 × 2 % − 240 = 60; Q3: nothing more
+    assert await gross(deps, "CHAIN", "E3") == {"2026-Q1": D("240.00"), "2026-Q2": D("60.00"),
+                                                 "2026-Q3": D("0.00"), "2026-Q4": D("0.00")}
+    assert reads == []  # the round knew its earlier periods
+
+    await deps.db.accruals.update_one(
+        {"programCode": "CHAIN", "dealerCode": "E3", "period": "2026-Q1"},
+        {"$set": {"grossAmount": D("250.00"), "inputsVersion": 10**12,
+                  "figuresDigest": "from newer sales"}})
+    await recompute(deps, program, ["2026-Q1", "2026-Q2", "2026-Q3"], None)
+    # Q1 stays as the newer computation wrote it, and Q2's true-up subtracts that: 300 − 250
+    assert await gross(deps, "CHAIN", "E3") == {"2026-Q1": D("250.00"), "2026-Q2": D("50.00"),
+                                                 "2026-Q3": D("0.00"), "2026-Q4": D("0.00")}
+    assert reads == ["2026-Q2", "2026-Q3"]

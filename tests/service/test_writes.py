@@ -128,17 +128,27 @@ async def test_a_keyed_merge_sets_each_document_from_its_entry_where_the_guard_h
         base | {"dealerCode": "C", "status": "OPEN", "inputsVersion": 9, "n": 0},
         base | {"dealerCode": "D", "status": "OPEN", "inputsVersion": 3, "n": 0},  # no entry
         base | {"dealerCode": "E", "status": "ON_HOLD", "n": 0},  # never stamped
+        # the same figures from newer sales: only the stamp moves, onto those figures only
+        base | {"dealerCode": "F", "status": "OPEN", "inputsVersion": 3, "n": 0,
+                "figuresDigest": "same"},
+        base | {"dealerCode": "G", "status": "OPEN", "inputsVersion": 3, "n": 0,
+                "figuresDigest": "written meanwhile"},
         {"programCode": "P", "period": "2026-Q2", "dealerCode": "A", "status": "OPEN",
          "inputsVersion": 3, "n": 0},
     ])
-    entries = {code: {"n": 1, "inputsVersion": 5, "notes": []} for code in "ABCE"}
+    entries: dict[str, dict[str, Any]] = {
+        code: {"n": 1, "inputsVersion": 5, "notes": [], "calculation": "{}"}
+        for code in "ABCE"}
+    entries |= {code: {"inputsVersion": 5, "figuresDigest": "same"} for code in "FG"}
     changed = await writes.merge_by_key(collection, base, "dealerCode", entries,
                                         MERGE_GUARD, marker="inputsVersion", chunk=2)
-    assert changed == 2
+    assert changed == 3
     stored = {(d["period"], d["dealerCode"]): d async for d in collection.find({}, {"_id": 0})}
     assert {key: d["n"] for key, d in stored.items()} == {
         ("2026-Q1", "A"): 1, ("2026-Q1", "B"): 0, ("2026-Q1", "C"): 0, ("2026-Q1", "D"): 0,
-        ("2026-Q1", "E"): 1, ("2026-Q2", "A"): 0}
+        ("2026-Q1", "E"): 1, ("2026-Q1", "F"): 0, ("2026-Q1", "G"): 0, ("2026-Q2", "A"): 0}
+    assert (stored[("2026-Q1", "F")]["inputsVersion"], stored[("2026-Q1", "G")][
+        "inputsVersion"]) == (5, 3)
     assert stored[("2026-Q1", "A")]["notes"] == [] and stored[("2026-Q1", "A")][
         "inputsVersion"] == 5
     assert await writes.merge_by_key(collection, base, "dealerCode", entries, MERGE_GUARD,
@@ -147,7 +157,7 @@ async def test_a_keyed_merge_sets_each_document_from_its_entry_where_the_guard_h
     assert await writes.merge_by_key(collection, base, "dealerCode", {"A": {"n": 2, "v": 1}},
                                      {"$eq": ["$status", "$status"]}, marker="v") == 1
     assert [d["n"] async for d in collection.find(base, {"n": 1}).sort("dealerCode", 1)] == [
-        2, 0, 0, 0, 1]
+        2, 0, 0, 0, 1, 0, 0]
 
 
 async def test_the_suites_server_merges_by_key(deps: Deps) -> None:

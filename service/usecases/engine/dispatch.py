@@ -23,7 +23,12 @@ from service.repositories.programs import StoredProgram
 from service.usecases import accrual_jobs
 from service.usecases.engine.closed_periods import reconcile_locked
 from service.usecases.engine.inputs import span
-from service.usecases.engine.open_periods import carry_forward, compute_open_period
+from service.usecases.engine.open_periods import (
+    Abandoned,
+    carry_forward,
+    compute_open_period,
+    compute_open_periods,
+)
 
 
 async def compute_period(deps: Deps, program: StoredProgram, period: Period,
@@ -48,9 +53,6 @@ async def compute_period(deps: Deps, program: StoredProgram, period: Period,
 
 log = logging.getLogger(__name__)
 
-class Abandoned(Exception):
-    """A round stopped between two periods (`stop`): its jobs stay dirty for the next."""
-
 
 async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[str],
                     dealer_codes: Sequence[str] | None, *,
@@ -66,6 +68,10 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     locks = await ledger.locks(deps.db, program.code)
     stamp = await sales_ledger.sales_stamp(deps.db)
     monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
+    if len(periods) > 1 and _from_the_first(program, periods, locks):
+        return await compute_open_periods(
+            deps, program, periods, codes, locks=locks, monthly=monthly, stamp=stamp,
+            follow_carry=_next_name(program, periods[-1]) not in wanted, stop=stop)
     changed = 0
     for index, period in enumerate(periods):
         if index and stop is not None and await stop():
@@ -75,6 +81,15 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
                                         follow_carry=_next_name(program, period) not in wanted,
                                         stamp=stamp)
     return changed
+
+
+def _from_the_first(program: StoredProgram, periods: Sequence[Period],
+                    locks: dict[str, ledger.PeriodLock]) -> bool:
+    """The program's periods from its first on, none closed: the round knows every earlier
+    period a period of it needs (engine.open_periods.compute_open_periods)."""
+    first = list(program.rules.periods())[:len(periods)]
+    return [p.name for p in first] == [p.name for p in periods] and not any(
+        p.name in locks for p in periods)
 
 
 def _next_name(program: StoredProgram, period: Period) -> str | None:

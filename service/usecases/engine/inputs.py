@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from domain.accrual import AccrualFigures, accrue
+from domain.accrual import AccrualFigures, CarriedIn, EarlierGross, accrue
 from domain.achievement import WindowTarget, window_target
 from domain.calculation import CalculationStep, foreign_currency_step
 from domain.dealers import DealerStatus
 from domain.money import ZERO
-from domain.net import Adjustment, ScorecardResult, net_from_gross
+from domain.net import AccrualStatus, Adjustment, ScorecardResult, net_from_gross
 from domain.periods import DateRange, Period, period_window, year_to_date_window
 from domain.programs import Accumulation, Terms, choose_terms
 from domain.text import Text
@@ -98,11 +98,13 @@ async def dealer_targets(deps: Deps, program: StoredProgram, period_names: Seque
 
 
 async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
-                        codes: Sequence[str], *, stored_history: bool = True) -> Inputs:
+                        codes: Sequence[str], *, stored_history: bool = True,
+                        earlier: Mapping[str, EarlierPeriods] | None = None) -> Inputs:
     """One query per kind of input for all these dealers; targets, single transactions and
     carried amounts only for the programs that use them. `stored_history=False` leaves out
     what the program's own books hold (adjustments, earlier periods' accruals): a
-    simulation keeps its earlier periods in memory (engine/simulation.py)."""
+    simulation keeps its earlier periods in memory (engine/simulation.py). `earlier`: the
+    earlier periods as the caller knows them already (a round that computed them)."""
     rules = program.rules
     scorecards: dict[str, ScorecardResult] = {}
     if rules.scorecard_template_code is not None:
@@ -125,8 +127,10 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
         scorecards=scorecards,
         adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes)
         if stored_history else {},
-        earlier=await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
-                                                   previous=before.name if before else None)
+        earlier={code: earlier[code] for code in codes if code in earlier}
+        if earlier is not None else
+        await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
+                                           previous=before.name if before else None)
         if previous is not None and stored_history else {},  # first period: nothing before
         segment_names=await segment_names(deps, program), window_periods=names,
         targets=targets, transactions=transactions)
@@ -203,6 +207,23 @@ def period_figures(program: StoredProgram, period: Period,
         found[code] = (terms, explained(figures, dealer_basis, program, period,
                                         (late or {}).get(code)))
     return found
+
+
+def books_after(history: dict[str, EarlierPeriods], period: Period,
+           computed: dict[str, AccrualFigures]) -> dict[str, EarlierPeriods]:
+    """The books after `period`, as accrual_repo.earlier_periods would read them back: the
+    gross of every earlier period, the net used, and only the period just before carries."""
+    following = {code: EarlierPeriods(entry.gross, entry.net)
+                 for code, entry in history.items()}
+    for code, figures in computed.items():
+        entry = history.get(code, EarlierPeriods([], ZERO))
+        carried = (CarriedIn(period.name, figures.carried_forward)
+                   if figures.carried_forward and figures.status is not AccrualStatus.FORFEITED
+                   else None)
+        following[code] = EarlierPeriods([*entry.gross, EarlierGross(period.name,
+                                                                     figures.gross_amount)],
+                                         entry.net + figures.net_amount, carried)
+    return following
 
 
 def explained(figures: AccrualFigures, basis: DealerBasis, program: StoredProgram,

@@ -6,21 +6,26 @@ periods close in calendar order.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from domain.accrual import AccrualFigures
 from domain.calculation import late_data_step
 from domain.money import ZERO
 from domain.periods import Period
-from domain.programs import Accumulation
+from domain.programs import Accumulation, Terms
 from domain.sales_ledger import Monthly
 from service.deps import Deps
 from service.repositories import accruals as accrual_repo
 from service.repositories import ledger, sales_ledger
-from service.repositories.accruals import ComputedAccrual
-from service.repositories.basis import basis_by_dealer, late_transactions
+from service.repositories.accruals import ComputedAccrual, EarlierPeriods
+from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
 from service.repositories.programs import StoredProgram
 from service.usecases import alerts, live
 from service.usecases.engine.inputs import (
+    books_after,
     dealer_terms,
     gather_inputs,
     period_figures,
@@ -49,43 +54,125 @@ async def compute_open_period(deps: Deps, program: StoredProgram, period: Period
     window, cumulative = windows(program, period)
     if window is None or cumulative is None:
         return 0
-    if dealer_codes is None:
-        basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
-                                      monthly=monthly)
-        landing = await ledger.for_targets(deps.db, rules.code, period.name)
-        codes = sorted(set(basis) | set(landing) | await accrual_repo.dealers_of_period(
-            deps.db, rules.code, period.name) | await carried_here(deps, program, period))
-        dealers = await dealer_terms(deps, program, codes)
-    else:
-        basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
-                                      dealer_codes=dealer_codes, monthly=monthly)
-        landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
-        stored = await accrual_repo.dealers_of_period(deps.db, rules.code, period.name,
-                                                      dealer_codes)
-        concerned = (set(basis) | set(landing) | stored
-                     | await carried_here(deps, program, period))
-        dealers = await dealer_terms(deps, program,
-                                     [c for c in dealer_codes if c in concerned])
+    basis = await basis_by_dealer(deps.db, rules, period=window, cumulative=cumulative,
+                                  dealer_codes=dealer_codes, monthly=monthly)
+    concerned = await _concerned(deps, program, period, dealer_codes, basis,
+                                 await carried_here(deps, program, period))
+    dealers = concerned.dealers
     inputs = await gather_inputs(deps, program, period, list(dealers))
     late = {dealer: late_data_step(items) for dealer, items in (await late_transactions(
         deps.db, rules, locks, before=period, dealer_codes=list(dealers))).items()} \
         if rules.accumulation is Accumulation.YEAR_TO_DATE and locks else {}
+    figures = period_figures(program, period, dealers, basis, inputs, late)
+    await _write(deps, program, period, dealer_codes, concerned, figures, stamp, locks,
+                 follow_carry=follow_carry)
+    return len(figures)
+
+
+async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequence[Period],
+                               dealer_codes: Sequence[str] | None, *,
+                               locks: dict[str, ledger.PeriodLock], monthly: Monthly,
+                               stamp: int, follow_carry: bool,
+                               stop: Callable[[], Awaitable[bool]] | None = None) -> int:
+    """A round over the program's periods from its first, all open: each period is computed
+    while the one before is still being written.
+
+    The earlier periods a period needs (a year-to-date true-up's gross, a cap's net used, a
+    minimum payout's carried amount) are the figures this round computed for them, as
+    simulateProgram keeps them, instead of a read of what was just written: the same
+    figures once every write of the period before has landed. Where one did not (its guard
+    refused it: approved meanwhile, or computed from newer sales) or a dealer was dropped,
+    the figures computed ahead are thrown away and the rest of the round reads what is
+    stored, period by period (compute_open_period). `stop`: as dispatch.recompute's."""
+    rules = program.rules
+    history: dict[str, EarlierPeriods] = {}
+    writing: asyncio.Task[bool] | None = None
+    computed = 0
+    try:
+        for index, period in enumerate(periods):
+            if index and stop is not None and await stop():
+                raise Abandoned(program.code)
+            window, cumulative = windows(program, period)
+            if window is None or cumulative is None:
+                continue
+            basis = await basis_by_dealer(deps.db, rules, period=window,
+                                          cumulative=cumulative, dealer_codes=dealer_codes,
+                                          monthly=monthly)
+            carrying = {code for code, entry in history.items() if entry.carried is not None}
+            concerned = await _concerned(deps, program, period, dealer_codes, basis,
+                                         carrying)
+            inputs = await gather_inputs(deps, program, period, list(concerned.dealers),
+                                         earlier=history)
+            figures = period_figures(program, period, concerned.dealers, basis, inputs)
+            if writing is not None and not await writing:  # the period before: not as computed
+                writing = None
+                for rest in periods[index:]:
+                    computed += await compute_open_period(
+                        deps, program, rest, dealer_codes, locks=locks, monthly=monthly,
+                        follow_carry=follow_carry and rest == periods[-1], stamp=stamp)
+                return computed
+            writing = asyncio.create_task(_write(
+                deps, program, period, dealer_codes, concerned, figures, stamp, locks,
+                follow_carry=follow_carry and period == periods[-1]))
+            history = books_after(history, period,
+                                  {code: f for code, (_terms, f) in figures.items()})
+            computed += len(figures)
+    finally:
+        if writing is not None:
+            await writing
+    return computed
+
+
+class Abandoned(Exception):
+    """A round stopped between two periods (`stop`): its jobs stay dirty for the next."""
+
+
+@dataclass(frozen=True)
+class Concerned:
+    dealers: dict[str, tuple[dict[str, Any], Terms | None]]  # with the terms they get
+    stored: dict[str, dict[str, Any]]  # their stored accruals (accrual_repo.stored_of_period)
+
+
+async def _concerned(deps: Deps, program: StoredProgram, period: Period,
+                     dealer_codes: Sequence[str] | None, basis: Mapping[str, DealerBasis],
+                     carried: set[str]) -> Concerned:
+    """The dealers (of `dealer_codes`; None: all) a period's computation concerns, with their
+    terms: those with sales, an adjustment landing, an accrual already, or a carried amount;
+    and what their stored accruals hold, for the write to compare with."""
+    rules = program.rules
+    landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
+    stored = await accrual_repo.stored_of_period(deps.db, rules.code, period.name,
+                                                 dealer_codes)
+    concerned = set(basis) | set(landing) | set(stored) | carried
+    codes = sorted(concerned) if dealer_codes is None else [
+        code for code in dealer_codes if code in concerned]
+    return Concerned(await dealer_terms(deps, program, codes), stored)
+
+
+async def _write(deps: Deps, program: StoredProgram, period: Period,
+                 dealer_codes: Sequence[str] | None, concerned: Concerned,
+                 figures: Mapping[str, tuple[Terms, AccrualFigures]], stamp: int,
+                 locks: dict[str, ledger.PeriodLock], *, follow_carry: bool) -> bool:
+    """Write a period's figures and what follows from them; True when every accrual now
+    holds the figures computed (none refused, none dropped)."""
+    rules = program.rules
     computed = [ComputedAccrual(dealer_code=code, program_code=rules.code,
                                 program_version=rules.version, period=period,
-                                inputs_version=stamp, figures=figures)
-                for code, (_terms, figures) in period_figures(program, period, dealers, basis,
-                                                              inputs, late).items()]
-    if await accrual_repo.save_computed(deps.db, computed, now=deps.now(),
-                                        tier_notices=bool(deps.settings.webhook_urls)):
+                                inputs_version=stamp, figures=found)
+                for code, (_terms, found) in figures.items()]
+    saved = await accrual_repo.save_counted(deps.db, computed, now=deps.now(),
+                                            tier_notices=bool(deps.settings.webhook_urls),
+                                            stored=concerned.stored)
+    if saved.written:
         await live.publish(deps, rules.code, period.name, [c.dealer_code for c in computed])
-    kept = {c.dealer_code for c in computed}
-    dropped = [c for c in dealers if c not in kept]
+    dropped = [code for code in concerned.dealers if code not in figures]
     await accrual_repo.discard_recomputable(deps.db, rules.code, period.name, dropped)
     if follow_carry:
         await carry_forward(deps, program, period, computed, locks, dropped=dropped)
     await alerts.check_surges(deps, rules.code, period.name,
-                              None if dealer_codes is None else sorted(kept), program=program)
-    return len(computed)
+                              None if dealer_codes is None else sorted(figures),
+                              program=program)
+    return not saved.refused and not dropped
 
 
 async def carried_here(deps: Deps, program: StoredProgram, period: Period) -> set[str]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from domain.accrual import AccrualFigures, CarriedIn, EarlierGross
-from domain.money import ZERO
-from domain.net import AccrualStatus
+from domain.accrual import AccrualFigures
 from domain.periods import Period
 from domain.programs import Accumulation
 from service.deps import Deps
@@ -23,6 +21,7 @@ from service.repositories.accruals import EarlierPeriods
 from service.repositories.basis import basis_by_dealer, monthly_basis
 from service.repositories.programs import StoredProgram
 from service.usecases.engine.inputs import (
+    books_after,
     dealer_terms,
     gather_inputs,
     period_figures,
@@ -44,23 +43,6 @@ def needs_history(program: StoredProgram) -> bool:
     rules = program.rules
     return (rules.accumulation is Accumulation.YEAR_TO_DATE or rules.terms_have_cap
             or rules.minimum_payout is not None)
-
-
-def _after(history: dict[str, EarlierPeriods], period: Period,
-           computed: dict[str, AccrualFigures]) -> dict[str, EarlierPeriods]:
-    """The books after `period`, as accrual_repo.earlier_periods would read them back: the
-    gross of every earlier period, the net used, and only the period just before carries."""
-    following = {code: EarlierPeriods(entry.gross, entry.net)
-                 for code, entry in history.items()}
-    for code, figures in computed.items():
-        entry = history.get(code, EarlierPeriods([], ZERO))
-        carried = (CarriedIn(period.name, figures.carried_forward)
-                   if figures.carried_forward and figures.status is not AccrualStatus.FORFEITED
-                   else None)
-        following[code] = EarlierPeriods([*entry.gross, EarlierGross(period.name,
-                                                                     figures.gross_amount)],
-                                         entry.net + figures.net_amount, carried)
-    return following
 
 
 async def simulate_periods(deps: Deps, program: StoredProgram, wanted: Sequence[Period],
@@ -91,7 +73,7 @@ async def simulate_periods(deps: Deps, program: StoredProgram, wanted: Sequence[
         inputs = replace(inputs, earlier={code: history[code] for code in dealers
                                           if code in history})
         computed = period_figures(program, period, dealers, basis, inputs)
-        history = _after(history, period, {code: f for code, (_, f) in computed.items()})
+        history = books_after(history, period, {code: f for code, (_, f) in computed.items()})
         if period.name in names:
             found[period.name] = [SimulatedAccrual(code, terms.segment_code, figures)
                                   for code, (terms, figures) in computed.items()]
