@@ -31,6 +31,10 @@ PACE = 5.0
 PACE_FROM = 2.0
 PACE_MAX = 60.0
 QUIET = 1.0
+# A batch still pending while no batch was recorded for this long is not keeping an import
+# busy: it is a dead process's (left to the recovery pass) or a stalled one; the worker
+# computes rather than rest on (it still rests while the sales stamp moves).
+STILL_MAX = 10.0
 REST_POLL = 0.25
 
 
@@ -104,7 +108,9 @@ class AccrualWorker:
         if stamp != self._stamp:
             self._stamp, self._moved_at = stamp, now
             return False
-        return now - self._moved_at >= QUIET and not await self.ledger.batch_in_progress()
+        still = now - self._moved_at
+        return still >= QUIET and (still >= STILL_MAX
+                                   or not await self.ledger.batch_in_progress())
 
     async def recover_when_due(self) -> None:
         now = time.monotonic()

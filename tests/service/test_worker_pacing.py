@@ -7,6 +7,8 @@ import datetime as dt
 import time
 from decimal import Decimal
 
+import pytest
+
 from domain.basis import TransactionKind
 from domain.periods import PeriodKind
 from domain.programs import Accumulation, PayoutForm, ProgramRules, Terms
@@ -48,6 +50,22 @@ async def test_it_rests_while_a_batch_is_being_recorded_and_not_after(deps: Deps
     rested = await timed_rest(worker, 30)
     await finishing
     assert 3 <= rested < 3 + worker_module.QUIET + 1.5
+
+
+async def test_a_batch_a_dead_process_left_pending_does_not_keep_it_resting(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica killed while recording leaves its batch pending (until the recovery pass
+    finishes it): with no sale recorded meanwhile the others stop resting after STILL_MAX
+    and take over its work, rather than rest as long as they were asked to."""
+    monkeypatch.setattr(worker_module, "STILL_MAX", 2.0)
+    worker = AccrualWorker(deps)
+    await deps.db.transaction_batches.insert_one(
+        {"_id": "dead-batch", PENDING: {"since": deps.now()}})
+    try:
+        rested = await timed_rest(worker, 30)
+    finally:
+        await deps.db.transaction_batches.delete_one({"_id": "dead-batch"})
+    assert 2 <= rested < 2 + worker_module.QUIET + 1.5
 
 
 async def test_it_rests_while_the_sales_stamp_moves_but_never_longer_than_asked(
