@@ -31,9 +31,10 @@ PACE = 5.0
 PACE_FROM = 2.0
 PACE_MAX = 60.0
 QUIET = 1.0
-# A batch still pending while no batch was recorded for this long is not keeping an import
-# busy: it is a dead process's (left to the recovery pass) or a stalled one; the worker
-# computes rather than rest on (it still rests while the sales stamp moves).
+# A batch still pending while the worker rested this long and no batch was recorded is not
+# an import keeping the database busy: it is a dead process's (left to the recovery pass) or
+# a stalled one, and the worker computes rather than rest on. (Timed from the rest's start:
+# a round competing with an import slows its batches, and must not count as a quiet time.)
 STILL_MAX = 10.0
 REST_POLL = 0.25
 
@@ -96,9 +97,12 @@ class AccrualWorker:
         """Rest after a large round while sales arrive; True once they stopped, False if
         they still arrive after `longest` seconds."""
         started = time.monotonic()
+        self._stamp, self._moved_at = await self.ledger.sales_stamp(), started
         while time.monotonic() < started + longest:
             if await self._sales_stopped():
                 return True  # compute what they changed now
+            if time.monotonic() - self._moved_at >= STILL_MAX:
+                return True  # a batch pending, but none recorded while resting: see STILL_MAX
             await asyncio.sleep(REST_POLL)
         return False
 
@@ -108,9 +112,7 @@ class AccrualWorker:
         if stamp != self._stamp:
             self._stamp, self._moved_at = stamp, now
             return False
-        still = now - self._moved_at
-        return still >= QUIET and (still >= STILL_MAX
-                                   or not await self.ledger.batch_in_progress())
+        return now - self._moved_at >= QUIET and not await self.ledger.batch_in_progress()
 
     async def recover_when_due(self) -> None:
         now = time.monotonic()
