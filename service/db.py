@@ -16,6 +16,7 @@ from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING),
                     ("periodStart", ASCENDING)], name="dealer_program"),
         IndexModel([("status", ASCENDING)], name="status"),
-        # the embedded server plans an index only for a filter of exactly its fields
-        IndexModel([("programCode", ASCENDING), ("period", ASCENDING)], name="program_period"),
+        # no (programCode, period) index: key_unique's prefix serves those filters on both
+        # servers, and every index costs each accrual update (OBSOLETE_INDEXES)
     ],
     "accrual_jobs": [
         IndexModel([("dealerCode", ASCENDING), ("programCode", ASCENDING)], unique=True,
@@ -163,6 +164,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status"),
     ],
 }
+
+
+# Indexes an earlier version created and this one drops at start-up: each costs every write
+# of its collection (the embedded server rewrites all of a document's index entries on an
+# update), so one that no query needs is removed, not left behind.
+OBSOLETE_INDEXES: dict[str, list[str]] = {
+    "accruals": ["program_period"],  # served by key_unique's prefix (explain, both servers)
+}
+NOT_THERE = {26, 27}  # NamespaceNotFound, IndexNotFound
 
 
 def uri_options(uri: str) -> dict[str, str]:
@@ -335,9 +345,17 @@ class Database:
         return self.db["counters"]
 
     async def ensure_indexes(self) -> None:
-        """Idempotent: creating an index that exists with the same spec is a no-op."""
+        """Idempotent: creating an index that exists with the same spec is a no-op, and an
+        obsolete one is dropped if it is there (another replica may drop it first)."""
         for collection, models in INDEXES.items():
             await self.db[collection].create_indexes(models)
+        for collection, names in OBSOLETE_INDEXES.items():
+            for name in names:
+                try:
+                    await self.db[collection].drop_index(name)
+                except OperationFailure as error:
+                    if error.code not in NOT_THERE:
+                        raise
 
     async def ping(self) -> bool:
         try:

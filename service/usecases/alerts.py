@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from domain.alerts import (
@@ -81,7 +82,8 @@ async def check_cross_region(deps: Deps, transactions: Sequence[Transaction],
 
 async def check_surges(deps: Deps, program_code: str, period_name: str,
                        dealer_codes: Sequence[str] | None, *,
-                       program: StoredProgram | None = None) -> int:
+                       program: StoredProgram | None = None,
+                       bases: Mapping[str, Mapping[str, Decimal]] | None = None) -> int:
     """SURGE alerts for a computed program period (None: every dealer with an accrual).
 
     Each dealer's period `basis` is compared with its accruals of the three periods right
@@ -93,7 +95,9 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     Cheap enough to run after every computation: one read of the program, one of the
     accruals of those four periods for all the dealers, the joining dates only of dealers
     that look like a surge, and one bulk write (a caller holding the program passes it and
-    saves the first read). Returns how many alerts were newly raised.
+    saves the first read; a round that has just written every accrual of these periods
+    passes their bases, per dealer and period, and saves the second). Returns how many
+    alerts were newly raised.
     """
     if dealer_codes is not None and not dealer_codes:
         return 0
@@ -109,7 +113,7 @@ async def check_surges(deps: Deps, program_code: str, period_name: str,
     history = history_periods(period)
     if not comparable(history[0], valid_from=rules.valid_from, joined_on=None):
         return 0  # the program has not run three full periods before this one
-    figures = await accrual_repo.bases_by_period(
+    figures = bases if bases is not None else await accrual_repo.bases_by_period(
         deps.db, rules.code, [p.name for p in (*history, period)],
         start=history[0].start, last_start=period.start,
         dealer_codes=list(dict.fromkeys(dealer_codes)) if dealer_codes is not None else None)

@@ -285,3 +285,37 @@ async def test_every_review_is_audited_with_the_alert_before_and_after(deps: Dep
         ("dismissAlert", "alerts-test", "ACKNOWLEDGED", "DISMISSED")]
     assert events[0]["after"]["resolutionNote"] == "Calling the dealer"
     assert events[0]["dealerCode"] is None  # a suspicion is not part of a dealer's history
+
+
+async def test_a_round_over_the_whole_year_checks_surges_with_the_bases_it_computed(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round from the program's first period writes every quarter, then checks surges
+    with the bases it has just written instead of reading them back: the same alert."""
+    from service.repositories import accruals as accrual_repo
+    from service.usecases.engine.dispatch import recompute
+
+    code = await program(deps, "ROUND", accumulation=Accumulation.YEAR_TO_DATE)
+    product = f"SKU-{code}"
+    await record_transactions(deps, ADMIN, [
+        sale("ro1", "A5", "2026-02-10", "950", product),
+        sale("ro2", "A5", "2026-05-10", "1000", product),
+        sale("ro3", "A5", "2026-08-10", "1050", product),
+        sale("ro4", "A5", "2026-10-10", "4000", product),
+        sale("ro5", "A6", "2026-02-10", "1000", product),
+        sale("ro6", "A6", "2026-10-10", "2999", product)])
+
+    async def no_read(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the round read the bases back")
+
+    monkeypatch.setattr(accrual_repo, "bases_by_period", no_read)
+    stored = await program_repo.get(deps.db, code)
+    assert stored is not None
+    assert await recompute(deps, stored, QUARTERS, None) == 8
+    alerts = await alerts_of(deps, programCode=code)
+    # A6 had no business in Q2 and Q3 (no accrual, counted as 0): 2999 > 3 × 333.33
+    assert [(a["dealerCode"], a["details"]["basis"]) for a in alerts] == [
+        ("A5", D("4000")), ("A6", D("2999"))]
+    assert [p["basis"] for p in alerts[0]["details"]["previous"]] == [
+        D("950"), D("1000"), D("1050")]
+    monkeypatch.undo()
+    assert await check_surges(deps, code, "2026-Q4", None) == 0  # read back: the same ones

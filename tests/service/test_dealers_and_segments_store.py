@@ -159,3 +159,19 @@ async def test_a_database_that_does_not_answer_is_not_ready() -> None:
                           serverSelectionTimeoutMS=300)
     assert await db.ping() is False
     await db.close()
+
+
+async def test_an_obsolete_index_is_dropped_at_start_up(deps: Deps) -> None:
+    """An index an earlier version created and this one does not need is removed (each
+    index costs every update of its collection); a second start-up finds nothing to do."""
+    from pymongo import ASCENDING, IndexModel
+
+    from service.db import OBSOLETE_INDEXES
+    assert "program_period" in OBSOLETE_INDEXES["accruals"]
+    await deps.db.accruals.create_indexes([IndexModel(
+        [("programCode", ASCENDING), ("period", ASCENDING)], name="program_period")])
+    await deps.db.ensure_indexes()
+    names = {i["name"] async for i in await deps.db.accruals.list_indexes()}
+    assert "program_period" not in names
+    assert {"key_unique", "dealer_program"} <= names
+    await deps.db.ensure_indexes()  # already gone: no error

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from domain.accrual import AccrualFigures
@@ -86,6 +87,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
     stored, period by period (compute_open_period). `stop`: as dispatch.recompute's."""
     rules = program.rules
     history: dict[str, EarlierPeriods] = {}
+    bases: dict[str, dict[str, Decimal]] = {}  # per dealer and period, for the surge check
     writing: asyncio.Task[bool] | None = None
     computed = 0
     try:
@@ -111,9 +113,12 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                         deps, program, rest, dealer_codes, locks=locks, monthly=monthly,
                         follow_carry=follow_carry and rest == periods[-1], stamp=stamp)
                 return computed
+            bases = dict(bases)  # a new one: the write of the period before holds the old
+            for code, (_terms, found) in figures.items():
+                bases[code] = {**bases.get(code, {}), period.name: found.basis}
             writing = asyncio.create_task(_write(
                 deps, program, period, dealer_codes, concerned, figures, stamp, locks,
-                follow_carry=follow_carry and period == periods[-1]))
+                follow_carry=follow_carry and period == periods[-1], bases=bases))
             history = books_after(history, period,
                                   {code: f for code, (_terms, f) in figures.items()})
             computed += len(figures)
@@ -152,9 +157,12 @@ async def _concerned(deps: Deps, program: StoredProgram, period: Period,
 async def _write(deps: Deps, program: StoredProgram, period: Period,
                  dealer_codes: Sequence[str] | None, concerned: Concerned,
                  figures: Mapping[str, tuple[Terms, AccrualFigures]], stamp: int,
-                 locks: dict[str, ledger.PeriodLock], *, follow_carry: bool) -> bool:
+                 locks: dict[str, ledger.PeriodLock], *, follow_carry: bool,
+                 bases: Mapping[str, Mapping[str, Decimal]] | None = None) -> bool:
     """Write a period's figures and what follows from them; True when every accrual now
-    holds the figures computed (none refused, none dropped)."""
+    holds the figures computed (none refused, none dropped). `bases`: per dealer, the basis
+    of this period and the earlier ones of the round, as computed — what the accruals hold
+    once every write landed, so the surge check need not read them back."""
     rules = program.rules
     computed = [ComputedAccrual(dealer_code=code, program_code=rules.code,
                                 program_version=rules.version, period=period,
@@ -169,10 +177,11 @@ async def _write(deps: Deps, program: StoredProgram, period: Period,
     await accrual_repo.discard_recomputable(deps.db, rules.code, period.name, dropped)
     if follow_carry:
         await carry_forward(deps, program, period, computed, locks, dropped=dropped)
+    landed = not saved.refused and not dropped
     await alerts.check_surges(deps, rules.code, period.name,
                               None if dealer_codes is None else sorted(figures),
-                              program=program)
-    return not saved.refused and not dropped
+                              program=program, bases=bases if landed else None)
+    return landed
 
 
 async def carried_here(deps: Deps, program: StoredProgram, period: Period) -> set[str]:
