@@ -67,7 +67,11 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     codes = None if dealer_codes is None else list(dealer_codes)
     locks = await ledger.locks(deps.db, program.code)
     stamp = await sales_ledger.sales_stamp(deps.db)
+    started = time.monotonic()
     monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
+    if codes is None:
+        log.info("round of %s: sales of %d dealer(s) read in %.2f s", program.code,
+                 len(monthly), time.monotonic() - started)
     if len(periods) > 1 and _from_the_first(program, periods, locks):
         return await compute_open_periods(
             deps, program, periods, codes, locks=locks, monthly=monthly, stamp=stamp,

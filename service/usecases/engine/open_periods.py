@@ -7,6 +7,8 @@ periods close in calendar order.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +35,8 @@ from service.usecases.engine.inputs import (
     previous_period,
     windows,
 )
+
+log = logging.getLogger(__name__)
 
 
 async def compute_open_period(deps: Deps, program: StoredProgram, period: Period,
@@ -90,10 +94,12 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
     bases: dict[str, dict[str, Decimal]] = {}  # per dealer and period, for the surge check
     writing: asyncio.Task[bool] | None = None
     computed = 0
+    timings = Timings()
     try:
         for index, period in enumerate(periods):
             if index and stop is not None and await stop():
                 raise Abandoned(program.code)
+            timings.lap()
             window, cumulative = windows(program, period)
             if window is None or cumulative is None:
                 continue
@@ -105,8 +111,12 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                          carrying)
             inputs = await gather_inputs(deps, program, period, list(concerned.dealers),
                                          earlier=history)
+            timings.lap(f"{period.name} read")
             figures = period_figures(program, period, concerned.dealers, basis, inputs)
-            if writing is not None and not await writing:  # the period before: not as computed
+            timings.lap(f"{period.name} computed")
+            landed = writing is None or await writing
+            timings.lap("waited for the write before")
+            if not landed:  # the period before: not as computed
                 writing = None
                 for rest in periods[index:]:
                     computed += await compute_open_period(
@@ -125,7 +135,27 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
     finally:
         if writing is not None:
             await writing
+            timings.lap("waited for the last write")
+    if dealer_codes is None:  # a whole population's round: where its time went
+        log.info("round of %s from its first period: %s", rules.code, timings)
     return computed
+
+
+class Timings:
+    """Where a round's time went: seconds between laps, summed by label (for the log)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+        self._at = time.monotonic()
+
+    def lap(self, label: str | None = None) -> None:
+        now = time.monotonic()
+        if label is not None:
+            self.parts[label] = self.parts.get(label, 0.0) + now - self._at
+        self._at = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{label} {seconds:.2f} s" for label, seconds in self.parts.items())
 
 
 class Abandoned(Exception):
