@@ -158,21 +158,26 @@ async def merge_by_key(collection: AsyncCollection[dict[str, Any]], scope: dict[
     exactly as a per-document filter that does not match. Every entry carries the field
     `marker` (not null): it tells a document with an entry from one without (the embedded
     server's `$type` calls a missing `$getField` result an object). Needs
-    Database.has_keyed_merge; keys must be plain field names (no `.`, no leading `$`)."""
-    changed = 0
-    keys = sorted(entries)
-    for start in range(0, len(keys), chunk):
-        part = keys[start:start + chunk]
+    Database.has_keyed_merge; keys must be plain field names (no `.`, no leading `$`). The
+    statements are sent together; if one fails, the others may still have landed, exactly
+    as with per-document updates (each is guarded, so a retry completes the rest)."""
+    present = {"$ne": [{"$ifNull": [f"$$entry.{marker}", None]}, None]}
+    merged = {"$cond": [{"$and": [present, guard]},
+                        {"$mergeObjects": ["$$ROOT", "$$entry"]}, "$$ROOT"]}
+
+    async def statement(part: list[str]) -> int:
         lookup = {"$getField": {"field": f"${key}",
                                 "input": {"$literal": {k: entries[k] for k in part}}}}
-        present = {"$ne": [{"$ifNull": [f"$$entry.{marker}", None]}, None]}
-        merged = {"$cond": [{"$and": [present, guard]},
-                            {"$mergeObjects": ["$$ROOT", "$$entry"]}, "$$ROOT"]}
         result = await collection.update_many(
             scope | {key: {"$gte": part[0], "$lte": part[-1]}},
             [{"$replaceWith": {"$let": {"vars": {"entry": lookup}, "in": merged}}}])
-        changed += result.modified_count
-    return changed
+        return result.modified_count
+
+    keys = sorted(entries)
+    # all sent at once (disjoint ranges, each document guarded on its own): the server works
+    # through them back to back while this process computes something else
+    return sum(await asyncio.gather(*(statement(keys[start:start + chunk])
+                                      for start in range(0, len(keys), chunk))))
 
 
 def plain_keys(keys: Sequence[str]) -> bool:
