@@ -228,16 +228,28 @@ async def read(db: Database, months: Sequence[str], dealer_codes: Sequence[str] 
             continue
         taken[(dealer, month)] = int(doc.get("fold", 0))
         cells.extend(_doc_cells(doc, with_products))
+    # The deltas not folded yet: after a bulk import, hundreds of thousands of rows of
+    # cells, summed here per cell (per kind only, without products) before they become
+    # objects. Their counts are positive (a delta only ever adds rows), so a sum counts
+    # exactly what its parts count.
+    unfolded: dict[tuple[str, str, str, str, str | None], list[Any]] = {}
     async for delta in _deltas_after(db, int(ledger.get("folded", 0)), wanted):
         fold = int(delta["fold"])
-        for key, sums in _decode(delta["cells"]):
-            if key.month not in wanted_months or (wanted is not None
-                                                  and key.dealer not in wanted):
+        stored = delta["cells"]
+        for dealer, month, currency, kind, product, amount, quantity, count in (
+                json.loads(stored) if isinstance(stored, str) else stored):
+            if month not in wanted_months or (wanted is not None and dealer not in wanted):
                 continue
-            if taken.get((key.dealer, key.month), 0) >= fold:
+            if taken.get((dealer, month), 0) >= fold:
                 continue  # this ledger document has taken the delta's fold
-            cells.append((key if with_products else CellKey(
-                key.dealer, key.month, key.currency, key.kind, None), sums))
+            key = (dealer, month, currency, kind, product if with_products else None)
+            if (sums := unfolded.get(key)) is None:
+                unfolded[key] = [Decimal(amount), Decimal(quantity), int(count)]
+            else:
+                sums[0] += Decimal(amount)
+                sums[1] += Decimal(quantity)
+                sums[2] += int(count)
+    cells.extend((CellKey(*key), CellSums(*sums)) for key, sums in unfolded.items())
     return cells
 
 

@@ -126,3 +126,35 @@ async def test_an_abandoned_round_leaves_its_jobs_dirty_for_the_next_and_that_on
     q2 = await deps.db.accruals.find_one({"programCode": "PACE", "period": "2026-Q2"})
     assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")
     assert await accrual_jobs.pending(deps) == 0
+
+
+async def test_a_round_is_also_abandoned_between_computing_a_period_and_writing_it(
+        deps: Deps) -> None:
+    """Sales that stop while a period is computed stop the round before that period's
+    write: what it computed from the sales before is not written, and the next round
+    writes it from all of them."""
+    await upsert_dealer(deps, ADMIN, code="PACE2", name="Pace two")
+    await create_program(deps, ADMIN, ytd_rules("PACEW"), activate=True)
+    await AccrualWorker(deps).drain()  # the activation's job
+    await record_transactions(deps, ADMIN, [TransactionRow(
+        "pace-2", "PACE2", TransactionKind.INVOICE, dt.date(2026, 2, 10), Decimal("1000"),
+        "CNY")])
+    while (jobs := await accrual_jobs.claim_batch(deps, "pacing-worker"))[0][
+            "programCode"] != "PACEW":
+        await process(deps, jobs)  # the other programs' (the sale counts for every one)
+    assert {str(p) for job in jobs for p in job["periods"]} >= {"2026-Q1", "2026-Q2"}
+    answers = [False, True]  # before the second period's reads: go on; before its write: stop
+
+    async def stop() -> bool:
+        return answers.pop(0)
+    await process(deps, jobs, stop=stop)
+    assert answers == []
+    mine = {"programCode": "PACEW", "dealerCode": "PACE2"}
+    q1 = await deps.db.accruals.find_one(mine | {"period": "2026-Q1"})
+    assert q1 is not None and q1["basis"] == Decimal("1000")  # written before the stop
+    assert await deps.db.accruals.count_documents(mine | {"period": "2026-Q2"}) == 0
+    left = await deps.db.accrual_jobs.find_one({"_id": jobs[0]["_id"]})
+    assert left is not None and left["dirty"] is True
+    assert await AccrualWorker(deps).drain() >= 1
+    q2 = await deps.db.accruals.find_one(mine | {"period": "2026-Q2"})
+    assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")
