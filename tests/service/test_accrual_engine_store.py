@@ -256,3 +256,49 @@ async def test_a_round_from_the_first_period_computes_ahead_and_reads_what_is_st
     assert await gross(deps, "CHAIN", "E3") == {"2026-Q1": D("250.00"), "2026-Q2": D("50.00"),
                                                  "2026-Q3": D("0.00"), "2026-Q4": D("0.00")}
     assert reads == ["2026-Q2", "2026-Q3"]
+
+
+async def test_a_round_reads_dealers_violations_and_segments_once_and_adjustments_once_a_period(
+        deps: Deps) -> None:
+    """What is the same for every period of a round (the dealers with their terms, their
+    violations over the program's validity, the segments' names) is read once (a dealer
+    a later period adds is read then); what a period has of its own (its adjustments, its
+    stored accruals) once per period. A penalty read once still reaches its period."""
+    from domain.violations import PenaltyKind, ViolationType
+    from service.usecases.engine.dispatch import recompute
+    from service.usecases.violations import record_violation
+    from tests.conftest import COMMANDS
+
+    await upsert_dealer(deps, ADMIN, code="ON1", name="Once one")
+    await upsert_segment(deps, ADMIN, code="ONCE-KA", name="Key accounts once", priority=77,
+                         dealer_codes=["ON1"])
+    await create_program(deps, ADMIN, rules("ONCE", product_codes=("ONCE",), terms=(
+        Terms("ONCE-KA", (Tier(D(0), D(3)),)), Terms(None, (Tier(D(0), D(1)),)))),
+        activate=True)
+    await record_transactions(deps, ADMIN, [
+        sale("o1", "ON1", "2026-02-01", "1000", product="ONCE"),
+        sale("o2", "E4", "2026-01-20", "1000", product="ONCE"),
+        sale("o3", "ON1", "2026-08-01", "1000", product="ONCE")])
+    await record_violation(deps, ADMIN, dealer_code="ON1",
+                           type_=ViolationType.CROSS_REGION_SALES,
+                           occurred_on=dt.date(2026, 8, 5), description="sold in the west",
+                           kind=PenaltyKind.DEDUCT_PERCENT, percent=D("10"))
+    await AccrualWorker(deps).drain()
+    program = await program_repo.get(deps.db, "ONCE")
+    assert program is not None
+    await deps.db.accruals.update_many({"programCode": "ONCE"}, {"$unset": {
+        "figuresDigest": ""}})  # every accrual is written again
+    database = deps.settings.database
+    before = len(COMMANDS.collections.get(database, []))
+    assert await recompute(deps, program, ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"],
+                           None) == 8  # two dealers, four quarters
+    sent = COMMANDS.collections[database][before:]
+    names = COMMANDS.names[database][before:]
+    finds = [c for c, n in zip(sent, names, strict=True) if n == "find"]
+    assert finds.count("dealers") == 1 and finds.count("violations") == 1
+    assert finds.count("segments") <= 2  # the priorities, and the terms' names
+    assert finds.count("adjustments") == 4  # one a period (was two)
+    q3 = await deps.db.accruals.find_one({"programCode": "ONCE", "dealerCode": "ON1",
+                                          "period": "2026-Q3"})
+    assert q3 is not None and q3["deductionPercent"] == D("10")  # the August violation
+    assert "Key accounts once" in q3["calculation"]  # the segment's name, read once

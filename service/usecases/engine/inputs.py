@@ -5,7 +5,7 @@ pure step from them to an accrual's figures. Open and closed periods share all o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -49,15 +49,53 @@ def validity(program: StoredProgram) -> DateRange:
     return DateRange(program.rules.valid_from, program.rules.valid_to)
 
 
+@dataclass
+class Known:
+    """What a round over several periods has read already and is the same for all of
+    them: the dealers with the terms they get, their violations over the program's
+    validity, the names of its segments. Read for the first period that needs them, not
+    again for each period (a dealer changed meanwhile is the next round's: its change
+    marks its jobs dirty)."""
+
+    dealers: dict[str, tuple[dict[str, Any], Terms | None]] = field(default_factory=dict)
+    violations: dict[str, list[Violation]] = field(default_factory=dict)
+    violations_read: set[str] = field(default_factory=set)  # dealers whose violations these are
+    segment_names: dict[str, str] | None = None
+
+
 async def dealer_terms(deps: Deps, program: StoredProgram, codes: Sequence[str],
+                       known: Known | None = None,
                        ) -> dict[str, tuple[dict[str, Any], Terms | None]]:
-    """Each dealer's document and the terms it gets (None: no terms apply)."""
-    priorities = {code: priority for priority, code in (await priorities_taken(deps.db)).items()}
+    """Each dealer's document and the terms it gets (None: no terms apply). `known`: those
+    read already are not read again."""
+    missing = list(codes) if known is None else [c for c in codes if c not in known.dealers]
     found: dict[str, tuple[dict[str, Any], Terms | None]] = {}
-    for doc in await dealer_repo.term_fields(deps.db, codes):
-        memberships = [(s, priorities[s]) for s in doc.get("segmentCodes", ()) if s in priorities]
-        found[doc["code"]] = (doc, choose_terms(program.rules.terms, memberships))
-    return found
+    if missing:
+        priorities = {code: priority
+                      for priority, code in (await priorities_taken(deps.db)).items()}
+        for doc in await dealer_repo.term_fields(deps.db, missing):
+            memberships = [(s, priorities[s]) for s in doc.get("segmentCodes", ())
+                           if s in priorities]
+            found[doc["code"]] = (doc, choose_terms(program.rules.terms, memberships))
+    if known is None:
+        return found
+    known.dealers.update(found)
+    return {code: known.dealers[code] for code in codes if code in known.dealers}
+
+
+async def violations_of(deps: Deps, program: StoredProgram, codes: Sequence[str],
+                        known: Known | None = None) -> dict[str, list[Violation]]:
+    """The dealers' violations over the program's validity (`known`: read once a round)."""
+    rules = program.rules
+    if known is None:
+        return await violation_repo.for_dealers(deps.db, codes, start=rules.valid_from,
+                                                end=rules.valid_to)
+    missing = [code for code in codes if code not in known.violations_read]
+    if missing:
+        known.violations.update(await violation_repo.for_dealers(
+            deps.db, missing, start=rules.valid_from, end=rules.valid_to))
+        known.violations_read.update(missing)
+    return {code: known.violations[code] for code in codes if code in known.violations}
 
 
 @dataclass(frozen=True)
@@ -99,12 +137,16 @@ async def dealer_targets(deps: Deps, program: StoredProgram, period_names: Seque
 
 async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
                         codes: Sequence[str], *, stored_history: bool = True,
-                        earlier: Mapping[str, EarlierPeriods] | None = None) -> Inputs:
+                        earlier: Mapping[str, EarlierPeriods] | None = None,
+                        known: Known | None = None,
+                        adjustments: Mapping[str, list[Adjustment]] | None = None) -> Inputs:
     """One query per kind of input for all these dealers; targets, single transactions and
     carried amounts only for the programs that use them. `stored_history=False` leaves out
     what the program's own books hold (adjustments, earlier periods' accruals): a
     simulation keeps its earlier periods in memory (engine/simulation.py). `earlier`: the
-    earlier periods as the caller knows them already (a round that computed them)."""
+    earlier periods as the caller knows them already (a round that computed them);
+    `known`: what the round read for its earlier periods; `adjustments`: this period's,
+    read by the caller (at least for these dealers)."""
     rules = program.rules
     scorecards: dict[str, ScorecardResult] = {}
     if rules.scorecard_template_code is not None:
@@ -121,18 +163,26 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
         transactions = await counted_transactions(deps.db, rules, window, codes)
     previous = previous_period(program, period)
     before = previous if rules.minimum_payout is not None else None
+    if not stored_history:
+        landing: Mapping[str, list[Adjustment]] = {}
+    elif adjustments is not None:
+        landing = {code: adjustments[code] for code in codes if code in adjustments}
+    else:
+        landing = await ledger.for_targets(deps.db, rules.code, period.name, codes)
+    if known is not None and known.segment_names is None:
+        known.segment_names = await segment_names(deps, program)
     return Inputs(
-        violations=await violation_repo.for_dealers(deps.db, codes, start=rules.valid_from,
-                                                    end=rules.valid_to),
+        violations=await violations_of(deps, program, codes, known),
         scorecards=scorecards,
-        adjustments=await ledger.for_targets(deps.db, rules.code, period.name, codes)
-        if stored_history else {},
+        adjustments=dict(landing),
         earlier={code: earlier[code] for code in codes if code in earlier}
         if earlier is not None else
         await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
                                            previous=before.name if before else None)
         if previous is not None and stored_history else {},  # first period: nothing before
-        segment_names=await segment_names(deps, program), window_periods=names,
+        segment_names=known.segment_names if known is not None and
+        known.segment_names is not None else await segment_names(deps, program),
+        window_periods=names,
         targets=targets, transactions=transactions)
 
 

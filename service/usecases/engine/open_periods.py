@@ -17,6 +17,7 @@ from typing import Any
 from domain.accrual import AccrualFigures
 from domain.calculation import late_data_step
 from domain.money import ZERO
+from domain.net import Adjustment
 from domain.periods import Period
 from domain.programs import Accumulation, Terms
 from domain.sales_ledger import Monthly
@@ -28,6 +29,7 @@ from service.repositories.basis import DealerBasis, basis_by_dealer, late_transa
 from service.repositories.programs import StoredProgram
 from service.usecases import alerts, live
 from service.usecases.engine.inputs import (
+    Known,
     books_after,
     dealer_terms,
     gather_inputs,
@@ -64,7 +66,8 @@ async def compute_open_period(deps: Deps, program: StoredProgram, period: Period
     concerned = await _concerned(deps, program, period, dealer_codes, basis,
                                  await carried_here(deps, program, period))
     dealers = concerned.dealers
-    inputs = await gather_inputs(deps, program, period, list(dealers))
+    inputs = await gather_inputs(deps, program, period, list(dealers),
+                                 adjustments=concerned.landing)
     late = {dealer: late_data_step(items) for dealer, items in (await late_transactions(
         deps.db, rules, locks, before=period, dealer_codes=list(dealers))).items()} \
         if rules.accumulation is Accumulation.YEAR_TO_DATE and locks else {}
@@ -96,6 +99,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
     writing: asyncio.Task[bool] | None = None
     computed = 0
     timings = Timings()
+    known = Known()  # dealers, violations and segment names: read once for the round
     try:
         for index, period in enumerate(periods):
             if index and stop is not None and await stop():
@@ -109,9 +113,10 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                           monthly=monthly)
             carrying = {code for code, entry in history.items() if entry.carried is not None}
             concerned = await _concerned(deps, program, period, dealer_codes, basis,
-                                         carrying)
+                                         carrying, known)
             inputs = await gather_inputs(deps, program, period, list(concerned.dealers),
-                                         earlier=history)
+                                         earlier=history, known=known,
+                                         adjustments=concerned.landing)
             timings.lap(f"{period.name} read")
             figures = period_figures(program, period, concerned.dealers, basis, inputs)
             timings.lap(f"{period.name} computed")
@@ -169,14 +174,16 @@ class Abandoned(Exception):
 class Concerned:
     dealers: dict[str, tuple[dict[str, Any], Terms | None]]  # with the terms they get
     stored: dict[str, dict[str, Any]]  # their stored accruals (accrual_repo.stored_of_period)
+    landing: dict[str, list[Adjustment]]  # the adjustments landing on the period, by dealer
 
 
 async def _concerned(deps: Deps, program: StoredProgram, period: Period,
                      dealer_codes: Sequence[str] | None, basis: Mapping[str, DealerBasis],
-                     carried: set[str]) -> Concerned:
+                     carried: set[str], known: Known | None = None) -> Concerned:
     """The dealers (of `dealer_codes`; None: all) a period's computation concerns, with their
     terms: those with sales, an adjustment landing, an accrual already, or a carried amount;
-    and what their stored accruals hold, for the write to compare with."""
+    what their stored accruals hold, for the write to compare with; the adjustments landing.
+    `known`: the dealers a round has read already."""
     rules = program.rules
     landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
     stored = await accrual_repo.stored_of_period(deps.db, rules.code, period.name,
@@ -184,7 +191,7 @@ async def _concerned(deps: Deps, program: StoredProgram, period: Period,
     concerned = set(basis) | set(landing) | set(stored) | carried
     codes = sorted(concerned) if dealer_codes is None else [
         code for code in dealer_codes if code in concerned]
-    return Concerned(await dealer_terms(deps, program, codes), stored)
+    return Concerned(await dealer_terms(deps, program, codes, known), stored, landing)
 
 
 async def _write(deps: Deps, program: StoredProgram, period: Period,
