@@ -168,11 +168,32 @@ async def save_counted(db: Database, items: Sequence[ComputedAccrual], *,
     """
     if not items:
         return Saved(0, 0)
-    first = items[0]
     if stored is None:
+        first = items[0]
         stored = await stored_of_period(db, first.program_code, first.period.name,
                                         [item.dealer_code for item in items])
-    changes: dict[str, dict[str, Any]] = {}  # by dealer: what an existing accrual gets
+    return await write_plan(db, plan(items, stored, now=now, tier_notices=tier_notices))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Recomputed accruals of one program period as the writes that save them (`plan`)."""
+
+    scope: dict[str, str]  # the program period
+    changes: dict[str, dict[str, Any]]  # by dealer: what its existing accrual gets
+    found_ids: dict[str, Any]  # by dealer: its existing accrual's id
+    inserts: list[InsertOne[dict[str, Any]]]  # the new accruals
+
+    @property
+    def intended(self) -> int:
+        return len(self.changes) + len(self.inserts)
+
+
+def plan(items: Sequence[ComputedAccrual], stored: Mapping[str, dict[str, Any]], *,
+         now: dt.datetime, tier_notices: bool = True) -> Plan:
+    """The writes that save these accruals of one program period (save_counted), made
+    without the database: a round makes a period's while the period before is written."""
+    changes: dict[str, dict[str, Any]] = {}
     found_ids: dict[str, Any] = {}
     inserts: list[InsertOne[dict[str, Any]]] = []
     for item in items:
@@ -194,26 +215,31 @@ async def save_counted(db: Database, items: Sequence[ComputedAccrual], *,
             inserts.append(InsertOne({"programCode": item.program_code,
                                       "period": item.period.name,
                                       "dealerCode": item.dealer_code, **figures}))
-    intended = len(changes) + len(inserts)
+    scope = dict(query_scope(items[0])) if items else {}
+    return Plan(scope, changes, found_ids, inserts)
+
+
+async def write_plan(db: Database, planned: Plan) -> Saved:
+    """Make a plan's writes, each under its guard; how many landed, how many were refused."""
+    changes = planned.changes
     changed = 0
     if len(changes) >= KEYED_MERGE_MIN and writes.plain_keys(list(changes)) \
             and await db.has_keyed_merge():
-        changed = await writes.merge_by_key(db.accruals, dict(query_scope(first)),
-                                            "dealerCode", changes, MERGE_GUARD,
-                                            marker="inputsVersion")
+        changed = await writes.merge_by_key(db.accruals, planned.scope, "dealerCode", changes,
+                                            MERGE_GUARD, marker="inputsVersion")
         changes = {}
     operations: list[UpdateOne | InsertOne[dict[str, Any]]] = [
-        UpdateOne({"_id": found_ids[code], "status": {"$in": list(RECOMPUTABLE)},
+        UpdateOne({"_id": planned.found_ids[code], "status": {"$in": list(RECOMPUTABLE)},
                    "inputsVersion": {"$lte": change["inputsVersion"]}}
                   | ({} if "calculation" in change else {
                       "figuresDigest": change["figuresDigest"]}),
                   {"$set": change})
         for code, change in changes.items()]
-    operations += inserts
+    operations += planned.inserts
     if operations:
         # a duplicate key: a twin inserted meanwhile by another computation — it is left be
         changed += (await writes.bulk_write(db, db.accruals, operations)).changed
-    return Saved(changed, intended - changed)
+    return Saved(changed, planned.intended - changed)
 
 
 # From this many accruals of one period to update, one statement updates many of them

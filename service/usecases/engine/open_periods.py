@@ -72,7 +72,8 @@ async def compute_open_period(deps: Deps, program: StoredProgram, period: Period
         deps.db, rules, locks, before=period, dealer_codes=list(dealers))).items()} \
         if rules.accumulation is Accumulation.YEAR_TO_DATE and locks else {}
     figures = period_figures(program, period, dealers, basis, inputs, late)
-    await _write(deps, program, period, dealer_codes, concerned, figures, stamp, locks,
+    await _write(deps, program, period, dealer_codes, concerned, figures,
+                 _ready(deps, program, period, concerned, figures, stamp), locks,
                  follow_carry=follow_carry)
     return len(figures)
 
@@ -119,6 +120,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                          adjustments=concerned.landing)
             timings.lap(f"{period.name} read")
             figures = period_figures(program, period, concerned.dealers, basis, inputs)
+            ready = _ready(deps, program, period, concerned, figures, stamp)  # before waiting
             timings.lap(f"{period.name} computed")
             landed = writing is None or await writing
             timings.lap("waited for the write before")
@@ -135,7 +137,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
             for code, (_terms, found) in figures.items():
                 bases[code] = {**bases.get(code, {}), period.name: found.basis}
             writing = asyncio.create_task(_write(
-                deps, program, period, dealer_codes, concerned, figures, stamp, locks,
+                deps, program, period, dealer_codes, concerned, figures, ready, locks,
                 follow_carry=follow_carry and period == periods[-1], bases=bases))
             history = books_after(history, period,
                                   {code: f for code, (_terms, f) in figures.items()})
@@ -194,9 +196,30 @@ async def _concerned(deps: Deps, program: StoredProgram, period: Period,
     return Concerned(await dealer_terms(deps, program, codes, known), stored, landing)
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A period's figures as accruals, and the writes that save them (made before the
+    period before has been written: they need no database)."""
+
+    computed: list[ComputedAccrual]
+    plan: accrual_repo.Plan
+
+
+def _ready(deps: Deps, program: StoredProgram, period: Period, concerned: Concerned,
+           figures: Mapping[str, tuple[Terms, AccrualFigures]], stamp: int) -> Ready:
+    rules = program.rules
+    computed = [ComputedAccrual(dealer_code=code, program_code=rules.code,
+                                program_version=rules.version, period=period,
+                                inputs_version=stamp, figures=found)
+                for code, (_terms, found) in figures.items()]
+    return Ready(computed, accrual_repo.plan(
+        computed, concerned.stored, now=deps.now(),
+        tier_notices=bool(deps.settings.webhook_urls)))
+
+
 async def _write(deps: Deps, program: StoredProgram, period: Period,
                  dealer_codes: Sequence[str] | None, concerned: Concerned,
-                 figures: Mapping[str, tuple[Terms, AccrualFigures]], stamp: int,
+                 figures: Mapping[str, tuple[Terms, AccrualFigures]], ready: Ready,
                  locks: dict[str, ledger.PeriodLock], *, follow_carry: bool,
                  bases: Mapping[str, Mapping[str, Decimal]] | None = None) -> bool:
     """Write a period's figures and what follows from them; True when every accrual now
@@ -204,13 +227,8 @@ async def _write(deps: Deps, program: StoredProgram, period: Period,
     of this period and the earlier ones of the round, as computed — what the accruals hold
     once every write landed, so the surge check need not read them back."""
     rules = program.rules
-    computed = [ComputedAccrual(dealer_code=code, program_code=rules.code,
-                                program_version=rules.version, period=period,
-                                inputs_version=stamp, figures=found)
-                for code, (_terms, found) in figures.items()]
-    saved = await accrual_repo.save_counted(deps.db, computed, now=deps.now(),
-                                            tier_notices=bool(deps.settings.webhook_urls),
-                                            stored=concerned.stored)
+    computed = ready.computed
+    saved = await accrual_repo.write_plan(deps.db, ready.plan)
     if saved.written:
         await live.publish(deps, rules.code, period.name, [c.dealer_code for c in computed])
     dropped = [code for code in concerned.dealers if code not in figures]
