@@ -3,7 +3,7 @@
 Four events, each about one dealer and carrying that dealer's data only (a CRM may pass an
 event on to the dealer's own portal):
 - `accrual.tier_reached`: an accrual's tier rose above the one stored (a new accrual: above
-  none), noticed by the accrual write itself (repositories/accruals.py `save_computed`);
+  none), noticed by the accrual write itself (repositories/accrual_writes.py `plan`);
 - `alert.raised`: an anomaly alert was raised (noticed by the alert's insert);
 - `rebate_account.changed`: an entry was appended to a dealer's rebate account — credit,
   reservation, capture, release, refund, reclaim, expiry (noticed by the entry's insert);

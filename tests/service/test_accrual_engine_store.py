@@ -15,6 +15,7 @@ from domain.segments import SegmentRule
 from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from service.auth import Principal, Role
 from service.deps import Deps
+from service.repositories import accrual_writes
 from service.repositories import accruals as accrual_repo
 from service.repositories import programs as program_repo
 from service.usecases.accruals import compute_period, run_accruals
@@ -56,9 +57,9 @@ async def gross(deps: Deps, program: str, dealer: str) -> dict[str, Decimal]:
 @pytest.fixture(autouse=True)
 def keyed_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     """This module's recomputed accruals are written many per statement, the path of large
-    rounds (accruals.KEYED_MERGE_MIN); the other modules' few dealers take the statement
+    rounds (accrual_writes.KEYED_MERGE_MIN); the other modules' few dealers take the statement
     per accrual, so the races below are proven on the path the other tests do not take."""
-    monkeypatch.setattr(accrual_repo, "KEYED_MERGE_MIN", 1)
+    monkeypatch.setattr(accrual_writes, "KEYED_MERGE_MIN", 1)
 
 
 @pytest.fixture(scope="module", autouse=True)

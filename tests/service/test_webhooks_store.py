@@ -17,9 +17,8 @@ from domain.net import AccrualStatus
 from domain.periods import parse_period
 from domain.text import Text
 from service.deps import Deps
-from service.repositories import accruals as accrual_repo
+from service.repositories import accrual_writes, outbox
 from service.repositories import alerts as alert_repo
-from service.repositories import outbox
 from service.repositories import rebate_accounts as account_repo
 from service.repositories.accruals import ComputedAccrual
 from service.repositories.outbox import Event
@@ -249,7 +248,7 @@ async def test_a_tier_rise_is_noticed_with_the_write_and_published_once(
     # new at 1, new figures at 1, a rise, a fall, a rise back below the earlier 2, a rise
     rates = ["1", "1", "2", "1", "1.5", "3"]
     for version, rate in enumerate(rates, 1):
-        await accrual_repo.save_computed(deps.db, [computed("T1", rate, version,
+        await accrual_writes.save_computed(deps.db, [computed("T1", rate, version,
                                                             basis=str(version))],
                                          now=deps.now())
         await events.publish_notices(deps)
@@ -266,10 +265,10 @@ async def test_a_tier_rise_is_noticed_with_the_write_and_published_once(
 
 async def test_a_stale_computation_writes_neither_figures_nor_a_notice(indexed: Deps) -> None:
     deps = hooked(indexed, "http://127.0.0.1:9/stale")
-    await accrual_repo.save_computed(deps.db, [computed("T2", "1", 10)], now=deps.now())
+    await accrual_writes.save_computed(deps.db, [computed("T2", "1", 10)], now=deps.now())
     await events.publish_notices(deps)
     # an older computation (sales version 9) that would have reached a tier: refused whole
-    await accrual_repo.save_computed(deps.db, [computed("T2", "5", 9)], now=deps.now())
+    await accrual_writes.save_computed(deps.db, [computed("T2", "5", 9)], now=deps.now())
     doc = await deps.db.accruals.find_one({"programCode": "HOOK", "dealerCode": "T2"})
     assert doc is not None and doc["rate"] == D(1) and outbox.NOTICE not in doc
 

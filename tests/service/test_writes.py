@@ -113,10 +113,10 @@ async def test_a_chunk_that_keeps_conflicting_is_written_statement_by_statement(
 
 async def test_a_keyed_merge_sets_each_document_from_its_entry_where_the_guard_holds(
         deps: Deps) -> None:
-    """writes.merge_by_key with the accruals' guard (repositories/accruals.MERGE_GUARD): an
+    """writes.merge_by_key with the accruals' guard (repositories/accrual_writes.MERGE_GUARD): an
     entry lands only on a recomputable accrual computed from the same or older sales; a
     document of the key range without an entry, and one of another scope, are left be."""
-    from service.repositories.accruals import MERGE_GUARD
+    from service.repositories.accrual_writes import MERGE_GUARD
 
     collection = deps.db.db["writes"]
     await collection.drop()

@@ -28,8 +28,8 @@ from domain.programs import Accumulation
 from domain.text import Money, Param, Text, joined
 from domain.violations import Violation
 from service.deps import Deps
+from service.repositories import accrual_writes, ledger, sales_ledger
 from service.repositories import accruals as accrual_repo
-from service.repositories import ledger, sales_ledger
 from service.repositories.accruals import ComputedAccrual, StoredAccrual
 from service.repositories.basis import DealerBasis, basis_by_dealer
 from service.repositories.programs import StoredProgram
@@ -148,7 +148,7 @@ async def reconcile_locked(deps: Deps, program: StoredProgram, period: Period,
                 sequence=count, now=deps.now()):
             landed.add(code)
             changed += 1
-    await accrual_repo.save_locked_release(deps.db, released, now=deps.now())
+    await accrual_writes.save_locked_release(deps.db, released, now=deps.now())
     await live.publish(deps, rules.code, period.name, [c.dealer_code for c in released])
     return Reconciliation(changed + len(released), released, sorted(landed), target)
 

@@ -22,8 +22,8 @@ from domain.periods import Period
 from domain.programs import Accumulation, Terms
 from domain.sales_ledger import Monthly
 from service.deps import Deps
+from service.repositories import accrual_writes, ledger, sales_ledger
 from service.repositories import accruals as accrual_repo
-from service.repositories import ledger, sales_ledger
 from service.repositories.accruals import ComputedAccrual, EarlierPeriods
 from service.repositories.basis import DealerBasis, basis_by_dealer, late_transactions
 from service.repositories.programs import StoredProgram
@@ -175,7 +175,7 @@ class Abandoned(Exception):
 @dataclass(frozen=True)
 class Concerned:
     dealers: dict[str, tuple[dict[str, Any], Terms | None]]  # with the terms they get
-    stored: dict[str, dict[str, Any]]  # their stored accruals (accrual_repo.stored_of_period)
+    stored: dict[str, dict[str, Any]]  # their stored accruals (accrual_writes.stored_of_period)
     landing: dict[str, list[Adjustment]]  # the adjustments landing on the period, by dealer
 
 
@@ -188,7 +188,7 @@ async def _concerned(deps: Deps, program: StoredProgram, period: Period,
     `known`: the dealers a round has read already."""
     rules = program.rules
     landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
-    stored = await accrual_repo.stored_of_period(deps.db, rules.code, period.name,
+    stored = await accrual_writes.stored_of_period(deps.db, rules.code, period.name,
                                                  dealer_codes)
     concerned = set(basis) | set(landing) | set(stored) | carried
     codes = sorted(concerned) if dealer_codes is None else [
@@ -202,7 +202,7 @@ class Ready:
     period before has been written: they need no database)."""
 
     computed: list[ComputedAccrual]
-    plan: accrual_repo.Plan
+    plan: accrual_writes.Plan
 
 
 def _ready(deps: Deps, program: StoredProgram, period: Period, concerned: Concerned,
@@ -212,7 +212,7 @@ def _ready(deps: Deps, program: StoredProgram, period: Period, concerned: Concer
                                 program_version=rules.version, period=period,
                                 inputs_version=stamp, figures=found)
                 for code, (_terms, found) in figures.items()]
-    return Ready(computed, accrual_repo.plan(
+    return Ready(computed, accrual_writes.plan(
         computed, concerned.stored, now=deps.now(),
         tier_notices=bool(deps.settings.webhook_urls)))
 
@@ -228,7 +228,7 @@ async def _write(deps: Deps, program: StoredProgram, period: Period,
     once every write landed, so the surge check need not read them back."""
     rules = program.rules
     computed = ready.computed
-    saved = await accrual_repo.write_plan(deps.db, ready.plan)
+    saved = await accrual_writes.write_plan(deps.db, ready.plan)
     if saved.written:
         await live.publish(deps, rules.code, period.name, [c.dealer_code for c in computed])
     dropped = [code for code in concerned.dealers if code not in figures]
