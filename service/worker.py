@@ -88,7 +88,10 @@ class AccrualWorker:
         progress = False
         while jobs := await accrual_jobs.claim_batch(self.deps, self.owner):
             started = time.monotonic()
-            await process(self.deps, jobs, stop=self._sales_stopped if progress else None)
+            if not await process(self.deps, jobs,
+                                 stop=self._sales_stopped if progress else None):
+                progress = False  # abandoned: the sales have stopped, so count them all now
+                continue
             took = time.monotonic() - started
             progress = took >= PACE_FROM and not await self._rest(min(took * PACE, PACE_MAX))
             await self.ledger.keep(busy=True)

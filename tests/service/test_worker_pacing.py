@@ -158,3 +158,38 @@ async def test_a_round_is_also_abandoned_between_computing_a_period_and_writing_
     assert await AccrualWorker(deps).drain() >= 1
     q2 = await deps.db.accruals.find_one(mine | {"period": "2026-Q2"})
     assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")
+
+
+async def test_after_an_abandoned_round_the_round_that_counts_everything_starts_at_once(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A progress round is abandoned because the sales stopped: that already found them
+    quiet, so the round that counts them all follows without a rest in between."""
+    monkeypatch.setattr(worker_module, "PACE_FROM", 0.05)
+    worker = AccrualWorker(deps)
+    claims: list[list[dict[str, object]]] = [[{"_id": "A"}], [{"_id": "B"}], [{"_id": "C"}], []]
+    rounds: list[tuple[object, bool]] = []
+    rests: list[float] = []
+
+    async def claim_batch(_deps: Deps, _owner: str) -> list[dict[str, object]]:
+        return claims.pop(0)
+
+    async def fake_process(_deps: Deps, jobs: list[dict[str, object]], *,
+                           stop: object = None) -> bool:
+        rounds.append((jobs[0]["_id"], stop is not None))
+        await asyncio.sleep(0.1)  # a large round
+        return jobs[0]["_id"] != "B"  # B: a progress round, abandoned
+
+    async def rest(longest: float) -> bool:
+        rests.append(longest)
+        return False  # sales still arrive after A: B is a progress round
+
+    async def keep(**_kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(worker_module.accrual_jobs, "claim_batch", claim_batch)
+    monkeypatch.setattr(worker_module, "process", fake_process)
+    monkeypatch.setattr(worker, "_rest", rest)
+    monkeypatch.setattr(worker.ledger, "keep", keep)
+    await worker._drain_paced()
+    assert rounds == [("A", False), ("B", True), ("C", False)]
+    assert len(rests) == 2  # after A and after C; none between B and C

@@ -103,9 +103,10 @@ def _next_name(program: StoredProgram, period: Period) -> str | None:
 
 async def process(deps: Deps, jobs: list[dict[str, Any]],
                   program: StoredProgram | None = None, *,
-                  stop: Callable[[], Awaitable[bool]] | None = None) -> None:
+                  stop: Callable[[], Awaitable[bool]] | None = None) -> bool:
     """Jobs of one program: its whole population, or a set of dealers together. `stop`:
-    see `recompute`; an abandoned round's jobs are released, still dirty."""
+    see `recompute`; an abandoned round's jobs are released, still dirty, and False is
+    returned (True: the jobs are done)."""
     program = program or await program_repo.get(deps.db, str(jobs[0]["programCode"]))
     if program is not None:
         periods = sorted({str(p) for job in jobs for p in job.get("periods") or ()})
@@ -119,11 +120,12 @@ async def process(deps: Deps, jobs: list[dict[str, Any]],
             log.info("round of %s (%s, %s) abandoned after %.1f s: sales stopped meanwhile",
                      program.code, who, ", ".join(periods), time.monotonic() - started)
             await accrual_jobs.release(deps, jobs)
-            return
+            return False
         log.info("round of %s (%s, %s): %d accruals computed in %.1f s", program.code, who,
                  ", ".join(periods), written, time.monotonic() - started)
     failpoints.hit("worker.after_compute")
     await accrual_jobs.finish(deps, jobs)
+    return True
 
 
 async def catch_up_program(deps: Deps, program: StoredProgram) -> int:
