@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 # The server's oplog keeps its last OPLOG_ENTRIES writes (and at most an hour, its default).
 # Its own default of 100,000 is two minutes of a bulk import: a change stream (live updates)
 # could not resume across a short outage during one, and once full every write also pruned
-# an old entry, decoding it (a sixth of the database's time in the final accrual round after
-# a 200,000-row import, py-spy). A million entries is a few hundred MB of disk, still far
-# less than the 5 % of the disk a MongoDB replica set's oplog takes by default.
+# an old entry, decoding it (a sixth of the database's time in the accrual round after a
+# 200,000-row import, measured with py-spy on a copy of a bench database). A million entries
+# is a few hundred MB of disk, still far less than the 5 % of the disk a MongoDB replica
+# set's oplog takes by default.
 OPLOG_ENTRIES = 1_000_000
 
 

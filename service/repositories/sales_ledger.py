@@ -75,9 +75,14 @@ def _encode(cells: Cells) -> str:
                       separators=(",", ":"))
 
 
+def _rows(stored: str | Iterable[list[Any]]) -> Iterable[list[Any]]:
+    """A delta's cells as rows [dealer, month, currency, kind, product, amount, quantity,
+    count] (a compact JSON string; arrays in older deltas)."""
+    return json.loads(stored) if isinstance(stored, str) else stored
+
+
 def _decode(stored: str | Iterable[list[Any]]) -> Iterable[tuple[CellKey, CellSums]]:
-    rows = json.loads(stored) if isinstance(stored, str) else stored  # arrays: older deltas
-    for dealer, month, currency, kind, product, amount, quantity, count in rows:
+    for dealer, month, currency, kind, product, amount, quantity, count in _rows(stored):
         yield CellKey(dealer, month, currency, kind, product), CellSums(
             Decimal(amount), Decimal(quantity), int(count))
 
@@ -235,9 +240,8 @@ async def read(db: Database, months: Sequence[str], dealer_codes: Sequence[str] 
     unfolded: dict[tuple[str, str, str, str, str | None], list[Any]] = {}
     async for delta in _deltas_after(db, int(ledger.get("folded", 0)), wanted):
         fold = int(delta["fold"])
-        stored = delta["cells"]
-        for dealer, month, currency, kind, product, amount, quantity, count in (
-                json.loads(stored) if isinstance(stored, str) else stored):
+        for dealer, month, currency, kind, product, amount, quantity, count in _rows(
+                delta["cells"]):
             if month not in wanted_months or (wanted is not None and dealer not in wanted):
                 continue
             if taken.get((dealer, month), 0) >= fold:

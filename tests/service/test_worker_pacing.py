@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -101,16 +102,25 @@ def ytd_rules(code: str) -> ProgramRules:
         payout_form=PayoutForm.CREDIT_NOTE)
 
 
-async def test_an_abandoned_round_leaves_its_jobs_dirty_for_the_next_and_that_one_finishes(
-        deps: Deps) -> None:
-    await upsert_dealer(deps, ADMIN, code="PACE1", name="Pace one")
-    await create_program(deps, ADMIN, ytd_rules("PACE"), activate=True)
+async def claimed_after_a_sale(deps: Deps, dealer: str, program: str) -> list[dict[str, Any]]:
+    """A new program's jobs for a dealer's February sale, claimed (the other programs'
+    jobs the sale makes are done on the way)."""
+    await upsert_dealer(deps, ADMIN, code=dealer, name=dealer)
+    await create_program(deps, ADMIN, ytd_rules(program), activate=True)
     await AccrualWorker(deps).drain()  # the activation's job
     await record_transactions(deps, ADMIN, [TransactionRow(
-        "pace-1", "PACE1", TransactionKind.INVOICE, dt.date(2026, 2, 10), Decimal("1000"),
-        "CNY")])
-    jobs = await accrual_jobs.claim_batch(deps, "pacing-worker")
-    assert jobs and {str(p) for job in jobs for p in job["periods"]} >= {"2026-Q1", "2026-Q2"}
+        f"{dealer}-sale", dealer, TransactionKind.INVOICE, dt.date(2026, 2, 10),
+        Decimal("1000"), "CNY")])
+    while (jobs := await accrual_jobs.claim_batch(deps, "pacing-worker"))[0][
+            "programCode"] != program:
+        await process(deps, jobs)
+    assert {str(p) for job in jobs for p in job["periods"]} >= {"2026-Q1", "2026-Q2"}
+    return jobs
+
+
+async def test_an_abandoned_round_leaves_its_jobs_dirty_for_the_next_and_that_one_finishes(
+        deps: Deps) -> None:
+    jobs = await claimed_after_a_sale(deps, "PACE1", "PACE")
     asked: list[int] = []
 
     async def stop() -> bool:
@@ -133,16 +143,7 @@ async def test_a_round_is_also_abandoned_between_computing_a_period_and_writing_
     """Sales that stop while a period is computed stop the round before that period's
     write: what it computed from the sales before is not written, and the next round
     writes it from all of them."""
-    await upsert_dealer(deps, ADMIN, code="PACE2", name="Pace two")
-    await create_program(deps, ADMIN, ytd_rules("PACEW"), activate=True)
-    await AccrualWorker(deps).drain()  # the activation's job
-    await record_transactions(deps, ADMIN, [TransactionRow(
-        "pace-2", "PACE2", TransactionKind.INVOICE, dt.date(2026, 2, 10), Decimal("1000"),
-        "CNY")])
-    while (jobs := await accrual_jobs.claim_batch(deps, "pacing-worker"))[0][
-            "programCode"] != "PACEW":
-        await process(deps, jobs)  # the other programs' (the sale counts for every one)
-    assert {str(p) for job in jobs for p in job["periods"]} >= {"2026-Q1", "2026-Q2"}
+    jobs = await claimed_after_a_sale(deps, "PACE2", "PACEW")
     answers = [False, True]  # before the second period's reads: go on; before its write: stop
 
     async def stop() -> bool:

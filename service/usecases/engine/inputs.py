@@ -169,8 +169,11 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
         landing = {code: adjustments[code] for code in codes if code in adjustments}
     else:
         landing = await ledger.for_targets(deps.db, rules.code, period.name, codes)
-    if known is not None and known.segment_names is None:
-        known.segment_names = await segment_names(deps, program)
+    names_of_segments = known.segment_names if known is not None else None
+    if names_of_segments is None:
+        names_of_segments = await segment_names(deps, program)
+        if known is not None:
+            known.segment_names = names_of_segments
     return Inputs(
         violations=await violations_of(deps, program, codes, known),
         scorecards=scorecards,
@@ -180,9 +183,7 @@ async def gather_inputs(deps: Deps, program: StoredProgram, period: Period,
         await accrual_repo.earlier_periods(deps.db, rules.code, period, codes,
                                            previous=before.name if before else None)
         if previous is not None and stored_history else {},  # first period: nothing before
-        segment_names=known.segment_names if known is not None and
-        known.segment_names is not None else await segment_names(deps, program),
-        window_periods=names,
+        segment_names=names_of_segments, window_periods=names,
         targets=targets, transactions=transactions)
 
 
