@@ -23,7 +23,8 @@ async def record_transactions(info: Info,
                            product_code=t.product_code, quantity=t.quantity, region=t.region)
             for t in input.transactions]
     try:
-        result = await record(info.context.deps, info.context.principal, rows)
+        result = await record(info.context.deps, info.context.principal, rows,
+                              last_batch=input.last_batch)
     except InvalidArgument as error:
         raise argument_error(error) from None
     return RecordTransactionsPayload(

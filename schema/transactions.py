@@ -33,6 +33,11 @@ class TransactionInput:
 @strawberry.input(description="At most 5,000 transactions per call.")
 class RecordTransactionsInput:
     transactions: list[TransactionInput]
+    last_batch: bool = strawberry.field(
+        default=False,
+        description="The last batch of an import: once it is stored, accruals are brought up "
+                    "to date at once instead of after a second without new sales (which "
+                    "tells an import's next batch from its end). `rebates import` sets it.")
 
 
 @strawberry.type(description="A row that was not stored, by its index in the input.")

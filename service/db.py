@@ -190,6 +190,9 @@ class Database:
             name, codec_options=CODEC_OPTIONS)
         self._transactions: bool | None = None
         self._keyed_merge: bool | None = None
+        # What a repository keeps of its reads between calls in this process, checking
+        # each time that it still holds (service/repositories/sales_reads.py)
+        self.kept: dict[str, Any] = {}
 
     async def has_keyed_merge(self) -> bool:
         """Whether a pipeline update may look a value up by a field of the document

@@ -410,7 +410,7 @@ class Endpoint:
 
     field: str
     query: str
-    variables: Callable[[list[dict[str, str]]], dict[str, Any]]
+    variables: Callable[[list[dict[str, str]], bool], dict[str, Any]]  # rows, last batch?
     parse: Callable[[dict[str, Any], int], BatchResult]
     label: Callable[[dict[str, str]], str | None]
     all_or_nothing: bool = False
@@ -440,13 +440,15 @@ def _targets_result(result: dict[str, Any], rows: int) -> BatchResult:
 
 
 TRANSACTIONS_ENDPOINT = Endpoint(
-    "recordTransactions", MUTATION, lambda rows: {"input": {"transactions": rows}},
+    "recordTransactions", MUTATION,
+    lambda rows, last: {"input": {"transactions": rows} | ({"lastBatch": True} if last else {})},
     _transactions_result, lambda row: row.get("externalId"))
 
 
 def targets_endpoint(program_code: str) -> Endpoint:
     return Endpoint("setTargets", TARGETS_MUTATION,
-                    lambda rows: {"input": {"programCode": program_code, "targets": rows}},
+                    lambda rows, _last: {"input": {"programCode": program_code,
+                                                   "targets": rows}},
                     _targets_result, TARGETS.label, all_or_nothing=True)
 
 
@@ -467,15 +469,17 @@ class Client:
         self.slowest = 0.0  # seconds of the slowest request
         self.notes: list[str] = []
 
-    def record(self, rows: list[dict[str, str]]) -> BatchResult:
+    def record(self, rows: list[dict[str, str]], *, last: bool = False) -> BatchResult:
         """Send rows. A request refused as a whole is split until the bad rows are isolated;
         one cancelled at the service's time budget is re-sent in halves from then on (the
-        rows it may have stored already come back as duplicates: nothing is counted twice)."""
+        rows it may have stored already come back as duplicates: nothing is counted twice).
+        `last`: the import's last rows (the request that ends with them says so)."""
         if len(rows) > (step := self.max_rows):  # (it may shrink while the slices go out)
-            return _combine([(start, self.record(rows[start:start + step]))
+            return _combine([(start, self.record(rows[start:start + step],
+                                                 last=last and start + step >= len(rows)))
                              for start in range(0, len(rows), step)])
         try:
-            return self._post_all(rows)
+            return self._post_all(rows, last)
         except _Refused as refused:
             if len(rows) == 1:
                 return BatchResult(errors=[RowResult(0, self.endpoint.label(rows[0]),
@@ -487,13 +491,14 @@ class Client:
             self.max_rows = len(rows) // 2
             self.notes.append(f"the service timed out on {len(rows):,} rows; sending "
                               f"{self.max_rows:,} per request from then on")
-            return self.record(rows)
+            return self.record(rows, last=last)
         half = len(rows) // 2
-        return _combine([(0, self.record(rows[:half])), (half, self.record(rows[half:]))])
+        return _combine([(0, self.record(rows[:half])),
+                         (half, self.record(rows[half:], last=last))])
 
-    def _post_all(self, rows: list[dict[str, str]]) -> BatchResult:
+    def _post_all(self, rows: list[dict[str, str]], last: bool = False) -> BatchResult:
         """Post; an all-or-nothing endpoint that refused some rows gets the others again."""
-        result = self._post(rows)
+        result = self._post(rows, last)
         for error in result.errors:
             if error.external_id is None and 0 <= error.index < len(rows):
                 error.external_id = self.endpoint.label(rows[error.index])
@@ -501,15 +506,15 @@ class Client:
             return result
         refused = {e.index for e in result.errors}
         kept = [i for i in range(len(rows)) if i not in refused]
-        rest = self.record([rows[i] for i in kept]) if kept else BatchResult()
+        rest = self.record([rows[i] for i in kept], last=last) if kept else BatchResult()
         for error in rest.errors:
             error.index = kept[error.index]
         return BatchResult(rest.accepted, rest.duplicates,
                            sorted(result.errors + rest.errors, key=lambda e: e.index))
 
-    def _post(self, rows: list[dict[str, str]]) -> BatchResult:
+    def _post(self, rows: list[dict[str, str]], last: bool = False) -> BatchResult:
         body = json.dumps({"query": self.endpoint.query, "operationName": "Import",
-                           "variables": self.endpoint.variables(rows)},
+                           "variables": self.endpoint.variables(rows, last)},
                           ensure_ascii=False, separators=(",", ":")).encode()
         # Until the service has answered once, a failure is most likely a wrong URL or a
         # service that is not running: say so at once instead of retrying.
@@ -863,11 +868,11 @@ def import_file(path: Path | str, layout: RowLayout, what: str, client: Client, 
                 save_checkpoint(path, point, file, what)
                 bar.update(at[0], run.rows)
 
-            def flush() -> None:
+            def flush(last: bool) -> None:
                 if len(waiting) >= max(1, in_flight):
                     settle()
                 waiting.append((sender.submit(_send, client, list(batch), list(failed),
-                                              layout.label_key),
+                                              layout.label_key, last),
                                 len(batch) + len(failed), position))
                 batch.clear()
                 failed.clear()
@@ -875,19 +880,19 @@ def import_file(path: Path | str, layout: RowLayout, what: str, client: Client, 
                     settle()
 
             for record in source.records(point.offset, point.line):
+                # a full batch goes once a record follows it: the last one says it is
+                # (the service then computes at once: recordTransactions' lastBatch)
+                if len(batch) >= batch_size or len(failed) >= MAX_BATCH:
+                    flush(last=False)  # (a file of bad lines: memory stays flat too)
                 position = (record.end, record.line + 1)
                 if record.row is not None:
                     batch.append(record)
-                    if len(batch) >= batch_size:
-                        flush()
                 elif record.error is not None:
                     failed.append(record)
-                    if len(failed) >= MAX_BATCH:  # a file of bad lines: memory stays flat too
-                        flush()
             position = (size, position[1])  # the whole file has been read
             if batch or failed or position[0] != (waiting[-1][2][0] if waiting
                                                   else point.offset):
-                flush()
+                flush(last=True)
             while waiting:
                 settle()
             if bar.tty:
@@ -906,13 +911,13 @@ class _Sent:
 
 
 def _send(client: Client, batch: list[Record], failed: list[Record],
-          label_key: str = "externalId") -> _Sent:
+          label_key: str = "externalId", last: bool = False) -> _Sent:
     totals = Totals()
     refused: list[dict[str, Any]] = [
         {"line": r.line, label_key: r.external_id, "code": r.code, "message": r.error}
         for r in failed]
     if batch:
-        result = client.record([r.row for r in batch if r.row is not None])
+        result = client.record([r.row for r in batch if r.row is not None], last=last)
         totals.accepted, totals.duplicates = result.accepted, result.duplicates
         for error in result.errors:
             record = batch[error.index]

@@ -25,7 +25,8 @@ CLAIM_REPAIR_SECONDS = 60.0  # orphaned settlement claims: rare, and a wider sca
 # PACE_MAX) while sales keep arriving — a batch is being recorded, or the sales stamp moved
 # less than QUIET ago — and computes as soon as they stop. Rounds under PACE_FROM (live
 # sales: tens of dealers) take no rest. So a bulk import is recomputed about once a minute,
-# for progress, and once more QUIET after its last batch; dealers touched by forty batches
+# for progress, and once more QUIET after its last batch (at once if that batch says it is
+# the last: `lastBatch`, which `rebates import` sets); dealers touched by forty batches
 # meanwhile are computed together, and the import keeps the database to itself in between.
 PACE = 5.0
 PACE_FROM = 2.0
@@ -110,12 +111,16 @@ class AccrualWorker:
         return False
 
     async def _sales_stopped(self) -> bool:
-        """No batch is being recorded and the sales stamp has not moved for QUIET."""
-        stamp, now = await self.ledger.sales_stamp(), time.monotonic()
+        """No batch is being recorded, and the sales stamp has not moved for QUIET — or the
+        batch that moved it last said it was an import's last (`lastBatch`)."""
+        (stamp, last), now = await self.ledger.sales_moment(), time.monotonic()
         if stamp != self._stamp:
             self._stamp, self._moved_at = stamp, now
+            if not last:
+                return False
+        elif now - self._moved_at < QUIET and not last:
             return False
-        return now - self._moved_at >= QUIET and not await self.ledger.batch_in_progress()
+        return not await self.ledger.batch_in_progress()
 
     async def recover_when_due(self) -> None:
         now = time.monotonic()

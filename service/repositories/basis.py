@@ -18,7 +18,7 @@ from domain.programs import ProgramRules
 from domain.sales_ledger import CountingRule, MonthFigures, Monthly, month_figures
 from domain.transaction_tiers import CountedTransaction
 from service.db import Database
-from service.repositories import sales_ledger
+from service.repositories import sales_reads
 from service.repositories.query import LONG_LIST
 
 
@@ -97,7 +97,7 @@ async def monthly_basis(db: Database, rules: ProgramRules, window: DateRange,
     """
     codes = list(dict.fromkeys(dealer_codes)) if dealer_codes is not None else None
     whole, partial = whole_and_partial_months(window)
-    cells = await sales_ledger.read(db, whole, codes,
+    cells = await sales_reads.read(db, whole, codes,
                                     with_products=bool(rules.product_codes))
     if cells is None:
         return await aggregate_monthly(db, rules, window, codes)

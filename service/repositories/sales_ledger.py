@@ -15,13 +15,13 @@ Two collections, written so that no step is ever applied twice:
   that stopped half-way is redone by the next folder and each document takes each fold
   once. The rewrites go in transactions where the server has them (repositories/writes.py).
 
-A reader takes a ledger document plus every delta whose fold that document has not taken
-yet (unfolded deltas carry `UNFOLDED`, above every fold number): exact at every instant,
-however far folding lags. Folded deltas are kept an hour (a recovered batch may need them to
-add rows that landed late), then deleted.
+A reader (service/repositories/sales_reads.py) takes a ledger document plus every delta
+whose fold that document has not taken yet (unfolded deltas carry `UNFOLDED`, above every
+fold number): exact at every instant, however far folding lags. Folded deltas are kept an
+hour (a recovered batch may need them to add rows that landed late), then deleted.
 
 Transactions stored before this ledger existed (without the rows' `ledger` flag) are folded
-in once (`backfill`); until then `read` answers None and the engine aggregates the
+in once (`backfill`); until then a read answers None and the engine aggregates the
 transactions as before. The state exists before any flagged row is stored.
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +42,6 @@ from service import failpoints
 from service.db import Database
 from service.repositories import writes
 from service.repositories.pending import FIELD as PENDING
-from service.repositories.query import LONG_LIST
 from service.repositories.transactions import IN_LEDGER
 
 UNFOLDED = 2 ** 62
@@ -56,6 +56,14 @@ NO_PRODUCT = "-"  # never a product code (codes start with a letter or digit)
 # reads the wide deltas anyway (`_deltas_after`).
 WIDE_DELTA = 64
 WIDE = "*"  # never a dealer code
+# Changed with every fold that ends, and new with every state: the ledger documents are what
+# they were while the state's `folded` and this mark are (service/repositories/sales_reads).
+FOLD_MARK = "foldMark"
+LAST_BATCH = "lastBatch"  # the batch that last moved the sales stamp was an import's last
+
+
+def _mark() -> str:
+    return uuid.uuid4().hex
 
 
 def _pkey(product: str | None) -> str:
@@ -75,14 +83,14 @@ def _encode(cells: Cells) -> str:
                       separators=(",", ":"))
 
 
-def _rows(stored: str | Iterable[list[Any]]) -> Iterable[list[Any]]:
+def delta_rows(stored: str | Iterable[list[Any]]) -> Iterable[list[Any]]:
     """A delta's cells as rows [dealer, month, currency, kind, product, amount, quantity,
     count] (a compact JSON string; arrays in older deltas)."""
     return json.loads(stored) if isinstance(stored, str) else stored
 
 
 def _decode(stored: str | Iterable[list[Any]]) -> Iterable[tuple[CellKey, CellSums]]:
-    for dealer, month, currency, kind, product, amount, quantity, count in _rows(stored):
+    for dealer, month, currency, kind, product, amount, quantity, count in delta_rows(stored):
         yield CellKey(dealer, month, currency, kind, product), CellSums(
             Decimal(amount), Decimal(quantity), int(count))
 
@@ -103,7 +111,7 @@ async def state(db: Database) -> dict[str, Any]:
     # above them, so that every new computation is newer than every stored one
     newest = await db.dealers.find_one({}, {"salesVersion": 1}, sort=[("salesVersion", -1)])
     doc = {"_id": STATE, "startedAt": now, "backfilled": empty, "folded": 0,
-           "salesStamp": int((newest or {}).get("salesVersion") or 0)}
+           "salesStamp": int((newest or {}).get("salesVersion") or 0), FOLD_MARK: _mark()}
     try:
         await db.ledger_state.insert_one(doc)
     except DuplicateKeyError:
@@ -185,101 +193,35 @@ async def sales_stamp(db: Database) -> int:
     return int((await state(db)).get("salesStamp", 0))
 
 
-async def next_sales_stamp(db: Database) -> int:
+async def sales_moment(db: Database) -> tuple[int, bool]:
+    """The sales stamp now, and whether the batch that last moved it said it was an
+    import's last."""
+    ledger = await state(db)
+    return int(ledger.get("salesStamp", 0)), bool(ledger.get(LAST_BATCH))
+
+
+async def next_sales_stamp(db: Database, *, last_batch: bool = False) -> int:
     """New sales are in the ledger (their delta is written): move the stamp past them. One
-    small write per batch, whatever the number of dealers in it."""
+    small write per batch, whatever the number of dealers in it. `last_batch`: the batch
+    says it is an import's last (`sales_moment`)."""
     for _ in range(2):
         doc = await db.ledger_state.find_one_and_update(
-            {"_id": STATE}, {"$inc": {"salesStamp": 1}}, projection={"salesStamp": 1},
-            return_document=True)
+            {"_id": STATE}, {"$inc": {"salesStamp": 1}, "$set": {LAST_BATCH: last_batch}},
+            projection={"salesStamp": 1}, return_document=True)
         if doc is not None:
             return int(doc.get("salesStamp", 0))
         await state(db)  # not made yet (a database of an older version): make it, again
     raise RuntimeError("sales ledger: no state document")
 
 
-# ---------------------------------------------------------------- reading
+# ---------------------------------------------------------------- the documents
 
-def _months_filter(months: Sequence[str]) -> dict[str, Any]:
-    return {"$gte": min(months), "$lte": max(months)}
-
-
-async def read(db: Database, months: Sequence[str], dealer_codes: Sequence[str] | None, *,
-               with_products: bool) -> list[tuple[CellKey, CellSums]] | None:
-    """Every cell of these months (and dealers; None: all), exact as of now; None while
-    the ledger is not backfilled. `with_products=False` reads only the per-kind totals
-    (their product is None), which is all a program without a product list needs."""
-    ledger = await state(db)
-    if not ledger.get("backfilled"):
-        return None
-    if not months:
-        return []
-    wanted_months = set(months)
-    wanted = None if dealer_codes is None else set(dealer_codes)
-    stages: list[dict[str, Any]]
-    if wanted is not None and len(wanted) == 1:
-        stages = [{"$match": {"dealerCode": next(iter(wanted)),
-                              "month": _months_filter(months)}}]
-    else:
-        stages = [{"$match": {"month": _months_filter(months)}}]
-        if wanted is not None and len(wanted) <= LONG_LIST:
-            stages.append({"$match": {"dealerCode": {"$in": sorted(wanted)}}})
-    stages.append({"$project": {"p": 0} if not with_products else {"t": 0}})
-    cells: list[tuple[CellKey, CellSums]] = []
-    taken: dict[tuple[str, str], int] = {}
-    async for doc in await db.sales_ledger.aggregate(stages):
-        dealer, month = doc["dealerCode"], doc["month"]
-        if month not in wanted_months or (wanted is not None and dealer not in wanted):
-            continue
-        taken[(dealer, month)] = int(doc.get("fold", 0))
-        cells.extend(_doc_cells(doc, with_products))
-    # The deltas not folded yet: after a bulk import, hundreds of thousands of rows of
-    # cells, summed here per cell (per kind only, without products) before they become
-    # objects. Their counts are positive (a delta only ever adds rows), so a sum counts
-    # exactly what its parts count.
-    unfolded: dict[tuple[str, str, str, str, str | None], list[Any]] = {}
-    async for delta in _deltas_after(db, int(ledger.get("folded", 0)), wanted):
-        fold = int(delta["fold"])
-        for dealer, month, currency, kind, product, amount, quantity, count in _rows(
-                delta["cells"]):
-            if month not in wanted_months or (wanted is not None and dealer not in wanted):
-                continue
-            if taken.get((dealer, month), 0) >= fold:
-                continue  # this ledger document has taken the delta's fold
-            key = (dealer, month, currency, kind, product if with_products else None)
-            if (sums := unfolded.get(key)) is None:
-                unfolded[key] = [Decimal(amount), Decimal(quantity), int(count)]
-            else:
-                sums[0] += Decimal(amount)
-                sums[1] += Decimal(quantity)
-                sums[2] += int(count)
-    cells.extend((CellKey(*key), CellSums(*sums)) for key, sums in unfolded.items())
-    return cells
+def months_filter(months: Iterable[str]) -> dict[str, Any]:
+    listed = list(months)
+    return {"$gte": min(listed), "$lte": max(listed)}
 
 
-FEW_DEALERS = 64  # up to this many: one indexed query per dealer for its deltas
-
-
-async def _deltas_after(db: Database, folded: int,
-                        wanted: set[str] | None) -> AsyncIterator[dict[str, Any]]:
-    """Deltas of folds after `folded` (and unfolded ones) that may hold these dealers'
-    cells: by the (dealers, fold) index for a few dealers — a live round reads its own
-    dealers' deltas, not the whole of a bulk import still waiting to be folded."""
-    after = {"$gt": folded}
-    if wanted is None or len(wanted) > FEW_DEALERS:
-        async for doc in db.sales_deltas.find({"fold": after}, {"cells": 1, "fold": 1}):
-            yield doc
-        return
-    seen: set[str] = set()
-    for dealer in [*sorted(wanted), WIDE]:
-        async for doc in db.sales_deltas.find({"dealers": dealer, "fold": after},
-                                              {"cells": 1, "fold": 1}):
-            if doc["_id"] not in seen:
-                seen.add(doc["_id"])
-                yield doc
-
-
-def _doc_cells(doc: dict[str, Any], with_products: bool) -> Iterable[tuple[CellKey, CellSums]]:
+def doc_cells(doc: dict[str, Any], with_products: bool) -> Iterable[tuple[CellKey, CellSums]]:
     """A ledger document's cells: per-kind totals (`t`, product None) or by product (`p`:
     a compact JSON string `{currency: {kind: {product: [a, q, n]}}}`; nested documents of
     sums in documents folded before it was a string)."""
@@ -346,7 +288,8 @@ async def fold(db: Database, owner: str, now: dt.datetime, *, max_cells: int) ->
         failpoints.hit("ledger.after_apply")
         await db.ledger_state.update_one(
             {"_id": STATE, "folding.n": number},
-            {"$max": {"folded": number}, "$unset": {"folding": ""}})
+            {"$max": {"folded": number}, "$set": {FOLD_MARK: _mark()},
+             "$unset": {"folding": ""}})
         return len(ids)
     finally:
         await db.ledger_state.update_one({"_id": STATE, "foldOwner": owner},
@@ -398,7 +341,7 @@ def _fold_writes(number: int, by_doc: dict[tuple[str, str], Cells],
         before = stored.get((dealer, month))
         if before is not None and int(before.get("fold", 0)) >= number:
             continue  # took this fold before its folder stopped
-        merged = add_cells({} if before is None else dict(_doc_cells(before, True)),
+        merged = add_cells({} if before is None else dict(doc_cells(before, True)),
                            added.items())
         fields = {"fold": number, "dealerCode": dealer, "month": month,
                   **_ledger_fields(merged)}
@@ -420,7 +363,7 @@ async def _ledger_docs(db: Database, keys: Iterable[tuple[str, str]]
     if not wanted:
         return {}
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    months = _months_filter([month for _, month in wanted])
+    months = months_filter([month for _, month in wanted])
     async for doc in db.sales_ledger.find({"month": months}):
         if (key := (doc["dealerCode"], doc["month"])) in wanted:
             found[key] = doc

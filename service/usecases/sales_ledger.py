@@ -79,6 +79,9 @@ class LedgerKeeper:
     async def sales_stamp(self) -> int:
         return await sales_ledger.sales_stamp(self.deps.db)
 
+    async def sales_moment(self) -> tuple[int, bool]:
+        return await sales_ledger.sales_moment(self.deps.db)
+
     async def batch_in_progress(self) -> bool:
         """A recordTransactions batch is being recorded now (begun within BATCH_FRESH: an
         older pending batch is a stopped call's, left to the recovery pass)."""

@@ -67,8 +67,10 @@ def _needs_quantity(row: TransactionRow, every: bool, products: set[str]) -> boo
     return every or (row.product_code or "").strip() in products
 
 
-async def record_transactions(deps: Deps, actor: Principal,
-                              rows: Sequence[TransactionRow]) -> RecordResult:
+async def record_transactions(deps: Deps, actor: Principal, rows: Sequence[TransactionRow],
+                              *, last_batch: bool = False) -> RecordResult:
+    """Store a batch of sales facts and everything that follows from them. `last_batch`: an
+    import's last (the worker computes as soon as it is stored: see AccrualWorker)."""
     if len(rows) > MAX_ROWS:
         raise InvalidArgument("input.transactions",
                               f"{len(rows)} rows: at most {MAX_ROWS} per call")
@@ -127,7 +129,7 @@ async def record_transactions(deps: Deps, actor: Principal,
     summary = {"accepted": result.accepted, "duplicates": result.duplicates,
                "errors": len(result.errors), "rows": len(rows)}
     await follow_up(deps, batch_id, inserted, mark, audit_after=summary,
-                    read=CallReads(known, programs))
+                    read=CallReads(known, programs), last_batch=last_batch)
     return result
 
 
@@ -157,7 +159,8 @@ class CallReads:
 
 async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
                     mark: dict[str, Any] | None, *, audit_after: dict[str, Any] | None = None,
-                    recovered: bool = False, read: CallReads | None = None) -> None:
+                    recovered: bool = False, read: CallReads | None = None,
+                    last_batch: bool = False) -> None:
     """Everything that follows storing a batch's rows, each step idempotent, the batch's
     pending marker cleared last."""
     if inserted:
@@ -166,7 +169,7 @@ async def follow_up(deps: Deps, batch_id: str, inserted: list[Transaction],
         await sales_ledger.record_rows(deps.db, batch_id, _rows_of(deps, batch_id, inserted,
                                                                   recovered), now=deps.now())
         await dealer_repo.note_first_sales(deps.db, dealers, read.dealers if read else None)
-        await sales_ledger.next_sales_stamp(deps.db)
+        await sales_ledger.next_sales_stamp(deps.db, last_batch=last_batch)
         failpoints.hit("transactions.after_version")
         await accrual_jobs.mark_transactions(deps, inserted,
                                              programs=read.programs if read else None)

@@ -26,7 +26,7 @@ import pytest
 from domain.sales_ledger import Cells, add_cells, cells_of
 from service.db import Database
 from service.failpoints import POINTS
-from service.repositories import sales_ledger
+from service.repositories import sales_ledger, sales_reads
 from service.repositories import transactions as txn_repo
 from tests.api.engine_helpers import create_program, dealer, record, row
 from tests.crash.checks import Key, assert_worker_matches_recomputation, nets, program_accruals
@@ -82,9 +82,9 @@ def ledger_and_rows(crash: CrashHarness) -> tuple[Cells | None, Cells, Cells]:
     async def inspect() -> tuple[Cells | None, Cells, Cells]:
         db = Database.connect(crash.mongo_uri, crash.database)
         try:
-            found = await sales_ledger.read(db, MONTHS, None, with_products=True)
+            found = await sales_reads.read(db, MONTHS, None, with_products=True)
             documents = add_cells({}, [cell async for doc in db.sales_ledger.find()
-                                       for cell in sales_ledger._doc_cells(doc, True)])
+                                       for cell in sales_ledger.doc_cells(doc, True)])
             rows = cells_of([txn_repo.from_doc(doc) async for doc in db.transactions.find()])
             return (None if found is None else add_cells({}, found)), documents, rows
         finally:

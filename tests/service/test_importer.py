@@ -214,10 +214,11 @@ def test_a_crash_mid_file_resumes_after_the_last_acknowledged_batch(
     path = csv_file(tmp_path, "crash.csv", rows)
 
     class DiesOnThirdBatch(Client):
-        def record(self, rows: list[dict[str, str]]) -> importer.BatchResult:
+        def record(self, rows: list[dict[str, str]], *,
+                   last: bool = False) -> importer.BatchResult:
             if self.requests == 2:
                 raise ImportFailed("connection lost")
-            return super().record(rows)
+            return super().record(rows, last=last)
 
     client = DiesOnThirdBatch(url(api), api.token("SERVICE"))
     with pytest.raises(ImportFailed):
@@ -544,10 +545,11 @@ def test_a_crash_with_two_batches_on_their_way_loses_nothing_and_counts_nothing_
     path = csv_file(tmp_path, "pipelined.csv", rows)
 
     class DiesOnThirdBatch(Client):
-        def record(self, rows: list[dict[str, str]]) -> importer.BatchResult:
+        def record(self, rows: list[dict[str, str]], *,
+                   last: bool = False) -> importer.BatchResult:
             if rows[0]["externalId"] == "W5":
                 raise ImportFailed("connection lost")
-            return super().record(rows)
+            return super().record(rows, last=last)
 
     client = DiesOnThirdBatch(url(api), api.token("SERVICE"))
     with pytest.raises(ImportFailed):
@@ -570,10 +572,11 @@ def test_a_targets_import_resumes_after_a_crash_and_not_for_another_program(
                                              for i in range(6)], header=TARGETS_HEADER)
 
     class DiesOnSecondBatch(Client):
-        def record(self, rows: list[dict[str, str]]) -> importer.BatchResult:
+        def record(self, rows: list[dict[str, str]], *,
+                   last: bool = False) -> importer.BatchResult:
             if self.requests == 1:
                 raise ImportFailed("connection lost")
-            return super().record(rows)
+            return super().record(rows, last=last)
 
     client = DiesOnSecondBatch(url(api), api.token("SERVICE"),
                                endpoint=importer.targets_endpoint(TARGETS_PROGRAM))
@@ -609,3 +612,28 @@ def test_the_cli_imports_targets(api: Api, tmp_path: Path, stored_targets: Any) 
     assert done.returncode == 0, done.stderr
     assert targets_of(stored_targets)[("IM3", "2026-Q3")] == Decimal("777")
     assert not importer.errors_path(path).exists()
+
+
+@pytest.mark.parametrize(("rows", "batches"), [(5, [2, 2, 1]), (4, [2, 2])])
+def test_only_the_imports_last_request_says_it_is_the_last(
+        api: Api, tmp_path: Path, stored_txns: Any, rows: int, batches: list[int]) -> None:
+    """recordTransactions' `lastBatch` (the worker then computes at once, without waiting
+    for a quiet second): on the request that ends the file only — also when the file ends
+    with a full batch — and the service takes it."""
+    prefix = f"LB{rows}-"
+    path = csv_file(tmp_path, "last.csv", [f"{prefix}{i},IM2,INVOICE,2026-08-03,P,1,1,CNY,"
+                                           for i in range(rows)])
+    sent: list[tuple[int, bool]] = []
+
+    class Watched(Client):
+        def _attempt(self, body: bytes, rows: int) -> importer.BatchResult:
+            given = json.loads(body)["variables"]["input"]
+            sent.append((len(given["transactions"]), given.get("lastBatch", False)))
+            return super()._attempt(body, rows)
+
+    report = import_transactions(path, url="unused", token="unused", batch_size=2,
+                                 client=Watched(url(api), api.token("SERVICE")), in_flight=1)
+    assert report.ok and report.run.accepted == rows
+    assert sent == [(size, i == len(batches) - 1) for i, size in enumerate(batches)]
+    state = stored_txns.database["ledger_state"].find_one({"_id": "ledger"})
+    assert state["lastBatch"] is True, "the batch that moved the sales stamp last said so"

@@ -41,7 +41,7 @@ from service.auth import Principal, Role
 from service.config import Settings
 from service.db import Database
 from service.deps import Deps
-from service.repositories import pending, sales_ledger
+from service.repositories import pending, sales_ledger, sales_reads
 from service.repositories import transactions as txn_repo
 from service.repositories.basis import aggregate_monthly, monthly_basis
 from service.usecases import recovery
@@ -313,7 +313,7 @@ class World:
         the basis aggregated from them."""
         state = await sales_ledger.state(self.db)
         txns = await stored_rows(self.db)
-        everything = await sales_ledger.read(self.db, MONTHS, None, with_products=True)
+        everything = await sales_reads.read(self.db, MONTHS, None, with_products=True)
         if not state.get("backfilled"):
             assert everything is None, "read must answer None until the ledger is backfilled"
         else:
@@ -324,7 +324,7 @@ class World:
                 months = self.draw(month_choices, "read months")
                 dealers = self.draw(dealer_choices, "read dealers")
                 with_products = self.draw(st.booleans(), "read with products")
-                found = await sales_ledger.read(self.db, months, dealers,
+                found = await sales_reads.read(self.db, months, dealers,
                                                 with_products=with_products)
                 assert found is not None
                 assert add_cells({}, found) == expected_cells(
@@ -619,7 +619,7 @@ async def test_the_ledger_equals_the_transactions_after_any_sequence_of_operatio
     await world.check()
     if (await world.fold_state())["backfilled"]:
         ledger = [cell async for doc in world.db.sales_ledger.find()
-                  for cell in sales_ledger._doc_cells(doc, True)]
+                  for cell in sales_ledger.doc_cells(doc, True)]
         assert add_cells({}, ledger) == expected_cells(await stored_rows(world.db), MONTHS,
                                                        None, with_products=True)
 
@@ -641,7 +641,7 @@ async def fresh(deps: Deps, name: str, *, ledger: bool = True) -> Deps:
 
 
 async def read_all(db: Database, *, with_products: bool = True) -> Cells | None:
-    found = await sales_ledger.read(db, MONTHS, None, with_products=with_products)
+    found = await sales_reads.read(db, MONTHS, None, with_products=with_products)
     return None if found is None else add_cells({}, found)
 
 
@@ -874,6 +874,74 @@ async def test_a_batch_pending_past_the_retention_of_its_deltas_is_counted_once(
     assert await recovery.recover(ledger, older_than=LATER) == 1
     try:
         assert await read_all(db) == cells_of(as_txn(r) for r in rows)
+    finally:
+        await db.client.drop_database(db.db.name)
+
+
+# ------------------------------------------------------------------ a whole read, kept
+
+async def test_a_read_of_every_dealer_is_kept_and_the_next_reads_only_the_deltas_since(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a bulk import each round of every dealer reads every row of it, still in
+    deltas: the read is kept in the process, and the next one reads only the deltas written
+    since — while no fold has begun or ended (nor the ledger been made anew): then a fresh
+    read. At every step it finds exactly what a read with nothing kept finds, which is
+    every stored row."""
+    ledger = await fresh(deps, "kept")
+    db = ledger.db
+    decoded: list[str] = []
+    add = sales_reads._add
+
+    def counted(sums: Any, delta: dict[str, Any], *rest: Any) -> None:
+        decoded.append(delta["_id"])
+        add(sums, delta, *rest)
+    monkeypatch.setattr(sales_reads, "_add", counted)
+
+    async def read_and_check() -> int:
+        """Reads every dealer's cells; how many deltas it decoded."""
+        decoded.clear()
+        found = await read_all(db)
+        read = len(decoded)
+        expected = cells_of(await stored_rows(db))
+        assert found == expected
+        assert await read_all(Database(db.client, db.db.name)) == expected  # nothing kept
+        assert await read_all(db, with_products=False) == expected_cells(
+            await stored_rows(db), MONTHS, None, with_products=False)
+        return read
+
+    async def sell(*rows: TransactionRow) -> None:
+        await record_transactions(ledger, ADMIN, list(rows))
+    try:
+        await sell(sale("k1", "L1", "2026-01-05", "100", product="NX.100"),
+                   sale("k2", "L2", "2026-02-01", "70", kind=TransactionKind.RETURN))
+        assert await read_and_check() == 1  # nothing kept yet
+        await sell(sale("k3", "L1", "2026-01-06", "5", product="NX.100"))
+        assert await read_and_check() == 1  # only the new delta
+        assert await read_and_check() == 0  # nothing new
+        await sales_ledger.fold(db, "folder", ledger.now(), max_cells=100)
+        assert await read_and_check() == 0  # a fold ended: a fresh read, all in the ledger
+        await sell(sale("k4", "L.3", "2026-02-14", "30", currency="USD", product="7"))
+        assert await read_and_check() == 1
+        with mock.patch.object(failpoints, "hit", dying_at("ledger.after_assign")), \
+                pytest.raises(Killed):
+            await sales_ledger.fold(db, "doomed", ledger.now(), max_cells=100)
+        await sell(sale("k5", "L2", "2026-03-01", "900", kind=TransactionKind.PAYMENT))
+        assert await read_and_check() == 2  # a fold under way: fresh reads, nothing kept
+        assert await read_and_check() == 2
+        await sales_ledger.fold(db, "folder", LATER, max_cells=100)  # finishes that fold
+        await sales_ledger.fold(db, "folder", LATER, max_cells=100)  # and folds k5's
+        assert await read_and_check() == 0
+        assert (await sales_ledger.state(db))["folded"] == 3
+        # the ledger made anew under the same process, and folded as often: nothing of the
+        # kept read is taken for it (the fold mark differs)
+        for name in WRITTEN:
+            await db.db[name].delete_many({})
+        await sales_ledger.state(db)
+        for number in range(3):
+            await sell(sale(f"n{number}", "L1", f"2026-03-0{number + 1}", "1"))
+            await sales_ledger.fold(db, "folder", LATER, max_cells=100)
+        assert (await sales_ledger.state(db))["folded"] == 3
+        assert await read_and_check() == 0
     finally:
         await db.client.drop_database(db.db.name)
 

@@ -87,6 +87,28 @@ async def test_it_rests_while_the_sales_stamp_moves_but_never_longer_than_asked(
     assert 4 <= rested < 5.5
 
 
+async def test_an_imports_last_batch_ends_the_rest_at_once(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch that says it is an import's last (recordTransactions' `lastBatch`) ends the
+    rest as soon as it is stored, without a QUIET time; any other batch does not."""
+    monkeypatch.setattr(worker_module, "QUIET", 20.0)
+    worker = AccrualWorker(deps)
+
+    async def sell(last_batch: bool) -> None:
+        await asyncio.sleep(1)
+        await sales_ledger.next_sales_stamp(deps.db, last_batch=last_batch)
+    try:
+        selling = asyncio.create_task(sell(False))
+        assert await timed_rest(worker, 4) >= 4, "a batch, not the last: the rest goes on"
+        await selling
+        selling = asyncio.create_task(sell(True))
+        rested = await timed_rest(worker, 30)
+        await selling
+        assert 1 <= rested < 1 + 1.5
+    finally:
+        await sales_ledger.next_sales_stamp(deps.db)  # no import's end left for other tests
+
+
 # ---- a progress round abandoned when the import it computes ends --------------------------
 
 ADMIN = Principal(sub="pacing-test", role=Role.ADMIN)
