@@ -135,16 +135,23 @@ async def _read_all(db: Database, ledger: dict[str, Any], months: Sequence[str],
     generation = _generation(ledger)
     kept = memo.get(key)
     if generation is not None and kept is not None and kept.generation == generation:
-        found = await _since(db, kept.found, generation[0], set(months), with_products)
-        if found is not None:
-            memo[key] = _Kept(found, generation)
-            return found.cells()
+        since = await _since(db, kept.found, generation[0], set(months), with_products)
+        if since is not None:
+            _keep(memo, key, since, generation)
+            return since.cells()
     found = await _read(db, ledger, months, None, with_products)
-    memo.pop(key, None)
-    if generation is not None and _generation(await state(db)) == generation \
-            and len(found.ledger) + len(found.sums) <= KEPT_CELLS:
-        memo[key] = _Kept(found, generation)
+    _keep(memo, key, found, generation
+          if generation is not None and _generation(await state(db)) == generation else None)
     return found.cells()
+
+
+def _keep(memo: dict[Any, _Kept], key: Any, found: _Found,
+          generation: tuple[int, Any] | None) -> None:
+    """Keep a read made at `generation` (None: a fold began or ended while it was made)."""
+    if generation is None or len(found.ledger) + len(found.sums) > KEPT_CELLS:
+        memo.pop(key, None)
+    else:
+        memo[key] = _Kept(found, generation)
 
 
 async def _since(db: Database, kept: _Found, folded: int, months: set[str],

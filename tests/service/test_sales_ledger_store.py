@@ -946,6 +946,23 @@ async def test_a_read_of_every_dealer_is_kept_and_the_next_reads_only_the_deltas
         await db.client.drop_database(db.db.name)
 
 
+async def test_a_read_of_more_cells_than_kept_cells_is_not_kept(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = await fresh(deps, "unkept")
+    db = ledger.db
+    try:
+        await record_transactions(ledger, ADMIN, [sale("u1", "L1", "2026-01-05", "1"),
+                                                  sale("u2", "L2", "2026-01-05", "2")])
+        monkeypatch.setattr(sales_reads, "KEPT_CELLS", 1)
+        assert await read_all(db) == cells_of(await stored_rows(db))
+        assert db.kept[sales_reads.KEPT] == {}
+        monkeypatch.setattr(sales_reads, "KEPT_CELLS", 2)
+        assert await read_all(db) == cells_of(await stored_rows(db))
+        assert len(db.kept[sales_reads.KEPT]) == 1
+    finally:
+        await db.client.drop_database(db.db.name)
+
+
 # ------------------------------------------------------------------ do the suites read the ledger?
 
 async def test_the_service_fixture_database_reads_the_ledger(deps: Deps) -> None:

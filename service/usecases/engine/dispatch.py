@@ -7,6 +7,7 @@ here, in the open periods, so neither kind of period calls back into the other.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,7 +17,7 @@ from domain.periods import Period
 from domain.sales_ledger import Monthly
 from service import failpoints
 from service.deps import Deps
-from service.repositories import ledger, sales_ledger
+from service.repositories import accrual_writes, ledger, sales_ledger
 from service.repositories import programs as program_repo
 from service.repositories.basis import monthly_basis
 from service.repositories.programs import StoredProgram
@@ -68,14 +69,18 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     locks = await ledger.locks(deps.db, program.code)
     stamp = await sales_ledger.sales_stamp(deps.db)
     started = time.monotonic()
-    monthly = await monthly_basis(deps.db, program.rules, span(program, periods), codes)
-    if codes is None:
-        log.info("round of %s: sales of %d dealer(s) read in %.2f s", program.code,
-                 len(monthly), time.monotonic() - started)
+    reading = monthly_basis(deps.db, program.rules, span(program, periods), codes)
     if len(periods) > 1 and _from_the_first(program, periods, locks):
+        # what the periods' accruals hold is read while the sales are made into figures
+        monthly, stored = await asyncio.gather(reading, accrual_writes.stored_of_periods(
+            deps.db, program.code, [p.name for p in periods], codes))
+        _log_read(program, codes, monthly, started)
         return await compute_open_periods(
             deps, program, periods, codes, locks=locks, monthly=monthly, stamp=stamp,
-            follow_carry=_next_name(program, periods[-1]) not in wanted, stop=stop)
+            follow_carry=_next_name(program, periods[-1]) not in wanted, stop=stop,
+            stored=stored)
+    monthly = await reading
+    _log_read(program, codes, monthly, started)
     changed = 0
     for index, period in enumerate(periods):
         if index and stop is not None and await stop():
@@ -85,6 +90,13 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
                                         follow_carry=_next_name(program, period) not in wanted,
                                         stamp=stamp)
     return changed
+
+
+def _log_read(program: StoredProgram, codes: Sequence[str] | None, monthly: Monthly,
+              started: float) -> None:
+    if codes is None:
+        log.info("round of %s: sales of %d dealer(s) read in %.2f s", program.code,
+                 len(monthly), time.monotonic() - started)
 
 
 def _from_the_first(program: StoredProgram, periods: Sequence[Period],

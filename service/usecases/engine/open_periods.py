@@ -82,9 +82,12 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                dealer_codes: Sequence[str] | None, *,
                                locks: dict[str, ledger.PeriodLock], monthly: Monthly,
                                stamp: int, follow_carry: bool,
-                               stop: Callable[[], Awaitable[bool]] | None = None) -> int:
+                               stop: Callable[[], Awaitable[bool]] | None = None,
+                               stored: Mapping[str, dict[str, dict[str, Any]]] | None = None
+                               ) -> int:
     """A round over the program's periods from its first, all open: each period is computed
-    while the one before is still being written.
+    while the one before is still being written. `stored`: what the periods' accruals hold
+    (accrual_writes.stored_of_periods), read with the sales; None: read period by period.
 
     The earlier periods a period needs (a year-to-date true-up's gross, a cap's net used, a
     minimum payout's carried amount) are the figures this round computed for them, as
@@ -114,7 +117,8 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                           monthly=monthly)
             carrying = {code for code, entry in history.items() if entry.carried is not None}
             concerned = await _concerned(deps, program, period, dealer_codes, basis,
-                                         carrying, known)
+                                         carrying, known,
+                                         None if stored is None else stored[period.name])
             inputs = await gather_inputs(deps, program, period, list(concerned.dealers),
                                          earlier=history, known=known,
                                          adjustments=concerned.landing)
@@ -181,15 +185,18 @@ class Concerned:
 
 async def _concerned(deps: Deps, program: StoredProgram, period: Period,
                      dealer_codes: Sequence[str] | None, basis: Mapping[str, DealerBasis],
-                     carried: set[str], known: Known | None = None) -> Concerned:
+                     carried: set[str], known: Known | None = None,
+                     stored: dict[str, dict[str, Any]] | None = None) -> Concerned:
     """The dealers (of `dealer_codes`; None: all) a period's computation concerns, with their
     terms: those with sales, an adjustment landing, an accrual already, or a carried amount;
-    what their stored accruals hold, for the write to compare with; the adjustments landing.
-    `known`: the dealers a round has read already."""
+    what their stored accruals hold, for the write to compare with (`stored`: read by the
+    round already); the adjustments landing. `known`: the dealers a round has read
+    already."""
     rules = program.rules
     landing = await ledger.for_targets(deps.db, rules.code, period.name, dealer_codes)
-    stored = await accrual_writes.stored_of_period(deps.db, rules.code, period.name,
-                                                 dealer_codes)
+    if stored is None:
+        stored = await accrual_writes.stored_of_period(deps.db, rules.code, period.name,
+                                                     dealer_codes)
     concerned = set(basis) | set(landing) | set(stored) | carried
     codes = sorted(concerned) if dealer_codes is None else [
         code for code in dealer_codes if code in concerned]
