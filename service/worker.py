@@ -89,9 +89,12 @@ class AccrualWorker:
         progress = False
         while jobs := await accrual_jobs.claim_batch(self.deps, self.owner):
             started = time.monotonic()
-            if not await process(self.deps, jobs,
-                                 stop=self._sales_stopped if progress else None):
-                progress = False  # abandoned: the sales have stopped, so count them all now
+            if not await process(self.deps, jobs, stop=self._give_way if progress else None):
+                # abandoned: the sales have stopped, so count them all now — or the import's
+                # last batch is being stored: once it is
+                progress = False
+                if not await self._sales_stopped():
+                    await self._rest(PACE_MAX)
                 continue
             took = time.monotonic() - started
             progress = took >= PACE_FROM and not await self._rest(min(took * PACE, PACE_MAX))
@@ -102,13 +105,20 @@ class AccrualWorker:
         they still arrive after `longest` seconds."""
         started = time.monotonic()
         self._stamp, self._moved_at = await self.ledger.sales_stamp(), started
-        while time.monotonic() < started + longest:
+        # (and longer while an import's last batch is being stored: a progress round then
+        # would only hold up the round that counts all of it)
+        while time.monotonic() < started + longest or await self.ledger.import_ending():
             if await self._sales_stopped():
                 return True  # compute what they changed now
             if time.monotonic() - self._moved_at >= STILL_MAX:
                 return True  # a batch pending, but none recorded while resting: see STILL_MAX
             await asyncio.sleep(REST_POLL)
         return False
+
+    async def _give_way(self) -> bool:
+        """Whether a progress round stops: the sales it computes have stopped, or the last
+        batch of the import has begun (the round after it counts everything)."""
+        return await self._sales_stopped() or await self.ledger.import_ending()
 
     async def _sales_stopped(self) -> bool:
         """No batch is being recorded, and the sales stamp has not moved for QUIET — or the

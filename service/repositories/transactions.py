@@ -29,6 +29,7 @@ RECHECK = dt.timedelta(minutes=10)  # how long rows of a dead writer's insert ma
 # Rows counted by their batch's sales-ledger delta; rows written before the ledger existed
 # lack the field and are counted once by its backfill (service/repositories/sales_ledger.py).
 IN_LEDGER = "ledger"
+LAST_BATCH = "lastBatch"  # on a batch being recorded: it says it is an import's last
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,11 @@ async def count_rows(db: Database, batch_id: str) -> int:
     return await db.transactions.count_documents({"batchId": batch_id})
 
 
-async def begin_batch(db: Database, batch_id: str, *, pending: dict[str, Any]) -> None:
-    await db.transaction_batches.insert_one({"_id": batch_id, PENDING: pending})
+async def begin_batch(db: Database, batch_id: str, *, pending: dict[str, Any],
+                      last_batch: bool = False) -> None:
+    """The batch's intent, first (`last_batch`: it says it is an import's last)."""
+    await db.transaction_batches.insert_one({"_id": batch_id, PENDING: pending}
+                                            | ({LAST_BATCH: True} if last_batch else {}))
 
 
 async def batch_begun_since(db: Database, since: dt.datetime) -> bool:
@@ -107,6 +111,13 @@ async def batch_begun_since(db: Database, since: dt.datetime) -> bool:
     the sparse index holds only such batches)."""
     return await db.transaction_batches.find_one(
         {f"{PENDING}.since": {"$gte": since}}, {"_id": 1}) is not None
+
+
+async def last_batch_begun_since(db: Database, since: dt.datetime) -> bool:
+    """Whether a batch that says it is an import's last, begun since then, is still being
+    recorded."""
+    return await db.transaction_batches.find_one(
+        {f"{PENDING}.since": {"$gte": since}, LAST_BATCH: True}, {"_id": 1}) is not None
 
 
 async def unfinished_batches(db: Database, batch_ids: Iterable[str]) -> list[dict[str, Any]]:

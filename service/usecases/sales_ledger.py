@@ -15,7 +15,7 @@ import time
 
 from service.deps import Deps
 from service.repositories import sales_ledger
-from service.repositories.transactions import batch_begun_since
+from service.repositories.transactions import batch_begun_since, last_batch_begun_since
 
 FOLD_AFTER = dt.timedelta(minutes=10)  # a bulk import folds by size (FOLD_CELLS), once it ends
 FOLD_CELLS = 300_000  # waiting cells that make a fold due at once
@@ -86,3 +86,7 @@ class LedgerKeeper:
         """A recordTransactions batch is being recorded now (begun within BATCH_FRESH: an
         older pending batch is a stopped call's, left to the recovery pass)."""
         return await batch_begun_since(self.deps.db, self.deps.now() - BATCH_FRESH)
+
+    async def import_ending(self) -> bool:
+        """An import's last batch (recordTransactions' lastBatch) is being recorded now."""
+        return await last_batch_begun_since(self.deps.db, self.deps.now() - BATCH_FRESH)

@@ -108,7 +108,7 @@ async def record_transactions(deps: Deps, actor: Principal, rows: Sequence[Trans
     # of the same rows) finds the batch still pending and does the rest.
     if docs:
         await sales_ledger.state(deps.db)  # exists before any row it must count is stored
-        await txn_repo.begin_batch(deps.db, batch_id, pending=mark)
+        await txn_repo.begin_batch(deps.db, batch_id, pending=mark, last_batch=last_batch)
     raced = await txn_repo.insert_new(deps.db, docs)
     failpoints.hit("transactions.after_insert")
     earlier: set[str] = set()

@@ -87,6 +87,46 @@ async def test_it_rests_while_the_sales_stamp_moves_but_never_longer_than_asked(
     assert 4 <= rested < 5.5
 
 
+async def test_the_rest_goes_on_while_an_imports_last_batch_is_being_stored(
+        deps: Deps) -> None:
+    """Past the longest rest asked, while an import's last batch is being recorded, the
+    worker rests on (a progress round then would hold up the one that counts it all), and
+    stops as soon as that batch is stored."""
+    worker = AccrualWorker(deps)
+    await deps.db.transaction_batches.insert_one(
+        {"_id": "last-batch", PENDING: {"since": deps.now()}, "lastBatch": True})
+
+    async def stored_later() -> None:
+        await asyncio.sleep(3)
+        await sales_ledger.next_sales_stamp(deps.db, last_batch=True)
+        await deps.db.transaction_batches.update_one({"_id": "last-batch"},
+                                                     {"$unset": {PENDING: ""}})
+    storing = asyncio.create_task(stored_later())
+    try:
+        rested = await timed_rest(worker, 1)
+        await storing
+        assert 3 <= rested < 3 + 1.5
+        assert await worker._give_way() is True  # stored: the sales have stopped
+    finally:
+        await sales_ledger.next_sales_stamp(deps.db)
+        await deps.db.transaction_batches.delete_one({"_id": "last-batch"})
+
+
+async def test_a_progress_round_gives_way_once_an_imports_last_batch_has_begun(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module, "QUIET", 30.0)
+    worker = AccrualWorker(deps)
+    await sales_ledger.next_sales_stamp(deps.db)  # sales moved just now: not stopped
+    await worker._sales_stopped()
+    assert await worker._give_way() is False
+    await deps.db.transaction_batches.insert_one(
+        {"_id": "last-begun", PENDING: {"since": deps.now()}, "lastBatch": True})
+    try:
+        assert await worker._give_way() is True
+    finally:
+        await deps.db.transaction_batches.delete_one({"_id": "last-begun"})
+
+
 async def test_an_imports_last_batch_ends_the_rest_at_once(
         deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch that says it is an import's last (recordTransactions' `lastBatch`) ends the
@@ -149,11 +189,10 @@ async def test_an_abandoned_round_leaves_its_jobs_dirty_for_the_next_and_that_on
         asked.append(1)
         return True
     await process(deps, jobs, stop=stop)
-    assert len(asked) == 1  # asked between the first period and the second, then gave up
+    assert len(asked) == 1  # asked before the first period's write, then gave up
     left = await deps.db.accrual_jobs.find_one({"_id": jobs[0]["_id"]})
     assert left is not None and left["dirty"] is True and left["leaseUntil"] is None
-    assert await deps.db.accruals.count_documents({"programCode": "PACE",
-                                                   "period": "2026-Q2"}) == 0
+    assert await deps.db.accruals.count_documents({"programCode": "PACE"}) == 0
     assert await AccrualWorker(deps).drain() >= 1  # the next worker takes them at once
     q2 = await deps.db.accruals.find_one({"programCode": "PACE", "period": "2026-Q2"})
     assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")
@@ -166,7 +205,8 @@ async def test_a_round_is_also_abandoned_between_computing_a_period_and_writing_
     write: what it computed from the sales before is not written, and the next round
     writes it from all of them."""
     jobs = await claimed_after_a_sale(deps, "PACE2", "PACEW")
-    answers = [False, True]  # before the second period's reads: go on; before its write: stop
+    # before the first period's write, and the second's reads: go on; before its write: stop
+    answers = [False, False, True]
 
     async def stop() -> bool:
         return answers.pop(0)
@@ -183,10 +223,12 @@ async def test_a_round_is_also_abandoned_between_computing_a_period_and_writing_
     assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")
 
 
+@pytest.mark.parametrize("stopped", [True, False])
 async def test_after_an_abandoned_round_the_round_that_counts_everything_starts_at_once(
-        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+        deps: Deps, monkeypatch: pytest.MonkeyPatch, stopped: bool) -> None:
     """A progress round is abandoned because the sales stopped: that already found them
-    quiet, so the round that counts them all follows without a rest in between."""
+    quiet, so the round that counts them all follows without a rest in between. Abandoned
+    because an import's last batch is being stored, it rests until that batch is."""
     monkeypatch.setattr(worker_module, "PACE_FROM", 0.05)
     worker = AccrualWorker(deps)
     claims: list[list[dict[str, object]]] = [[{"_id": "A"}], [{"_id": "B"}], [{"_id": "C"}], []]
@@ -212,7 +254,14 @@ async def test_after_an_abandoned_round_the_round_that_counts_everything_starts_
     monkeypatch.setattr(worker_module.accrual_jobs, "claim_batch", claim_batch)
     monkeypatch.setattr(worker_module, "process", fake_process)
     monkeypatch.setattr(worker, "_rest", rest)
+    async def sales_stopped() -> bool:
+        return stopped
+
     monkeypatch.setattr(worker.ledger, "keep", keep)
+    monkeypatch.setattr(worker, "_sales_stopped", sales_stopped)
     await worker._drain_paced()
     assert rounds == [("A", False), ("B", True), ("C", False)]
-    assert len(rests) == 2  # after A and after C; none between B and C
+    if stopped:
+        assert len(rests) == 2  # after A and after C; none between B and C
+    else:
+        assert len(rests) == 3 and rests[1] == worker_module.PACE_MAX  # until it is stored

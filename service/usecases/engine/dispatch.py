@@ -129,7 +129,8 @@ async def process(deps: Deps, jobs: list[dict[str, Any]],
         try:
             written = await recompute(deps, program, periods, codes, stop=stop)
         except Abandoned:
-            log.info("round of %s (%s, %s) abandoned after %.1f s: sales stopped meanwhile",
+            log.info("round of %s (%s, %s) abandoned after %.1f s: sales stopped meanwhile "
+                     "(or an import's last batch began)",
                      program.code, who, ", ".join(periods), time.monotonic() - started)
             await accrual_jobs.release(deps, jobs)
             return False

@@ -96,7 +96,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
     refused it: approved meanwhile, or computed from newer sales) or a dealer was dropped,
     the figures computed ahead are thrown away and the rest of the round reads what is
     stored, period by period (compute_open_period). `stop`: as dispatch.recompute's, asked
-    before each period's reads and again before its write."""
+    before each period's reads (but the first's) and before each period's write."""
     rules = program.rules
     history: dict[str, EarlierPeriods] = {}
     bases: dict[str, dict[str, Decimal]] = {}  # per dealer and period, for the surge check
@@ -128,7 +128,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
             timings.lap(f"{period.name} computed")
             landed = writing is None or await writing
             timings.lap("waited for the write before")
-            if index and stop is not None and await stop():  # and before its write
+            if stop is not None and await stop():  # and before its write
                 raise Abandoned(program.code)
             if not landed:  # the period before: not as computed
                 writing = None
