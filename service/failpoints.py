@@ -52,6 +52,8 @@ POINTS: dict[str, str] = {
                           "recorded as done",
     # the accrual worker
     "worker.after_compute": "a job's accruals written, the job not yet finished",
+    "engine.between_periods": "a round's first period written, the next one computed and "
+                              "not yet written (the round's jobs still dirty)",
     # webhooks (service/usecases/events.py, service/webhooks.py)
     "webhooks.before_settlement_events": "settlement's accruals SETTLED and audited, its "
                                          "settlement.created events not yet in the outbox",

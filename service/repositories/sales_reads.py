@@ -145,6 +145,26 @@ async def _read_all(db: Database, ledger: dict[str, Any], months: Sequence[str],
     return found.cells()
 
 
+async def refresh_kept(db: Database) -> int:
+    """Bring the kept reads up to date with the deltas written since (dropping those a fold
+    has outdated); returns how many deltas were decoded. The worker does this between an
+    import's batches, so that the round after its last decodes only the last ones."""
+    memo: dict[Any, _Kept] = db.kept.get(KEPT) or {}
+    if not memo:
+        return 0
+    generation = _generation(await state(db))
+    decoded = 0
+    for key, kept in list(memo.items()):
+        since = None if generation is None or kept.generation != generation else \
+            await _since(db, kept.found, generation[0], set(key[0]), key[1])
+        if since is None:
+            memo.pop(key, None)
+            continue
+        decoded += len(since.deltas - kept.found.deltas)
+        _keep(memo, key, since, generation)
+    return decoded
+
+
 def _keep(memo: dict[Any, _Kept], key: Any, found: _Found,
           generation: tuple[int, Any] | None) -> None:
     """Keep a read made at `generation` (None: a fold began or ended while it was made)."""

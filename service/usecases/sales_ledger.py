@@ -14,7 +14,7 @@ import datetime as dt
 import time
 
 from service.deps import Deps
-from service.repositories import sales_ledger
+from service.repositories import sales_ledger, sales_reads
 from service.repositories.transactions import batch_begun_since, last_batch_begun_since
 
 FOLD_AFTER = dt.timedelta(minutes=10)  # a bulk import folds by size (FOLD_CELLS), once it ends
@@ -78,6 +78,11 @@ class LedgerKeeper:
 
     async def sales_stamp(self) -> int:
         return await sales_ledger.sales_stamp(self.deps.db)
+
+    async def warm(self) -> int:
+        """Decode the deltas written since the last round read the sales (see
+        sales_reads.refresh_kept); how many."""
+        return await sales_reads.refresh_kept(self.deps.db)
 
     async def sales_moment(self) -> tuple[int, bool]:
         return await sales_ledger.sales_moment(self.deps.db)

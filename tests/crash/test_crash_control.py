@@ -348,3 +348,38 @@ def test_a_job_whose_worker_died_is_finished_after_the_restart(crash: CrashHarne
     worker = assert_worker_matches_recomputation(crash, WORKED, {"2026-Q3"})
     assert nets(worker) == {("W1", "2026-Q3"): Decimal("500.00"),
                             ("W2", "2026-Q3"): Decimal("250.00")}
+
+
+ROUND = "ROUND"
+
+
+@pytest.mark.parametrize("point", ["engine.between_periods"])
+def test_a_round_killed_between_two_periods_is_finished_after_the_restart(
+        crash: CrashHarness, point: str) -> None:
+    """A round writes its periods one after the other (each while the next is computed):
+    killed once its first period is written, the round's job is still dirty, and the
+    restarted service writes the rest — each accrual once, the true-ups on the first."""
+    api = crash.start(point)
+    for code in ("R1", "R2"):
+        dealer(api, code)
+    answer = record(api, [row("r-1", "R1", "INVOICE", "2026-02-10", "4000", productCode=ROUND),
+                          row("r-2", "R2", "INVOICE", "2026-05-10", "2500", productCode=ROUND),
+                          row("r-3", "R1", "INVOICE", "2026-08-10", "1000", productCode=ROUND)])
+    assert (answer["accepted"], answer["errors"]) == (3, [])
+    # Activation queues the whole program: one round over its quarters, year to date.
+    with contextlib.suppress(httpx.TransportError):
+        program(api, ROUND, accumulation="YEAR_TO_DATE")
+    crash.await_death(point)
+    dead = {(doc["dealerCode"], doc["period"]): doc["netAmount"].to_decimal()
+            for doc in crash.db.accruals.find({"programCode": ROUND})}
+    assert dead == {("R1", "2026-Q1"): Decimal("400.00")}, "Q1 written, Q2 not yet"
+    assert crash.db.accrual_jobs.count_documents({"programCode": ROUND, "dirty": True}) >= 1
+    crash.restart()
+    quarters = {f"2026-Q{n}" for n in range(1, 5)}
+    worker = assert_worker_matches_recomputation(crash, ROUND, quarters)
+    found = nets(worker)
+    assert {key: found[key] for key in (("R1", "2026-Q1"), ("R2", "2026-Q2"),
+                                        ("R1", "2026-Q3"))} == {
+        ("R1", "2026-Q1"): Decimal("400.00"), ("R2", "2026-Q2"): Decimal("250.00"),
+        ("R1", "2026-Q3"): Decimal("100.00")}
+    assert sum(found.values()) == Decimal("750.00")  # 10 % of 7,500, each accrual once

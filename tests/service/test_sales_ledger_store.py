@@ -922,12 +922,17 @@ async def test_a_read_of_every_dealer_is_kept_and_the_next_reads_only_the_deltas
         assert await read_and_check() == 0  # a fold ended: a fresh read, all in the ledger
         await sell(sale("k4", "L.3", "2026-02-14", "30", currency="USD", product="7"))
         assert await read_and_check() == 1
+        # between an import's batches the worker decodes each one as it is stored
+        await sell(sale("k4a", "L1", "2026-02-15", "3"))
+        await sell(sale("k4b", "L2", "2026-02-16", "4"))
+        assert await sales_reads.refresh_kept(db) == 4  # two batches, for both reads kept
+        assert await read_and_check() == 0
         with mock.patch.object(failpoints, "hit", dying_at("ledger.after_assign")), \
                 pytest.raises(Killed):
             await sales_ledger.fold(db, "doomed", ledger.now(), max_cells=100)
         await sell(sale("k5", "L2", "2026-03-01", "900", kind=TransactionKind.PAYMENT))
-        assert await read_and_check() == 2  # a fold under way: fresh reads, nothing kept
-        assert await read_and_check() == 2
+        assert await read_and_check() == 4  # a fold under way: fresh reads, nothing kept
+        assert await read_and_check() == 4
         await sales_ledger.fold(db, "folder", LATER, max_cells=100)  # finishes that fold
         await sales_ledger.fold(db, "folder", LATER, max_cells=100)  # and folds k5's
         assert await read_and_check() == 0

@@ -17,7 +17,7 @@ from domain.tiers import RateKind, RebateBasis, Tier, TierMode
 from service import worker as worker_module
 from service.auth import Principal, Role
 from service.deps import Deps
-from service.repositories import sales_ledger
+from service.repositories import sales_ledger, sales_reads
 from service.repositories.pending import FIELD as PENDING
 from service.usecases import accrual_jobs
 from service.usecases.dealers import upsert_dealer
@@ -127,6 +127,26 @@ async def test_a_progress_round_gives_way_once_an_imports_last_batch_has_begun(
         await deps.db.transaction_batches.delete_one({"_id": "last-begun"})
 
 
+async def test_a_resting_worker_decodes_each_batch_stored_meanwhile(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While it rests between an import's batches, the worker adds each batch stored to the
+    sales read the last round kept: the round after the import decodes only the last."""
+    monkeypatch.setattr(worker_module, "QUIET", 30.0)
+    await upsert_dealer(deps, ADMIN, code="WARM1", name="WARM1")
+    await sales_reads.read(deps.db, ["2026-02"], None, with_products=False)  # kept
+    worker = AccrualWorker(deps)
+
+    async def sell() -> None:
+        await asyncio.sleep(0.5)
+        await record_transactions(deps, ADMIN, [TransactionRow(
+            "warm-1", "WARM1", TransactionKind.INVOICE, dt.date(2026, 2, 11), Decimal("7"),
+            "CNY")])
+    selling = asyncio.create_task(sell())
+    await timed_rest(worker, 2)
+    await selling
+    assert await sales_reads.refresh_kept(deps.db) == 0, "decoded during the rest"
+
+
 async def test_an_imports_last_batch_ends_the_rest_at_once(
         deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch that says it is an import's last (recordTransactions' `lastBatch`) ends the
@@ -192,7 +212,8 @@ async def test_an_abandoned_round_leaves_its_jobs_dirty_for_the_next_and_that_on
     assert len(asked) == 1  # asked before the first period's write, then gave up
     left = await deps.db.accrual_jobs.find_one({"_id": jobs[0]["_id"]})
     assert left is not None and left["dirty"] is True and left["leaseUntil"] is None
-    assert await deps.db.accruals.count_documents({"programCode": "PACE"}) == 0
+    assert await deps.db.accruals.count_documents({"programCode": "PACE",
+                                                   "dealerCode": "PACE1"}) == 0
     assert await AccrualWorker(deps).drain() >= 1  # the next worker takes them at once
     q2 = await deps.db.accruals.find_one({"programCode": "PACE", "period": "2026-Q2"})
     assert q2 is not None and q2["cumulativeBasis"] == Decimal("1000")

@@ -21,6 +21,7 @@ from domain.net import Adjustment
 from domain.periods import Period
 from domain.programs import Accumulation, Terms
 from domain.sales_ledger import Monthly
+from service import failpoints
 from service.deps import Deps
 from service.repositories import accrual_writes, ledger, sales_ledger
 from service.repositories import accruals as accrual_repo
@@ -127,6 +128,8 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
             ready = _ready(deps, program, period, concerned, figures, stamp)  # before waiting
             timings.lap(f"{period.name} computed")
             landed = writing is None or await writing
+            if writing is not None:
+                failpoints.hit("engine.between_periods")
             timings.lap("waited for the write before")
             if stop is not None and await stop():  # and before its write
                 raise Abandoned(program.code)
