@@ -105,19 +105,21 @@ class AccrualWorker:
         they still arrive after `longest` seconds."""
         started = time.monotonic()
         self._stamp, self._moved_at = await self.ledger.sales_stamp(), started
-        # (and longer while an import's last batch is being stored: a progress round then
-        # would only hold up the round that counts all of it)
         warmed = self._stamp
-        while time.monotonic() < started + longest or await self.ledger.import_ending():
+        while True:
             if await self._sales_stopped():
                 return True  # compute what they changed now
+            if time.monotonic() - self._moved_at >= STILL_MAX:
+                return True  # a batch pending, but none recorded while resting: see STILL_MAX
+            # past the longest rest a progress round follows — unless an import's last batch
+            # is being stored: that round would only hold up the one that counts it all
+            if time.monotonic() >= started + longest \
+                    and not await self.ledger.import_ending():
+                return False
             if self._stamp != warmed:  # a batch was stored: decode it now, not in the round
                 warmed = self._stamp
                 await self.ledger.warm()
-            if time.monotonic() - self._moved_at >= STILL_MAX:
-                return True  # a batch pending, but none recorded while resting: see STILL_MAX
             await asyncio.sleep(REST_POLL)
-        return False
 
     async def _give_way(self) -> bool:
         """Whether a progress round stops: the sales it computes have stopped, or the last

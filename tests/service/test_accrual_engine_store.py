@@ -263,8 +263,8 @@ async def test_a_round_reads_dealers_violations_and_segments_once_and_adjustment
         deps: Deps) -> None:
     """What is the same for every period of a round (the dealers with their terms, their
     violations over the program's validity, the segments' names) is read once (a dealer
-    a later period adds is read then), and so are the periods' stored accruals, while the
-    sales are read; a period's adjustments once per period. A penalty read once still
+    a later period adds is read then); a period's adjustments and stored accruals once per
+    period (the first period's while the sales are read). A penalty read once still
     reaches its period."""
     from domain.violations import PenaltyKind, ViolationType
     from service.usecases.engine.dispatch import recompute
@@ -300,7 +300,7 @@ async def test_a_round_reads_dealers_violations_and_segments_once_and_adjustment
     assert finds.count("dealers") == 1 and finds.count("violations") == 1
     assert finds.count("segments") <= 2  # the priorities, and the terms' names
     assert finds.count("adjustments") == 4  # one a period (was two)
-    assert finds.count("accruals") == 1  # the four periods' stored accruals, with the sales
+    assert finds.count("accruals") == 4  # a period's stored accruals (the first's with the sales)
     q3 = await deps.db.accruals.find_one({"programCode": "ONCE", "dealerCode": "ON1",
                                           "period": "2026-Q3"})
     assert q3 is not None and q3["deductionPercent"] == D("10")  # the August violation

@@ -71,9 +71,10 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     started = time.monotonic()
     reading = monthly_basis(deps.db, program.rules, span(program, periods), codes)
     if len(periods) > 1 and _from_the_first(program, periods, locks):
-        # what the periods' accruals hold is read while the sales are made into figures
+        # what the first period's accruals hold is read while the sales are made into
+        # figures (the later periods' are read while the period before is written)
         monthly, stored = await asyncio.gather(reading, accrual_writes.stored_of_periods(
-            deps.db, program.code, [p.name for p in periods], codes))
+            deps.db, program.code, [periods[0].name], codes))
         _log_read(program, codes, monthly, started)
         return await compute_open_periods(
             deps, program, periods, codes, locks=locks, monthly=monthly, stamp=stamp,

@@ -87,8 +87,8 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                stored: Mapping[str, dict[str, dict[str, Any]]] | None = None
                                ) -> int:
     """A round over the program's periods from its first, all open: each period is computed
-    while the one before is still being written. `stored`: what the periods' accruals hold
-    (accrual_writes.stored_of_periods), read with the sales; None: read period by period.
+    while the one before is still being written. `stored`: what some periods' accruals hold
+    (accrual_writes.stored_of_periods), read with the sales; the others' are read in turn.
 
     The earlier periods a period needs (a year-to-date true-up's gross, a cap's net used, a
     minimum payout's carried amount) are the figures this round computed for them, as
@@ -119,7 +119,7 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
             carrying = {code for code, entry in history.items() if entry.carried is not None}
             concerned = await _concerned(deps, program, period, dealer_codes, basis,
                                          carrying, known,
-                                         None if stored is None else stored[period.name])
+                                         None if stored is None else stored.get(period.name))
             inputs = await gather_inputs(deps, program, period, list(concerned.dealers),
                                          earlier=history, known=known,
                                          adjustments=concerned.landing)
