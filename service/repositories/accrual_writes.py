@@ -84,22 +84,6 @@ async def stored_of_period(db: Database, program_code: str, period: str,
         if wanted is None or doc["dealerCode"] in wanted}
 
 
-async def stored_of_periods(db: Database, program_code: str, periods: Sequence[str],
-                            dealer_codes: Iterable[str] | None = None
-                            ) -> dict[str, dict[str, dict[str, Any]]]:
-    """stored_of_period of several periods in one read, by period (each period present)."""
-    query: dict[str, Any] = {"programCode": program_code, "period": {"$in": list(periods)}}
-    wanted = None if dealer_codes is None else set(dealer_codes)
-    if wanted is not None and (narrowed := narrowing(wanted)) is not None:
-        query["dealerCode"] = narrowed
-    found: dict[str, dict[str, dict[str, Any]]] = {period: {} for period in periods}
-    async for doc in db.accruals.find(query, {"dealerCode": 1, "period": 1, "figuresDigest": 1,
-                                              "inputsVersion": 1, "rate": 1}):
-        if wanted is None or doc["dealerCode"] in wanted:
-            found[doc["period"]][doc["dealerCode"]] = doc
-    return found
-
-
 async def save_counted(db: Database, items: Sequence[ComputedAccrual], *,
                        now: dt.datetime, tier_notices: bool = True,
                        stored: Mapping[str, dict[str, Any]] | None = None) -> Saved:

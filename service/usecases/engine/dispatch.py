@@ -73,13 +73,13 @@ async def recompute(deps: Deps, program: StoredProgram, period_names: Sequence[s
     if len(periods) > 1 and _from_the_first(program, periods, locks):
         # what the first period's accruals hold is read while the sales are made into
         # figures (the later periods' are read while the period before is written)
-        monthly, stored = await asyncio.gather(reading, accrual_writes.stored_of_periods(
-            deps.db, program.code, [periods[0].name], codes))
+        monthly, first = await asyncio.gather(reading, accrual_writes.stored_of_period(
+            deps.db, program.code, periods[0].name, codes))
         _log_read(program, codes, monthly, started)
         return await compute_open_periods(
             deps, program, periods, codes, locks=locks, monthly=monthly, stamp=stamp,
             follow_carry=_next_name(program, periods[-1]) not in wanted, stop=stop,
-            stored=stored)
+            stored={periods[0].name: first})
     monthly = await reading
     _log_read(program, codes, monthly, started)
     changed = 0

@@ -87,8 +87,9 @@ async def compute_open_periods(deps: Deps, program: StoredProgram, periods: Sequ
                                stored: Mapping[str, dict[str, dict[str, Any]]] | None = None
                                ) -> int:
     """A round over the program's periods from its first, all open: each period is computed
-    while the one before is still being written. `stored`: what some periods' accruals hold
-    (accrual_writes.stored_of_periods), read with the sales; the others' are read in turn.
+    while the one before is still being written. `stored`: by period, what some periods'
+    accruals hold (accrual_writes.stored_of_period), read with the sales; the others' are
+    read in turn.
 
     The earlier periods a period needs (a year-to-date true-up's gross, a cap's net used, a
     minimum payout's carried amount) are the figures this round computed for them, as
