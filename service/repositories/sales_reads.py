@@ -135,7 +135,7 @@ async def _read_all(db: Database, ledger: dict[str, Any], months: Sequence[str],
     generation = _generation(ledger)
     kept = memo.get(key)
     if generation is not None and kept is not None and kept.generation == generation:
-        since = await _since(db, kept.found, generation[0], set(months), with_products)
+        since = (await _since(db, {key: kept.found}, generation[0])).get(key)
         if since is not None:
             _keep(memo, key, since, generation)
             return since.cells()
@@ -153,14 +153,15 @@ async def refresh_kept(db: Database) -> int:
     if not memo:
         return 0
     generation = _generation(await state(db))
+    current = {key: kept.found for key, kept in memo.items()
+               if generation is not None and kept.generation == generation}
+    found = await _since(db, current, generation[0]) if generation is not None else {}
     decoded = 0
-    for key, kept in list(memo.items()):
-        since = None if generation is None or kept.generation != generation else \
-            await _since(db, kept.found, generation[0], set(key[0]), key[1])
-        if since is None:
+    for key in list(memo):
+        if (since := found.get(key)) is None:
             memo.pop(key, None)
             continue
-        decoded += len(since.deltas - kept.found.deltas)
+        decoded += len(since.deltas - current[key].deltas)
         _keep(memo, key, since, generation)
     return decoded
 
@@ -174,23 +175,27 @@ def _keep(memo: dict[Any, _Kept], key: Any, found: _Found,
         memo[key] = _Kept(found, generation)
 
 
-async def _since(db: Database, kept: _Found, folded: int, months: set[str],
-                 with_products: bool) -> _Found | None:
-    """The kept read plus the deltas written since it (None: one it read is gone). Every
-    ledger document it read has taken folds up to `folded` only, and every delta after it
-    is counted whole (one stamped by a fold begun since: the documents read have not taken
-    it)."""
+async def _since(db: Database, kept: dict[Any, _Found], folded: int) -> dict[Any, _Found]:
+    """Each kept read (by its key: months, with products) plus the deltas written since it;
+    left out: a read one of whose deltas is gone. Every ledger document a read took has
+    taken folds up to `folded` only, and every delta after it is counted whole (one stamped
+    by a fold begun since: the documents read have not taken it). Each new delta is read
+    and decoded once, whatever the number of reads it is added to."""
     now = {doc["_id"] async for doc in db.sales_deltas.find({"fold": {"$gt": folded}},
                                                              {"_id": 1})}
-    if not kept.deltas <= now:
-        return None
-    sums = {key: list(found) for key, found in kept.sums.items()}
-    new = sorted(now - kept.deltas)
+    kept = {key: found for key, found in kept.items() if found.deltas <= now}
+    sums = {key: {cell: list(total) for cell, total in found.sums.items()}
+            for key, found in kept.items()}
+    new = sorted(set().union(*(now - found.deltas for found in kept.values())))
     for start in range(0, len(new), ID_CHUNK):
         async for delta in db.sales_deltas.find({"_id": {"$in": new[start:start + ID_CHUNK]}},
                                                 {"cells": 1, "fold": 1}):
-            _add(sums, delta, months, None, {}, with_products)
-    return _Found(kept.ledger, frozenset(now), sums)
+            for key, found in kept.items():
+                if delta["_id"] not in found.deltas:
+                    months, with_products = key
+                    _add(sums[key], delta, set(months), None, {}, with_products)
+    return {key: _Found(found.ledger, frozenset(now), sums[key])
+            for key, found in kept.items()}
 
 
 def _generation(ledger: dict[str, Any]) -> tuple[int, Any] | None:
